@@ -1,0 +1,31 @@
+"""sklearn-inr: implicit neural representations as scikit-learn features."""
+
+from ._fitting import INRDivergenceError, INRFitResult, fit_inrs, render_inrs
+from ._networks import (
+    INRSpec,
+    flatten_theta,
+    make_coordinates,
+    theta_to_module,
+    unflatten_theta,
+)
+from .featurizer import INRFeaturizer, LabelLeakWarning
+from .metrics import binary_entropy, mean_squared_error_per_image, psnr
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "INRDivergenceError",
+    "INRFeaturizer",
+    "INRFitResult",
+    "INRSpec",
+    "LabelLeakWarning",
+    "binary_entropy",
+    "fit_inrs",
+    "flatten_theta",
+    "make_coordinates",
+    "mean_squared_error_per_image",
+    "psnr",
+    "render_inrs",
+    "theta_to_module",
+    "unflatten_theta",
+]

@@ -1,0 +1,634 @@
+"""The fitting engine: many INRs at once, on CPU or GPU, in chunks and batches.
+
+This module knows nothing of scikit-learn: it takes image arrays and returns
+arrays. :class:`~sklearn_inr.INRFeaturizer` is its scikit-learn face.
+
+Work is cut twice. Images are split into *chunks* dispatched through the
+active joblib backend (``n_jobs``); each chunk is fitted in *batches* of
+``batch_size`` images by the kernel in :mod:`sklearn_inr._engine`. A fitted
+image's result never depends on either cut (see :func:`fit_inrs`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import joblib
+import numpy as np
+import torch
+
+from ._cache import ThetaCache
+from ._engine import bytes_per_image, render_batch, train_batch
+from ._networks import INRSpec, make_coordinates
+from .metrics import mean_squared_error_per_image, psnr
+
+__all__ = ["INRDivergenceError", "INRFitResult", "fit_inrs", "render_inrs"]
+
+LOSSES = ("bce", "mse")
+INITS = ("shared", "random")
+# Default training-memory budget per batch on CPU. Larger batches stop paying
+# off once each GEMM is big enough to keep the cores busy, while buffers that
+# outgrow the caches slow every elementwise pass.
+CPU_MEMORY_BUDGET = 512 * 2**20
+# Fraction of the free GPU memory a batch may take.
+GPU_MEMORY_FRACTION = 0.5
+
+
+class INRDivergenceError(ValueError):
+    """Raised when some images' loss became NaN or infinite.
+
+    Attributes
+    ----------
+    indices : ndarray of int
+        Positions of the diverged images in the input.
+    """
+
+    def __init__(self, indices, lr):
+        self.indices = np.asarray(indices)
+        shown = ", ".join(map(str, self.indices[:20]))
+        more = "" if len(self.indices) <= 20 else f" and {len(self.indices) - 20} more"
+        super().__init__(
+            f"The INR fit diverged (NaN or infinite loss) for {len(self.indices)} "
+            f"image(s) at positions [{shown}]{more} with lr={lr:g}. Lower the "
+            "learning rate (e.g. by 10x); for SIREN, a smaller omega_0 also helps."
+        )
+
+
+@dataclass
+class INRFitResult:
+    """What :func:`fit_inrs` returns.
+
+    Attributes
+    ----------
+    theta : ndarray of shape (n_images, n_params)
+        Fitted parameters, in the theta layout of :class:`INRSpec`.
+    loss : ndarray of shape (n_images,)
+        Final training loss of the fitted parameters.
+    loss_history : ndarray of shape (n_images, n_records)
+        Training loss at ``history_steps`` (before that step's update; the
+        last column is the final loss, after the last update).
+    history_steps : ndarray of shape (n_records,)
+    reconstructions : ndarray of shape (n_images, H, W[, C])
+        The fitted networks rendered on the training grid (sigmoid of the
+        logits for ``loss="bce"``).
+    mse : ndarray of shape (n_images,)
+        Mean squared error of the reconstructions.
+    psnr : ndarray of shape (n_images,)
+        PSNR of the reconstructions in dB, for data range 1.
+    spec : INRSpec
+    """
+
+    theta: np.ndarray
+    loss: np.ndarray
+    loss_history: np.ndarray
+    history_steps: np.ndarray
+    reconstructions: np.ndarray
+    mse: np.ndarray
+    psnr: np.ndarray
+    spec: INRSpec
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> the first visible CUDA device if any, else the CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
+        ) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} was requested but CUDA is not available; use "
+            "device='auto' or 'cpu'."
+        )
+    return device
+
+
+def check_images(images, loss: str = "bce") -> np.ndarray:
+    """Validate images and return them as ``(n, H, W, C)`` float arrays."""
+    images = np.asarray(images)
+    if images.dtype == object or not (
+        np.issubdtype(images.dtype, np.floating)
+        or np.issubdtype(images.dtype, np.integer)
+        or images.dtype == bool
+    ):
+        raise ValueError(f"images must be numeric, got dtype {images.dtype}.")
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            "images must have shape (n_images, H, W) or (n_images, H, W, C), got "
+            f"shape {images.shape}."
+        )
+    if images.size == 0:
+        raise ValueError(f"Got no pixels to fit: images have shape {images.shape}.")
+    if not np.issubdtype(images.dtype, np.floating):
+        images = images.astype(np.float32)
+    bad = ~np.isfinite(images).reshape(len(images), -1).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"images contain NaN or infinite values (image positions "
+            f"{np.flatnonzero(bad)[:20].tolist()}); fill or drop them first."
+        )
+    if loss == "bce" and (images.min() < 0 or images.max() > 1):
+        raise ValueError(
+            f"loss='bce' needs intensities in [0, 1], got values in "
+            f"[{images.min():g}, {images.max():g}]. Rescale the images (e.g. "
+            "sklearn.preprocessing.minmax_scale per image) or use loss='mse'."
+        )
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    return images
+
+
+def image_seeds(images: np.ndarray, random_state) -> np.ndarray:
+    """One seed per image from ``random_state`` and the image's own bytes.
+
+    Deriving seeds from content, not position, keeps every image's random
+    initialisation the same whatever order or company it comes in.
+    """
+    base = (
+        np.random.RandomState(random_state)
+        if not isinstance(random_state, np.random.RandomState)
+        else random_state
+    )
+    salt = int(base.randint(np.iinfo(np.int32).max))
+    return np.array(
+        [int(ThetaCache.key(image, {"salt": salt})[:15], 16) for image in images],
+        dtype=np.int64,
+    )
+
+
+def resolve_init(init, spec: INRSpec, images: np.ndarray, random_state):
+    """Per-image initialisation as ``(kind, data)``.
+
+    ``("shared", theta)``, ``("random", seeds)`` or ``("given", thetas)``;
+    thetas are built lazily per chunk (random inits of thousands of large
+    networks need not all sit in memory at once).
+    """
+    n_images = len(images)
+    if isinstance(init, str):
+        if init == "shared":
+            return "shared", spec.init_theta(_numpy_seed(random_state))
+        if init == "random":
+            return "random", image_seeds(images, random_state)
+        raise ValueError(
+            f"init must be 'shared', 'random' or an array of shape "
+            f"({spec.n_params},) or ({n_images}, {spec.n_params}); got {init!r}."
+        )
+    init = np.asarray(init)
+    if not np.issubdtype(init.dtype, np.floating):
+        init = init.astype(np.float32)
+    if init.shape == (spec.n_params,):
+        return "shared", init
+    if init.shape == (n_images, spec.n_params):
+        return "given", init
+    raise ValueError(
+        f"An init array must have shape ({spec.n_params},) or "
+        f"({n_images}, {spec.n_params}) for this network, got {init.shape}."
+    )
+
+
+def _numpy_seed(random_state):
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    return random_state
+
+
+def _init_rows(init_kind, init_data, spec, rows) -> np.ndarray:
+    if init_kind == "shared":
+        return np.broadcast_to(init_data, (len(rows), spec.n_params))
+    if init_kind == "random":
+        return np.stack([spec.init_theta(int(init_data[i])) for i in rows])
+    return init_data[rows]
+
+
+def _init_key(init_kind, init_data, row, shared_digest):
+    if init_kind == "shared":
+        return shared_digest
+    if init_kind == "random":
+        return ("random", int(init_data[row]))
+    return joblib.hash(np.ascontiguousarray(init_data[row]))
+
+
+def auto_batch_size(spec: INRSpec, n_pixels: int, device, itemsize: int = 4) -> int:
+    """Largest batch whose training memory fits the budget (at least 1).
+
+    The budget is :data:`CPU_MEMORY_BUDGET` on CPU and
+    :data:`GPU_MEMORY_FRACTION` of the free memory on a GPU; one image needs
+    :func:`sklearn_inr._engine.bytes_per_image`.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = GPU_MEMORY_FRACTION * free
+    else:
+        budget = CPU_MEMORY_BUDGET
+    return max(1, int(budget // bytes_per_image(spec, n_pixels, itemsize)))
+
+
+def _fit_chunk(
+    images,
+    rows,
+    init_kind,
+    init_data,
+    keys,
+    spec,
+    *,
+    loss,
+    lr,
+    n_steps,
+    record_steps,
+    batch_size,
+    device,
+    dtype,
+    cache_location,
+    parent_pid,
+    n_threads,
+    progress=None,
+):
+    """Fit the images ``rows`` (indices into ``images``) in batches.
+
+    Runs in a joblib worker. Each finished batch goes to the cache at once,
+    so a worker that dies loses at most its current batch.
+    """
+    if os.getpid() != parent_pid and n_threads is not None:
+        # A process worker: share the cores with the other workers instead of
+        # each one starting a thread per core.
+        torch.set_num_threads(n_threads)
+    device = resolve_device(device)
+    cache = None if cache_location is None else ThetaCache(cache_location)
+    shape = images.shape[1:3]
+    coords = make_coordinates(shape, dtype=dtype, device=device)
+    if batch_size == "auto":
+        batch_size = auto_batch_size(
+            spec, coords.shape[0], device, torch.finfo(dtype).bits // 8
+        )
+    record = torch.as_tensor(record_steps)
+    results = {}
+    for start in range(0, len(rows), batch_size):
+        batch_rows = rows[start : start + batch_size]
+        targets = torch.as_tensor(
+            images[batch_rows].reshape(len(batch_rows), -1, spec.out_features),
+            dtype=dtype,
+        ).to(device)
+        theta0 = torch.as_tensor(
+            np.array(_init_rows(init_kind, init_data, spec, batch_rows)),
+            dtype=dtype,
+        ).to(device)
+        theta, output, history = train_batch(
+            spec,
+            theta0,
+            targets,
+            coords,
+            loss=loss,
+            lr=lr,
+            n_steps=n_steps,
+            record_steps=record,
+        )
+        if loss == "bce":
+            output = torch.sigmoid(output)
+        theta = theta.cpu().numpy()
+        output = output.cpu().numpy().reshape(len(batch_rows), *images.shape[1:])
+        history = history.cpu().numpy()
+        for i, row in enumerate(batch_rows):
+            entry = {
+                "theta": theta[i],
+                "loss_history": history[i],
+                "output": output[i],
+            }
+            results[int(row)] = entry
+            if cache is not None and np.isfinite(history[i, -1]):
+                cache.save(keys[row], **entry)
+        if progress is not None:
+            progress.update(len(batch_rows))
+    return results
+
+
+def fit_inrs(
+    images,
+    *,
+    model: str = "siren",
+    hidden_features: int = 256,
+    hidden_layers: int = 4,
+    omega_0: float = 30.0,
+    loss: str = "bce",
+    lr: float = 1e-4,
+    n_steps: int = 1000,
+    init="shared",
+    random_state=None,
+    batch_size="auto",
+    device="auto",
+    dtype=torch.float32,
+    record_every: int = 10,
+    memory=None,
+    n_jobs: int | None = None,
+    verbose: int = 0,
+) -> INRFitResult:
+    """Fit one INR per image, many at once, and return their parameters.
+
+    Each image gets its own network mapping pixel coordinates (pixel centres
+    scaled to [-1, 1]) to intensities, trained full-batch with Adam for
+    ``n_steps`` steps. Images are trained in batches with stacked weights;
+    every image follows exactly the trajectory it would follow alone, so the
+    result does not depend on ``batch_size``, ``n_jobs``, the order of the
+    images or which other images are in the call (up to float32 GEMM
+    rounding).
+
+    Parameters
+    ----------
+    images : array-like of shape (n_images, H, W) or (n_images, H, W, C)
+        Intensities; in [0, 1] for ``loss="bce"``. Channels become output
+        features of the network.
+    model : {"siren", "relu"}, default="siren"
+    hidden_features : int, default=256
+    hidden_layers : int, default=4
+        ``hidden_layers + 2`` Linear layers in all (the SIREN convention).
+    omega_0 : float, default=30.0
+        SIREN frequency (ignored by ``"relu"``).
+    loss : {"bce", "mse"}, default="bce"
+        ``"bce"``: the network outputs a logit and the reconstruction is its
+        sigmoid (the paper's BCEWithLogitsLoss). ``"mse"``: the output is the
+        intensity.
+    lr : float, default=1e-4
+        Adam learning rate.
+    n_steps : int, default=1000
+        Full-batch Adam steps per image.
+    init : {"shared", "random"} or ndarray, default="shared"
+        ``"shared"``: every image starts from one draw from
+        ``random_state``. ``"random"``: each image gets its own draw, seeded
+        by ``random_state`` and the image's bytes. An array of shape
+        ``(n_params,)`` or ``(n_images, n_params)``: explicit starting points.
+    random_state : int, RandomState instance or None, default=None
+    batch_size : int or "auto", default="auto"
+        Images trained together. ``"auto"`` fits a memory budget: 512 MiB on
+        CPU, half the free memory on a GPU, with
+        ``itemsize * (4 n_params + a n_pixels width + 4 n_pixels C)`` bytes
+        per image, ``a = 2 (hidden_layers + 1) + 2`` for SIREN and
+        ``hidden_layers + 3.25`` for ReLU.
+    device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+        ``"auto"`` takes the (first visible) GPU when there is one.
+    dtype : torch.dtype, default=torch.float32
+    record_every : int, default=10
+        Stride of the loss history, in steps.
+    memory : None, str, path or joblib.Memory, default=None
+        Folder caching each image's result; a later call with the same image
+        and settings loads it instead of fitting.
+    n_jobs : int or None, default=None
+        Chunks dispatched in parallel through the active joblib backend
+        (``None`` means 1 unless in a :func:`joblib.parallel_config` context).
+    verbose : int, default=0
+        Show a progress bar of images done when > 0.
+
+    Returns
+    -------
+    result : INRFitResult
+
+    Raises
+    ------
+    INRDivergenceError
+        A ``ValueError`` naming the images whose loss became NaN or infinite.
+
+    See Also
+    --------
+    INRFeaturizer : The scikit-learn transformer built on this function.
+    render_inrs : Render fitted theta at any resolution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import fit_inrs
+    >>> images = np.random.default_rng(0).uniform(size=(3, 8, 8))
+    >>> result = fit_inrs(images, hidden_features=16, hidden_layers=1,
+    ...                   lr=1e-3, n_steps=20, random_state=0)
+    >>> result.theta.shape
+    (3, 337)
+    >>> bool(result.loss_history[:, -1].mean() < result.loss_history[:, 0].mean())
+    True
+    """
+    _check_fit_params(loss=loss, n_steps=n_steps, lr=lr, record_every=record_every)
+    images = check_images(images, loss)
+    spec = INRSpec(
+        model,
+        in_features=2,
+        hidden_features=hidden_features,
+        hidden_layers=hidden_layers,
+        out_features=images.shape[-1],
+        omega_0=float(omega_0),
+    )
+    if batch_size != "auto" and not (
+        isinstance(batch_size, Integral) and batch_size >= 1
+    ):
+        raise ValueError(
+            f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}."
+        )
+    device = resolve_device(device)
+    init_kind, init_data = resolve_init(init, spec, images, random_state)
+    record_steps = np.arange(0, n_steps, record_every)
+    history_steps = np.append(record_steps, n_steps)
+
+    # Everything that changes a fit enters the key (dtype included; the
+    # device and batching do not change results beyond rounding).
+    settings = {
+        "spec": (spec.model, spec.hidden_features, spec.hidden_layers, spec.omega_0),
+        "loss": loss,
+        "lr": float(lr),
+        "n_steps": int(n_steps),
+        "record_every": int(record_every),
+        "dtype": str(dtype),
+    }
+    cache = ThetaCache.from_memory(memory)
+    shared_digest = (
+        joblib.hash(np.ascontiguousarray(init_data)) if init_kind == "shared" else None
+    )
+    keys, results = [], {}
+    for row, image in enumerate(images):
+        key = None
+        if cache is not None:
+            init_key = _init_key(init_kind, init_data, row, shared_digest)
+            key = ThetaCache.key(image, {**settings, "init": init_key})
+            hit = cache.load(key)
+            if hit is not None:
+                results[row] = hit
+        keys.append(key)
+    todo = np.array(
+        [row for row in range(len(images)) if row not in results], dtype=int
+    )
+    results.update(
+        _dispatch(
+            images,
+            todo,
+            init_kind,
+            init_data,
+            keys,
+            spec,
+            loss=loss,
+            lr=float(lr),
+            n_steps=int(n_steps),
+            record_steps=record_steps,
+            batch_size=batch_size,
+            device=str(device),
+            dtype=dtype,
+            cache_location=None if cache is None else cache.root.parent.parent,
+            n_jobs=n_jobs,
+            verbose=verbose,
+            n_done=len(images) - len(todo),
+        )
+    )
+    ordered = [results[row] for row in range(len(images))]
+    loss_history = np.stack([r["loss_history"] for r in ordered]).astype(np.float64)
+    diverged = np.flatnonzero(~np.isfinite(loss_history[:, -1]))
+    if len(diverged):
+        raise INRDivergenceError(diverged, lr)
+    reconstructions = np.stack([r["output"] for r in ordered])
+    if reconstructions.shape[-1] == 1:
+        reconstructions = reconstructions[..., 0]
+    targets = images[..., 0] if images.shape[-1] == 1 else images
+    return INRFitResult(
+        theta=np.stack([r["theta"] for r in ordered]),
+        loss=loss_history[:, -1].copy(),
+        loss_history=loss_history,
+        history_steps=history_steps,
+        reconstructions=reconstructions,
+        mse=mean_squared_error_per_image(targets, reconstructions),
+        psnr=psnr(targets, reconstructions),
+        spec=spec,
+    )
+
+
+def _check_fit_params(*, loss, n_steps, lr, record_every):
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+    if not isinstance(n_steps, Integral) or n_steps < 1:
+        raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}.")
+    if not isinstance(lr, Real) or not lr > 0:
+        raise ValueError(f"lr must be a float > 0, got {lr!r}.")
+    if not isinstance(record_every, Integral) or record_every < 1:
+        raise ValueError(f"record_every must be an int >= 1, got {record_every!r}.")
+
+
+def _dispatch(images, todo, *args, n_jobs, verbose, n_done, **kwargs):
+    """Fit the rows ``todo``: in-process, or in chunks over joblib workers."""
+    if len(todo) == 0:
+        return {}
+    n_workers = joblib.effective_n_jobs(n_jobs)
+    progress = None
+    if verbose > 0:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(
+            total=len(todo) + n_done, initial=n_done, unit="image", desc="Fitting INRs"
+        )
+    try:
+        if n_workers == 1:
+            return _fit_chunk(
+                images,
+                todo,
+                *args,
+                parent_pid=os.getpid(),
+                n_threads=None,
+                progress=progress,
+                **kwargs,
+            )
+        # A few chunks per worker balance the load without starving batching.
+        n_chunks = min(len(todo), 2 * n_workers)
+        n_threads = max(1, (os.cpu_count() or 1) // n_workers)
+        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+        results = {}
+        for chunk in parallel(
+            joblib.delayed(_fit_chunk)(
+                images,
+                rows,
+                *args,
+                parent_pid=os.getpid(),
+                n_threads=n_threads,
+                **kwargs,
+            )
+            for rows in np.array_split(todo, n_chunks)
+        ):
+            results.update(chunk)
+            if progress is not None:
+                progress.update(len(chunk))
+        return results
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def render_inrs(
+    theta,
+    shape,
+    *,
+    model: str = "siren",
+    hidden_features: int = 256,
+    hidden_layers: int = 4,
+    omega_0: float = 30.0,
+    out_features: int = 1,
+    loss: str = "bce",
+    device="auto",
+    batch_size: int = 16,
+) -> np.ndarray:
+    """Render fitted INRs on a pixel grid of any resolution.
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_images, n_params) or (n_params,)
+    shape : tuple of int
+        ``(H, W)`` of the rendered images. The networks are continuous, so a
+        larger shape than the training images' super-samples them.
+    model, hidden_features, hidden_layers, omega_0, out_features
+        The architecture theta came from.
+    loss : {"bce", "mse"}, default="bce"
+        ``"bce"`` applies the sigmoid to the outputs.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    batch_size : int, default=16
+        Networks rendered together.
+
+    Returns
+    -------
+    images : ndarray of shape (n_images, H, W) or (n_images, H, W, C)
+        float32; a 1-D theta gives a single image without the leading axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import fit_inrs, render_inrs
+    >>> images = np.random.default_rng(0).uniform(size=(2, 8, 8))
+    >>> theta = fit_inrs(images, hidden_features=16, hidden_layers=1,
+    ...                  n_steps=5, random_state=0).theta
+    >>> render_inrs(theta, (32, 32), hidden_features=16, hidden_layers=1).shape
+    (2, 32, 32)
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+    spec = INRSpec(
+        model,
+        in_features=len(shape),
+        hidden_features=hidden_features,
+        hidden_layers=hidden_layers,
+        out_features=out_features,
+        omega_0=float(omega_0),
+    )
+    theta = np.asarray(theta, dtype=np.float32)
+    single = theta.ndim == 1
+    theta = np.atleast_2d(theta)
+    if theta.shape[1] != spec.n_params:
+        raise ValueError(
+            f"theta has {theta.shape[1]} features but this architecture ({spec}) "
+            f"has {spec.n_params} parameters; pass the settings it was fitted with."
+        )
+    device = resolve_device(device)
+    coords = make_coordinates(shape, device=device)
+    images = []
+    for start in range(0, len(theta), batch_size):
+        batch = torch.as_tensor(theta[start : start + batch_size]).to(device)
+        output = render_batch(spec, batch, coords, max_elements=2**24)
+        if loss == "bce":
+            output = torch.sigmoid(output)
+        images.append(output.cpu().numpy())
+    images = np.concatenate(images).reshape(len(theta), *shape, out_features)
+    if out_features == 1:
+        images = images[..., 0]
+    return images[0] if single else images

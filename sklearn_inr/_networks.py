@@ -1,0 +1,317 @@
+"""SIREN and ReLU implicit neural representations: shapes, initialisation, theta.
+
+An INR here is a plain multilayer perceptron mapping pixel coordinates to
+intensities. ``hidden_layers=H`` follows the SIREN reference convention: the
+network has ``H + 2`` Linear layers (``in -> width``, ``H x width -> width``,
+``width -> out``).
+
+theta, the feature vector of one fitted INR, concatenates for each layer in
+order its weight ``(out, in)`` in row-major order, then its bias ``(out,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod, sqrt
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "INRSpec",
+    "flatten_theta",
+    "make_coordinates",
+    "theta_to_module",
+    "unflatten_theta",
+]
+
+MODELS = ("siren", "relu")
+
+
+@dataclass(frozen=True)
+class INRSpec:
+    """Architecture of one INR: everything needed to size, initialise and run it.
+
+    Parameters
+    ----------
+    model : {"siren", "relu"}, default="siren"
+        ``"siren"``: ``sin(omega_0 * (W x + b))`` on every layer but the last.
+        ``"relu"``: ReLU on every layer but the last. The output is linear.
+    in_features : int, default=2
+        Coordinate dimension.
+    hidden_features : int, default=256
+        Width of the hidden layers.
+    hidden_layers : int, default=4
+        Number of ``width -> width`` layers; the network has
+        ``hidden_layers + 2`` Linear layers.
+    out_features : int, default=1
+        Output dimension (number of image channels).
+    omega_0 : float, default=30.0
+        SIREN frequency; ignored by ``"relu"``.
+
+    Examples
+    --------
+    >>> from sklearn_inr import INRSpec
+    >>> spec = INRSpec("siren", hidden_features=256, hidden_layers=4)
+    >>> spec.n_params
+    264193
+    >>> spec.layer_shapes[:2]
+    ((256, 2), (256, 256))
+    """
+
+    model: str = "siren"
+    in_features: int = 2
+    hidden_features: int = 256
+    hidden_layers: int = 4
+    out_features: int = 1
+    omega_0: float = 30.0
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
+        for name in ("in_features", "hidden_features", "out_features"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if int(self.hidden_layers) < 0:
+            raise ValueError(f"hidden_layers must be >= 0, got {self.hidden_layers}.")
+        if not self.omega_0 > 0:
+            raise ValueError(f"omega_0 must be > 0, got {self.omega_0}.")
+
+    @property
+    def layer_shapes(self) -> tuple[tuple[int, int], ...]:
+        """``(out, in)`` of each Linear layer, input layer first."""
+        width = self.hidden_features
+        return (
+            ((width, self.in_features),)
+            + ((width, width),) * self.hidden_layers
+            + ((self.out_features, width),)
+        )
+
+    @property
+    def n_params(self) -> int:
+        """Length of theta."""
+        return sum(out * (inp + 1) for out, inp in self.layer_shapes)
+
+    def feature_names(self) -> np.ndarray:
+        """Names of the theta entries: ``l2.w[17,3]``, ``l2.b[17]``, ..."""
+        names = []
+        for k, (n_out, n_in) in enumerate(self.layer_shapes):
+            rows, cols = np.divmod(np.arange(n_out * n_in), n_in)
+            names.extend(f"l{k}.w[{i},{j}]" for i, j in zip(rows, cols))
+            names.extend(f"l{k}.b[{i}]" for i in range(n_out))
+        return np.asarray(names, dtype=object)
+
+    def init_bounds(self) -> list[tuple[float, float]]:
+        """Uniform init half-widths ``(weight_bound, bias_bound)`` of each layer.
+
+        SIREN (Sitzmann et al., 2020): the first layer's weights are
+        ``U(-1/fan_in, 1/fan_in)``, the others ``U(+-sqrt(6/fan_in)/omega_0)``.
+        Biases, and every ReLU parameter, follow ``torch.nn.Linear``:
+        ``U(+-1/sqrt(fan_in))``.
+        """
+        bounds = []
+        for k, (_, fan_in) in enumerate(self.layer_shapes):
+            bias_bound = 1.0 / sqrt(fan_in)
+            if self.model == "relu":
+                weight_bound = 1.0 / sqrt(fan_in)
+            elif k == 0:
+                weight_bound = 1.0 / fan_in
+            else:
+                weight_bound = sqrt(6.0 / fan_in) / self.omega_0
+            bounds.append((weight_bound, bias_bound))
+        return bounds
+
+    def init_theta(self, random_state: int | np.random.Generator | None) -> np.ndarray:
+        """Draw one initial theta, float32, from numpy's generator.
+
+        Drawing with numpy (not torch) makes the initialisation identical on
+        every device and torch version.
+        """
+        rng = np.random.default_rng(random_state)
+        pieces = []
+        for (n_out, n_in), (w_bound, b_bound) in zip(
+            self.layer_shapes, self.init_bounds()
+        ):
+            pieces.append(rng.uniform(-w_bound, w_bound, size=n_out * n_in))
+            pieces.append(rng.uniform(-b_bound, b_bound, size=n_out))
+        return np.concatenate(pieces).astype(np.float32)
+
+
+def flatten_theta(weights, biases):
+    """Concatenate per-layer weights and biases into theta.
+
+    Works on numpy arrays and torch tensors, with or without leading batch
+    dimensions.
+
+    Parameters
+    ----------
+    weights : list of arrays of shape (..., out, in)
+        Weight of each Linear layer, input layer first.
+    biases : list of arrays of shape (..., out)
+        Bias of each Linear layer.
+
+    Returns
+    -------
+    theta : array of shape (..., n_params)
+
+    See Also
+    --------
+    unflatten_theta : The inverse.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import flatten_theta, unflatten_theta
+    >>> weights = [np.ones((3, 2)), np.ones((1, 3))]
+    >>> biases = [np.zeros(3), np.zeros(1)]
+    >>> theta = flatten_theta(weights, biases)
+    >>> theta.shape
+    (13,)
+    >>> w, b = unflatten_theta(theta, [(3, 2), (1, 3)])
+    >>> w[1].shape, b[0].shape
+    ((1, 3), (3,))
+    """
+    if len(weights) != len(biases):
+        raise ValueError(
+            f"Got {len(weights)} weights but {len(biases)} biases; pass one of each "
+            "per layer."
+        )
+    pieces = []
+    for weight, bias in zip(weights, biases):
+        lead = tuple(weight.shape[:-2])
+        pieces.append(weight.reshape(*lead, -1))
+        pieces.append(bias.reshape(*lead, -1))
+    if isinstance(pieces[0], torch.Tensor):
+        return torch.cat(pieces, dim=-1)
+    return np.concatenate(pieces, axis=-1)
+
+
+def unflatten_theta(theta, layer_shapes):
+    """Split theta into per-layer weights and biases (views where possible).
+
+    Parameters
+    ----------
+    theta : array of shape (..., n_params)
+        numpy array or torch tensor.
+    layer_shapes : sequence of (out, in)
+        As given by :attr:`INRSpec.layer_shapes`.
+
+    Returns
+    -------
+    weights : list of arrays of shape (..., out, in)
+    biases : list of arrays of shape (..., out)
+
+    See Also
+    --------
+    flatten_theta : The inverse.
+
+    Examples
+    --------
+    >>> from sklearn_inr import INRSpec, unflatten_theta
+    >>> spec = INRSpec("siren", hidden_features=8, hidden_layers=1)
+    >>> theta = spec.init_theta(0)
+    >>> weights, biases = unflatten_theta(theta, spec.layer_shapes)
+    >>> [w.shape for w in weights]
+    [(8, 2), (8, 8), (1, 8)]
+    """
+    n_params = sum(out * (inp + 1) for out, inp in layer_shapes)
+    if theta.shape[-1] != n_params:
+        raise ValueError(
+            f"theta has {theta.shape[-1]} features but the layer shapes "
+            f"{list(layer_shapes)} need {n_params}. Use the INRSpec (model, "
+            "hidden_features, hidden_layers, channels) that produced theta."
+        )
+    lead = tuple(theta.shape[:-1])
+    weights, biases, start = [], [], 0
+    for n_out, n_in in layer_shapes:
+        stop = start + n_out * n_in
+        weights.append(theta[..., start:stop].reshape(*lead, n_out, n_in))
+        biases.append(theta[..., stop : stop + n_out].reshape(*lead, n_out))
+        start = stop + n_out
+    return weights, biases
+
+
+def make_coordinates(shape, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Pixel-centre coordinates of a regular grid, scaled to [-1, 1] per axis.
+
+    Pixel ``i`` of an axis of length ``n`` sits at ``(2 i + 1) / n - 1``, so the
+    grid is symmetric about 0 and a rendering at another resolution samples
+    the same continuous square. Columns follow the array axes (row, column),
+    and rows follow the row-major (C) order of the pixels.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape without channels, e.g. ``(H, W)``.
+    dtype, device
+        Of the returned tensor.
+
+    Returns
+    -------
+    coords : tensor of shape (prod(shape), len(shape))
+
+    Examples
+    --------
+    >>> from sklearn_inr import make_coordinates
+    >>> make_coordinates((2, 2))
+    tensor([[-0.5000, -0.5000],
+            [-0.5000,  0.5000],
+            [ 0.5000, -0.5000],
+            [ 0.5000,  0.5000]])
+    """
+    axes = [(torch.arange(n, dtype=torch.float64) * 2 + 1) / n - 1 for n in shape]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+    return grid.reshape(prod(shape), len(shape)).to(dtype=dtype, device=device)
+
+
+class _Sine(nn.Module):
+    def __init__(self, omega_0: float):
+        super().__init__()
+        self.omega_0 = omega_0
+
+    def forward(self, x):
+        return torch.sin(self.omega_0 * x)
+
+
+def theta_to_module(theta, spec: INRSpec) -> nn.Sequential:
+    """Build a plain ``torch.nn.Sequential`` INR holding the parameters theta.
+
+    This is the textbook per-image network (Linear, activation, ...), used as
+    the reference the batched engine is tested against, and handy for using a
+    fitted INR elsewhere (e.g. to evaluate it at arbitrary coordinates).
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_params,)
+    spec : INRSpec
+
+    Returns
+    -------
+    module : torch.nn.Sequential
+        Its ``parameters()`` follow the theta layout.
+
+    Examples
+    --------
+    >>> from sklearn_inr import INRSpec, make_coordinates, theta_to_module
+    >>> spec = INRSpec("siren", hidden_features=16, hidden_layers=2)
+    >>> net = theta_to_module(spec.init_theta(0), spec)
+    >>> net(make_coordinates((4, 4))).shape
+    torch.Size([16, 1])
+    """
+    theta = torch.as_tensor(
+        np.asarray(theta, dtype=np.float32)
+        if not isinstance(theta, torch.Tensor)
+        else theta
+    )
+    weights, biases = unflatten_theta(theta, spec.layer_shapes)
+    layers: list[nn.Module] = []
+    for k, (weight, bias) in enumerate(zip(weights, biases)):
+        linear = nn.Linear(weight.shape[1], weight.shape[0], dtype=theta.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+            linear.bias.copy_(bias)
+        layers.append(linear)
+        if k < len(weights) - 1:
+            layers.append(_Sine(spec.omega_0) if spec.model == "siren" else nn.ReLU())
+    return nn.Sequential(*layers)

@@ -1,0 +1,150 @@
+"""Finding BraTS case folders and reading one case's NIfTI volumes.
+
+Everything that touches the file system lives here, so the loader in ``_brats.py``
+only sees validated numpy arrays and every bad input is reported in one place,
+with the file that caused it and what to do about it.
+"""
+
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+MODALITIES = ("flair", "t1", "t1ce", "t2")
+SEG_LABELS = (0, 1, 2, 4)
+# Compressed first: it is what the BraTS archives ship.
+SUFFIXES = (".nii.gz", ".nii")
+# "BraTS2021_00000" (2021), "BraTS20_Training_001" (2020): a prefix, then digits.
+# Requiring trailing digits keeps a container such as "BraTS2021_Training_Data"
+# from being mistaken for a case.
+_CASE_DIR = re.compile(r"^BraTS[A-Za-z0-9_-]*_\d+$")
+_SKIP_HINT = "or pass on_error='skip' to load the other patients"
+
+
+def find_case_dirs(root):
+    """Return the sorted BraTS case folders under ``root``.
+
+    Case folders are looked for directly in ``root`` and, when there are none,
+    one level down (``root/BraTS2021_Training_Data/BraTS2021_00000``).
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(
+            f"BraTS root {str(root)!r} does not exist. Pass the folder that holds "
+            "the BraTS2021_XXXXX case folders (or the folder one level above it)."
+        )
+    if not root.is_dir():
+        raise NotADirectoryError(
+            f"BraTS root {str(root)!r} is a file, not a folder. Pass the folder that "
+            "holds the BraTS2021_XXXXX case folders."
+        )
+    cases = _case_dirs_in(root)
+    if not cases:
+        for child in sorted(p for p in root.iterdir() if p.is_dir()):
+            cases.extend(_case_dirs_in(child))
+    if not cases:
+        content = "is empty" if not any(root.iterdir()) else "holds no BraTS folders"
+        raise FileNotFoundError(
+            f"BraTS root {str(root)!r} {content}: expected case folders named like "
+            "'BraTS2021_00000' holding 'BraTS2021_00000_flair.nii.gz', ..., "
+            "'BraTS2021_00000_seg.nii.gz', directly in the root or one level down. "
+            "Point `root` at the extracted BraTS training data, or write a synthetic "
+            "cohort with sklearn_inr.datasets.make_brats_like(root)."
+        )
+    cases.sort(key=lambda p: (p.name, str(p)))
+    for first, second in zip(cases, cases[1:]):
+        if first.name == second.name:
+            # Two folders for one patient would put it in two CV groups.
+            raise ValueError(
+                f"Patient {first.name} appears twice: {str(first)!r} and "
+                f"{str(second)!r}. Point `root` at only one of the two collections."
+            )
+    return cases
+
+
+def _case_dirs_in(folder):
+    return [p for p in folder.iterdir() if p.is_dir() and _CASE_DIR.match(p.name)]
+
+
+def case_file(case_dir, kind):
+    """Path of ``<case>_<kind>.nii.gz`` (or ``.nii``) in ``case_dir``."""
+    case_dir = Path(case_dir)
+    for suffix in SUFFIXES:
+        path = case_dir / f"{case_dir.name}_{kind}{suffix}"
+        if path.is_file():
+            return path
+    expected = case_dir / f"{case_dir.name}_{kind}.nii.gz"
+    raise FileNotFoundError(
+        f"Missing {kind} file for patient {case_dir.name}: expected {str(expected)!r} "
+        f"(or '.nii'). Re-extract this case from the BraTS archive, {_SKIP_HINT}."
+    )
+
+
+def read_volume(path):
+    """Read one 3-D volume as stored on disk (no cast to float64).
+
+    A 4-D file whose extra axes all have length 1 is squeezed to 3-D: it holds
+    one volume, just saved with a singleton time axis.
+    """
+    try:
+        img = nib.load(path)
+        # dataobj keeps the on-disk dtype (int16 for BraTS images, uint8 for segs):
+        # a quarter of the memory and time of get_fdata's float64.
+        data = np.asanyarray(img.dataobj)
+    except MemoryError:
+        raise
+    except Exception as exc:  # nibabel, gzip and zlib each raise their own types
+        raise ValueError(
+            f"Could not read {str(path)!r} ({type(exc).__name__}: {exc}). The file is "
+            f"corrupt or truncated: re-download or re-extract it, {_SKIP_HINT}."
+        ) from exc
+    if data.ndim > 3 and all(n == 1 for n in data.shape[3:]):
+        data = data.reshape(data.shape[:3])
+    if data.ndim != 3:
+        raise ValueError(
+            f"{str(path)!r} holds a {data.ndim}-D volume of shape {data.shape}; a 3-D "
+            "(x, y, z) volume is expected. Pass the per-modality BraTS files, or save "
+            f"one 3-D volume per file (e.g. nibabel's img.slicer[..., 0]), {_SKIP_HINT}."
+        )
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise ValueError(
+            f"{str(path)!r} contains NaN or infinite values. Re-export the volume with "
+            f"finite intensities (background 0), {_SKIP_HINT}."
+        )
+    return data
+
+
+def read_case(case_dir, modalities):
+    """Read and validate one case: a list of modality volumes and the seg.
+
+    All files are read (once each) before anything is checked against another, so
+    the first error is about the first bad file, in a fixed order.
+    """
+    case_dir = Path(case_dir)
+    paths = [case_file(case_dir, m) for m in modalities]
+    seg_path = case_file(case_dir, "seg")
+    volumes = [read_volume(p) for p in paths]
+    seg = read_volume(seg_path)
+    for path, volume in zip(paths, volumes):
+        if volume.shape != seg.shape:
+            raise ValueError(
+                f"Shape mismatch in patient {case_dir.name}: {path.name} is "
+                f"{volume.shape} but {seg_path.name} is {seg.shape}. The modalities "
+                "and the seg must be co-registered on one grid; resample them to the "
+                f"same grid, {_SKIP_HINT}."
+            )
+    # Four comparisons instead of np.unique: no sort of 9 million voxels.
+    bad = np.ones(seg.shape, dtype=bool)
+    for label in SEG_LABELS:
+        bad &= seg != label
+    if bad.any():
+        found = np.unique(seg[bad])
+        shown = ", ".join(f"{v:g}" for v in found[:10])
+        raise ValueError(
+            f"{str(seg_path)!r} has labels outside {{0, 1, 2, 4}}: {shown}. BraTS2021 "
+            "segs use 1 necrotic core, 2 oedema, 4 enhancing tumour; remap your labels "
+            f"to these (BraTS 2023 files use 3 for enhancing tumour: map 3 -> 4), "
+            f"{_SKIP_HINT}."
+        )
+    return volumes, seg

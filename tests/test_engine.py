@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sklearn_inr import INRSpec, make_coordinates, theta_to_module
+from sklearn_inr._engine import (
+    BatchedINR,
+    bytes_per_image,
+    make_adam,
+    render_batch,
+)
+
+
+def _autograd_grads(spec, theta, coords, target, loss):
+    net = theta_to_module(theta, spec)
+    out = net(coords)
+    if loss == "bce":
+        value = F.binary_cross_entropy_with_logits(out, target)
+    else:
+        value = F.mse_loss(out, target)
+    value.backward()
+    return torch.cat([p.grad.reshape(-1) for p in net.parameters()]), value
+
+
+@pytest.mark.parametrize("model", ["siren", "relu"])
+@pytest.mark.parametrize("loss", ["bce", "mse"])
+def test_hand_written_gradients_equal_autograd(model, loss):
+    spec = INRSpec(model, hidden_features=7, hidden_layers=2, out_features=2)
+    rng = np.random.default_rng(0)
+    thetas = torch.as_tensor(
+        np.stack([spec.init_theta(s) for s in range(3)]), dtype=torch.float64
+    )
+    coords = make_coordinates((5, 4), dtype=torch.float64)
+    targets = torch.as_tensor(rng.uniform(size=(3, 20, 2)))
+    net = BatchedINR(spec, thetas, coords)
+    net.forward()
+    losses = net.losses(targets, loss)
+    net.backward(targets, loss)
+    grads = torch.cat(
+        [
+            torch.cat([w.grad.reshape(3, -1), b.grad.reshape(3, -1)], 1)
+            for w, b in zip(net.weights, net.biases)
+        ],
+        dim=1,
+    )
+    for i in range(3):
+        expected, value = _autograd_grads(spec, thetas[i], coords, targets[i], loss)
+        torch.testing.assert_close(grads[i], expected, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(losses[i], value.detach(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("model", ["siren", "relu"])
+def test_bytes_per_image_matches_allocated_buffers(model):
+    spec = INRSpec(model, hidden_features=16, hidden_layers=3)
+    batch, shape = 3, (10, 10)
+    theta = torch.as_tensor(np.stack([spec.init_theta(s) for s in range(batch)]))
+    net = BatchedINR(spec, theta, make_coordinates(shape))
+    optimizer = make_adam(net.params, 1e-3)
+    net.forward()
+    net.backward(torch.zeros_like(net.output), "mse")
+    optimizer.step()
+    tensors = net.params + [p.grad for p in net.params] + net.act + net.grad_act
+    tensors += (net.pre or []) + [net.output, net.grad_output]
+    tensors += [
+        v for state in optimizer.state.values() for v in state.values() if v.dim() > 0
+    ]
+    allocated = sum(t.numel() * t.element_size() for t in tensors)
+    if net.mask is not None:
+        allocated += net.mask.numel()
+    # The formula adds a target and a spare output tensor.
+    expected = batch * bytes_per_image(spec, 100)
+    assert allocated <= expected <= allocated * 1.05
+
+
+def test_render_batch_chunks_pixels_without_changing_output():
+    spec = INRSpec("siren", hidden_features=8, hidden_layers=1)
+    theta = torch.as_tensor(np.stack([spec.init_theta(s) for s in range(2)]))
+    coords = make_coordinates((9, 7))
+    whole = render_batch(spec, theta, coords, max_elements=10**9)
+    chunked = render_batch(spec, theta, coords, max_elements=2 * 8 * 5)
+    torch.testing.assert_close(whole, chunked)
+    expected = theta_to_module(theta[1], spec)(coords)
+    torch.testing.assert_close(whole[1], expected, rtol=1e-5, atol=1e-6)
