@@ -8,6 +8,8 @@ from ._networks import (
     theta_to_module,
     unflatten_theta,
 )
+from ._weight_statistics import WeightStatistics
+from .classifier import MLPClassifier
 from .featurizer import INRFeaturizer, LabelLeakWarning
 from .metrics import binary_entropy, mean_squared_error_per_image, psnr
 
@@ -19,6 +21,8 @@ __all__ = [
     "INRFitResult",
     "INRSpec",
     "LabelLeakWarning",
+    "MLPClassifier",
+    "WeightStatistics",
     "binary_entropy",
     "fit_inrs",
     "flatten_theta",

@@ -13,15 +13,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._networks import INRSpec
+
 __all__ = ["WeightStatistics"]
-
-
-def _layer_shapes(
-    in_features: int, hidden_features: int, hidden_layers: int, out_features: int
-) -> list[tuple[int, int]]:
-    """(out, in) of each Linear layer; ``hidden_layers=H`` means H + 2 layers."""
-    widths = [in_features] + [hidden_features] * (hidden_layers + 1) + [out_features]
-    return [(widths[i + 1], widths[i]) for i in range(len(widths) - 1)]
 
 
 def _quantile_name(q: float) -> str:
@@ -157,12 +151,13 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
         if isinstance(self.layer_shapes, str):  # "flat"
             return None
         if self.layer_shapes is None:
-            return _layer_shapes(
-                self.in_features,
-                self.hidden_features,
-                self.hidden_layers,
-                self.out_features,
+            spec = INRSpec(
+                in_features=self.in_features,
+                hidden_features=self.hidden_features,
+                hidden_layers=self.hidden_layers,
+                out_features=self.out_features,
             )
+            return list(spec.layer_shapes)
         shapes = []
         for shape in self.layer_shapes:
             shape = tuple(shape)

@@ -241,10 +241,16 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                     f"X must be 2-D (n_images, n_pixels), 3-D (n_images, H, W) or "
                     f"4-D (n_images, H, W, C); got shape {X.shape}."
                 )
+            shape, was_2d = X.shape[1:], False
+            if not reset and tuple(shape) != self.image_shape_:
+                raise ValueError(
+                    f"X holds images of shape {tuple(shape)}, but "
+                    f"{type(self).__name__} was fitted on images of shape "
+                    f"{self.image_shape_}."
+                )
             validate_data(
                 self, X.reshape(len(X), -1), reset=reset, skip_check_array=True
             )
-            shape, was_2d = X.shape[1:], False
         else:
             X = validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES)
             shape = self._flat_image_shape(X.shape[1]) if reset else self.image_shape_
@@ -252,11 +258,6 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         if reset:
             self.image_shape_ = tuple(int(n) for n in shape)
             self._input_was_2d = was_2d
-        elif tuple(shape) != self.image_shape_:
-            raise ValueError(
-                f"X holds images of shape {tuple(shape)}, but {type(self).__name__} "
-                f"was fitted on images of shape {self.image_shape_}."
-            )
         images = X.reshape(len(X), *self.image_shape_)
         if self.loss == "bce" and (images.min() < 0 or images.max() > 1):
             raise ValueError(

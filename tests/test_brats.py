@@ -179,11 +179,14 @@ def test_root_one_level_down_and_uncompressed(tmp_path):
     inner = make_brats_like(
         tmp_path / "download" / "BraTS2021_Training_Data", n_patients=2, shape=SMALL
     )
-    plain = make_brats_like(tmp_path / "plain", n_patients=2, shape=SMALL, compress=False)
+    plain = make_brats_like(
+        tmp_path / "plain", n_patients=2, shape=SMALL, compress=False
+    )
     direct = load_brats_slices(inner)
     assert direct.images.shape == (4, 32, 32)
-    np.testing.assert_array_equal(load_brats_slices(tmp_path / "download").images,
-                                  direct.images)
+    np.testing.assert_array_equal(
+        load_brats_slices(tmp_path / "download").images, direct.images
+    )
     np.testing.assert_array_equal(load_brats_slices(plain).images, direct.images)
 
 
@@ -337,10 +340,13 @@ def test_hand_built_real_size_case(tmp_path):
         nib.save(img, case / f"BraTS2021_01234_{kind}.nii.gz")
     for kind in ("t1", "t1ce", "t2"):
         shutil.copy(
-            case / "BraTS2021_01234_flair.nii.gz", case / f"BraTS2021_01234_{kind}.nii.gz"
+            case / "BraTS2021_01234_flair.nii.gz",
+            case / f"BraTS2021_01234_{kind}.nii.gz",
         )
     assert nib.aff2axcodes(nib.load(case / "BraTS2021_01234_seg.nii.gz").affine) == (
-        "L", "P", "S",
+        "L",
+        "P",
+        "S",
     )
 
     data = load_brats_slices(tmp_path)

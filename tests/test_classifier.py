@@ -13,26 +13,9 @@ from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
-from sklearn_inr.classifier import MLPClassifier
-
-# Checks of scikit-learn's suite that MLPClassifier is expected to fail, with
-# the reason (to be merged into the single table of tests/test_common.py).
-EXPECTED_FAILED_CHECKS_CLASSIFIER = {
-    "check_methods_subset_invariance": (
-        "Inference runs in float32; torch's CPU matrix products may round a "
-        "row differently (by about 1 ulp, ~1e-7 relative) depending on how "
-        "many rows are in the batch, which exceeds the check's rtol of 1e-7. "
-        "Predicted labels are unaffected."
-    ),
-}
-
-# Small and fast, but trained enough for check_classifiers_train's accuracy.
-CHECK_INSTANCE = MLPClassifier(
-    hidden_layer_sizes=(8,), max_epochs=20, lr=1e-2, random_state=0
-)
+from sklearn_inr import MLPClassifier
 
 
 def _small(**params):
@@ -54,14 +37,6 @@ def binary_data():
 def multiclass_data():
     X, y = make_blobs(n_samples=90, n_features=4, centers=3, random_state=0)
     return StandardScaler().fit_transform(X), y + 10  # labels 10, 11, 12
-
-
-@parametrize_with_checks(
-    [CHECK_INSTANCE],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS_CLASSIFIER,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_defaults_match_design():

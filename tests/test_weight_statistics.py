@@ -7,17 +7,8 @@ import pytest
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_inr._weight_statistics import WeightStatistics, _layer_shapes
-from sklearn_inr.classifier import MLPClassifier
-
-# With layer_shapes="flat" the transformer accepts any number of features, as
-# scikit-learn's common checks need; with a layer structure it only accepts
-# the matching theta length, which those checks cannot provide.
-EXPECTED_FAILED_CHECKS_WEIGHT_STATISTICS: dict[str, str] = {}
-
-CHECK_INSTANCE = WeightStatistics(layer_shapes="flat")
+from sklearn_inr import MLPClassifier, WeightStatistics, flatten_theta, unflatten_theta
 
 # A small INR: 2 -> 5 -> 5 -> 1 (hidden_layers=1).
 ARCH = dict(in_features=2, hidden_features=5, hidden_layers=1, out_features=1)
@@ -26,18 +17,12 @@ N_PARAMS = 5 * 2 + 5 + 5 * 5 + 5 + 1 * 5 + 1  # 51
 
 
 def _unflatten(theta, shapes):
-    params, start = [], 0
-    for out, inp in shapes:
-        w = theta[start : start + out * inp].reshape(out, inp)
-        start += out * inp
-        b = theta[start : start + out]
-        start += out
-        params.append((w, b))
-    return params
+    return list(zip(*unflatten_theta(theta, shapes)))
 
 
 def _flatten(params):
-    return np.concatenate([np.concatenate([w.ravel(), b]) for w, b in params])
+    weights, biases = zip(*params)
+    return flatten_theta(list(weights), list(biases))
 
 
 def _forward(params, coords):
@@ -47,22 +32,6 @@ def _forward(params, coords):
         if k < len(params) - 1:
             h = np.sin(30 * h)
     return h
-
-
-@parametrize_with_checks(
-    [CHECK_INSTANCE],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS_WEIGHT_STATISTICS,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-def test_layer_shapes_of_paper_net():
-    shapes = _layer_shapes(2, 256, 4, 1)
-    assert len(shapes) == 6
-    assert shapes[0] == (256, 2) and shapes[-1] == (1, 256)
-    assert sum(o * i + o for o, i in shapes) == 264_193
-    assert _layer_shapes(**{k: ARCH[k] for k in ARCH}) == SHAPES
 
 
 def test_default_is_paper_architecture():
@@ -223,3 +192,14 @@ def test_baseline_pipeline_on_theta():
         MLPClassifier(hidden_layer_sizes=(8,), max_epochs=20, lr=1e-2, random_state=0),
     )
     assert cross_val_score(pipe, theta, y, cv=3).mean() > 0.8
+
+
+def test_skops_round_trip():
+    sio = pytest.importorskip("skops.io")
+    theta = np.random.default_rng(6).normal(size=(3, N_PARAMS))
+    stats = WeightStatistics(**ARCH).fit(theta)
+    data = sio.dumps(stats)
+    trusted = ["sklearn_inr._weight_statistics.WeightStatistics"]
+    assert sio.get_untrusted_types(data=data) == trusted
+    loaded = sio.loads(data, trusted=trusted)
+    np.testing.assert_array_equal(loaded.transform(theta), stats.transform(theta))

@@ -166,8 +166,14 @@ def load_brats_slices(
     array(['BraTS2021_00000', 'BraTS2021_00000'], dtype='<U15')
     """
     modalities, out_size = _check_params(
-        modality, size, n_patients, brain_threshold, min_tumor_pixels, normalize,
-        percentiles, on_error,
+        modality,
+        size,
+        n_patients,
+        brain_threshold,
+        min_tumor_pixels,
+        normalize,
+        percentiles,
+        on_error,
     )
     case_dirs = find_case_dirs(root)
     images, rows, skipped = [], [], {}
@@ -234,15 +240,28 @@ def load_brats_slices(
         modality=list(modalities),
         skipped=skipped,
         DESCR=_descr(
-            root, modalities, images, len(pid) // 2, skipped, brain_threshold,
-            min_tumor_pixels, normalize, percentiles,
+            root,
+            modalities,
+            images,
+            len(pid) // 2,
+            skipped,
+            brain_threshold,
+            min_tumor_pixels,
+            normalize,
+            percentiles,
         ),
     )
 
 
 def _check_params(
-    modality, size, n_patients, brain_threshold, min_tumor_pixels, normalize,
-    percentiles, on_error,
+    modality,
+    size,
+    n_patients,
+    brain_threshold,
+    min_tumor_pixels,
+    normalize,
+    percentiles,
+    on_error,
 ):
     modalities = [modality] if isinstance(modality, str) else list(modality)
     bad = [m for m in modalities if m not in MODALITIES]
@@ -264,7 +283,9 @@ def _check_params(
     if n_patients is not None and not (
         isinstance(n_patients, numbers.Integral) and n_patients > 0
     ):
-        raise ValueError(f"n_patients must be None or a positive int; got {n_patients!r}.")
+        raise ValueError(
+            f"n_patients must be None or a positive int; got {n_patients!r}."
+        )
     if not (isinstance(brain_threshold, numbers.Real) and 0 <= brain_threshold <= 1):
         raise ValueError(
             f"brain_threshold must be a fraction in [0, 1]; got {brain_threshold!r}."
@@ -322,8 +343,15 @@ def _resize(slices, out_size):
 
 
 def _descr(
-    root, modalities, images, n_loaded, skipped, brain_threshold, min_tumor_pixels,
-    normalize, percentiles,
+    root,
+    modalities,
+    images,
+    n_loaded,
+    skipped,
+    brain_threshold,
+    min_tumor_pixels,
+    normalize,
+    percentiles,
 ):
     norm = (
         "per-slice min-max"

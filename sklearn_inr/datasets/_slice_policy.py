@@ -21,7 +21,9 @@ def slice_counts(volumes, seg):
     return brain_area, tumor_pixels
 
 
-def select_slices(brain_area, tumor_pixels, n_pixels, brain_threshold, min_tumor_pixels):
+def select_slices(
+    brain_area, tumor_pixels, n_pixels, brain_threshold, min_tumor_pixels
+):
     """Pick ``(tumor_z, no_tumor_z)``, or return the reason there is no pair.
 
     Parameters

@@ -116,14 +116,14 @@ def make_brats_like(
      'BraTS2021_00001_t2.nii.gz']
     """
     if not (isinstance(n_patients, numbers.Integral) and 0 < n_patients <= 100_000):
-        raise ValueError(f"n_patients must be an int in [1, 100000]; got {n_patients!r}.")
+        raise ValueError(
+            f"n_patients must be an int in [1, 100000]; got {n_patients!r}."
+        )
     shape = tuple(shape)
     if len(shape) != 3 or not all(
         isinstance(n, numbers.Integral) and n >= 8 for n in shape
     ):
-        raise ValueError(
-            f"shape must be three ints >= 8 (x, y, z); got {shape!r}."
-        )
+        raise ValueError(f"shape must be three ints >= 8 (x, y, z); got {shape!r}.")
     shape = tuple(int(n) for n in shape)
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     # One independent stream per patient: patient i does not depend on n_patients.
@@ -238,9 +238,7 @@ def _phantom(rng, shape):
         for axis in (0, 1):
             image = _blur(image, axis)
         # Smooth multiplicative bias field (coil sensitivity), different per scan.
-        bias = sum(
-            rng.normal(0, 0.12) * t + rng.normal(0, 0.06) * t**2 for t in unit
-        )
+        bias = sum(rng.normal(0, 0.12) * t + rng.normal(0, 0.06) * t**2 for t in unit)
         image *= np.exp(bias, dtype=np.float32)
         image += rng.uniform(0.015, 0.035) * rng.standard_normal(
             shape, dtype=np.float32

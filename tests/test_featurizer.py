@@ -1,0 +1,219 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_inr._engine as engine
+from sklearn_inr import INRFeaturizer, INRSpec, LabelLeakWarning, fit_inrs
+
+SMALL = {"hidden_features": 16, "hidden_layers": 1}
+
+
+def _featurizer(**kwargs):
+    params = {"lr": 1e-3, "n_steps": 20, "random_state": 0, **SMALL}
+    return INRFeaturizer(**{**params, **kwargs})
+
+
+def test_defaults_are_the_paper_tiny_siren():
+    featurizer = INRFeaturizer()
+    assert (featurizer.model, featurizer.hidden_features, featurizer.hidden_layers) == (
+        "siren",
+        256,
+        4,
+    )
+    assert (featurizer.omega_0, featurizer.loss, featurizer.lr) == (30.0, "bce", 1e-4)
+    assert (featurizer.n_steps, featurizer.init) == (1000, "shared")
+    assert featurizer.warm_start_by_class is False
+
+
+def test_x_forms_give_the_same_theta(smooth_images):
+    theta_3d = _featurizer().fit_transform(smooth_images)
+    flat = smooth_images.reshape(6, -1)
+    theta_square = _featurizer().fit_transform(flat)
+    theta_shape = _featurizer(image_shape=(12, -1)).fit_transform(flat)
+    np.testing.assert_array_equal(theta_3d, theta_square)
+    np.testing.assert_array_equal(theta_3d, theta_shape)
+    featurizer = _featurizer(image_shape=(12, 12)).fit(flat)
+    assert featurizer.image_shape_ == (12, 12)
+    assert featurizer.n_features_in_ == 144
+    assert featurizer.inverse_transform(theta_3d).shape == (6, 144)
+
+
+def test_channels_in_4d_input(smooth_images):
+    images = np.stack([smooth_images, 1 - smooth_images], axis=-1)
+    featurizer = _featurizer().fit(images)
+    assert featurizer.image_shape_ == (12, 12, 2)
+    assert featurizer.n_params_ == INRSpec(out_features=2, **SMALL).n_params
+    theta = featurizer.transform(images)
+    assert featurizer.inverse_transform(theta).shape == (6, 12, 12, 2)
+    flat = _featurizer(image_shape=(12, 12, 2)).fit_transform(images.reshape(6, -1))
+    np.testing.assert_array_equal(flat, theta)
+
+
+def test_shared_init_and_fitted_attributes(smooth_images):
+    featurizer = _featurizer(n_steps=25).fit(smooth_images)
+    spec = INRSpec(**SMALL)
+    assert featurizer.n_params_ == spec.n_params
+    assert featurizer.init_params_.shape == (spec.n_params,)
+    assert featurizer.loss_history_.shape[0] == 6
+    assert featurizer.history_steps_[-1] == 25
+    assert featurizer.train_psnr_.shape == (6,)
+    np.testing.assert_array_equal(
+        featurizer.get_feature_names_out(), spec.feature_names()
+    )
+    # transform starts from init_params_: one step with a tiny lr stays there.
+    tiny = _featurizer(n_steps=1, lr=1e-12).fit(smooth_images)
+    theta = tiny.transform(smooth_images)
+    np.testing.assert_allclose(theta, np.tile(tiny.init_params_, (6, 1)), atol=1e-9)
+
+
+def test_random_init_seeds_by_image_not_position(smooth_images):
+    featurizer = _featurizer(init="random", n_steps=1, lr=1e-12).fit(smooth_images)
+    assert featurizer.init_params_ is None
+    theta = featurizer.transform(smooth_images)
+    reversed_theta = featurizer.transform(smooth_images[::-1])
+    np.testing.assert_array_equal(reversed_theta, theta[::-1])
+    assert np.abs(theta[0] - theta[1]).max() > 0.1
+
+
+def test_transform_reproduces_fit_transform(smooth_images):
+    featurizer = _featurizer()
+    theta = featurizer.fit_transform(smooth_images)
+    np.testing.assert_array_equal(featurizer.transform(smooth_images), theta)
+    np.testing.assert_array_equal(
+        _featurizer().fit(smooth_images).transform(smooth_images), theta
+    )
+
+
+def test_warm_start_by_class_chains_each_class_in_order(smooth_images):
+    y = np.array(["b", "a", "b", "a", "a", "b"])
+    featurizer = _featurizer(warm_start_by_class=True)
+    with pytest.warns(LabelLeakWarning, match="encodes the label"):
+        theta = featurizer.fit_transform(smooth_images, y)
+    settings = dict(lr=1e-3, n_steps=20, **SMALL)
+    previous = featurizer.init_params_
+    for row in (1, 3, 4):  # class "a", in the given order
+        expected = fit_inrs(smooth_images[[row]], init=previous, **settings).theta[0]
+        np.testing.assert_allclose(theta[row], expected, atol=1e-6)
+        previous = expected
+    np.testing.assert_array_equal(featurizer.classes_, ["a", "b"])
+    np.testing.assert_allclose(featurizer.class_init_[0], theta[4])
+    np.testing.assert_allclose(featurizer.class_init_[1], theta[5])
+    # transform has no labels: it starts from the shared init.
+    label_free = _featurizer().fit(smooth_images).transform(smooth_images)
+    np.testing.assert_array_equal(featurizer.transform(smooth_images), label_free)
+    assert not np.allclose(theta[3], label_free[3], atol=1e-4)
+
+
+def test_warm_start_needs_y(smooth_images):
+    with pytest.raises(ValueError, match="needs y"):
+        _featurizer(warm_start_by_class=True).fit(smooth_images)
+
+
+def test_noise_leaks_the_label_only_through_weight_transfer():
+    """40 pure-noise images, alternating labels: weight transfer is readable."""
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(size=(40, 16, 16)).astype(np.float32)
+    y = np.arange(40) % 2
+    settings = dict(
+        hidden_features=8, hidden_layers=1, lr=1e-3, n_steps=20, random_state=0
+    )
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LabelLeakWarning)
+        leaky = INRFeaturizer(warm_start_by_class=True, **settings).fit_transform(
+            noise, y
+        )
+    honest = INRFeaturizer(**settings).fit_transform(noise)
+    leaky_accuracy = cross_val_score(probe, leaky, y, cv=cv).mean()
+    honest_accuracy = cross_val_score(probe, honest, y, cv=cv).mean()
+    assert leaky_accuracy >= 0.9
+    assert honest_accuracy <= 0.7
+
+
+def test_inverse_transform_score_and_feature_names(smooth_images):
+    featurizer = _featurizer(n_steps=60).fit(smooth_images)
+    theta = featurizer.transform(smooth_images)
+    images = featurizer.inverse_transform(theta)
+    assert images.shape == smooth_images.shape
+    psnr = -10 * np.log10(((images - smooth_images) ** 2).mean(axis=(1, 2)))
+    np.testing.assert_allclose(featurizer.score(smooth_images), psnr.mean(), rtol=1e-4)
+    np.testing.assert_allclose(featurizer.train_psnr_, psnr, rtol=1e-4)
+    assert featurizer.get_feature_names_out()[-1] == "l2.b[0]"
+    with pytest.raises(ValueError, match="outputs"):
+        featurizer.inverse_transform(theta[:, :-1])
+
+
+@pytest.mark.parametrize(
+    "X, params, match",
+    [
+        (np.full((2, 16), np.nan), {}, "NaN"),
+        (np.full((2, 16), 2.0), {}, r"needs intensities in \[0, 1\]"),
+        (np.zeros((2, 10)), {}, "not a square"),
+        (np.zeros((2, 16)), {"image_shape": (3, 5)}, "holds 15"),
+        (np.zeros((2, 16)), {"image_shape": (3, -1)}, "cannot hold"),
+        (np.zeros((2, 16)), {"image_shape": (4,)}, "image_shape must be"),
+        (np.zeros((0, 16)), {}, "0 sample"),
+        (np.zeros(16), {}, "Expected 2D array"),
+        (np.zeros((2, 16)), {"model": "tanh"}, "'model' parameter"),
+        (np.zeros((2, 16)), {"loss": "l1"}, "'loss' parameter"),
+        (np.zeros((2, 16)), {"init": "zeros"}, "'init' parameter"),
+        (np.zeros((2, 16)), {"n_steps": 0}, "'n_steps' parameter"),
+        (np.zeros((2, 16)), {"lr": 0.0}, "'lr' parameter"),
+        (np.zeros((2, 16)), {"omega_0": 0.0}, "'omega_0' parameter"),
+        (np.zeros((2, 2, 2, 2, 2)), {}, "4-D"),
+    ],
+)
+def test_bad_input_raises_clear_value_error(X, params, match):
+    with pytest.raises(ValueError, match=match):
+        _featurizer(**params).fit(X)
+
+
+def test_transform_checks_image_shape(smooth_images):
+    featurizer = _featurizer(n_steps=1).fit(smooth_images)
+    with pytest.raises(ValueError, match="fitted on images of shape"):
+        featurizer.transform(smooth_images[:, :6, :])
+
+
+def test_memory_caches_train_and_test_fits(tmp_path, smooth_images, monkeypatch):
+    fitted = {"images": 0}
+    original = engine.train_batch
+
+    def counting(spec, theta, *args, **kwargs):
+        fitted["images"] += theta.shape[0]
+        return original(spec, theta, *args, **kwargs)
+
+    monkeypatch.setattr("sklearn_inr._fitting.train_batch", counting)
+    featurizer = _featurizer(memory=str(tmp_path))
+    theta = featurizer.fit_transform(smooth_images[:4])
+    assert fitted["images"] == 4
+    np.testing.assert_array_equal(featurizer.transform(smooth_images[:4]), theta)
+    featurizer.transform(smooth_images)
+    assert fitted["images"] == 6
+    _featurizer(memory=str(tmp_path), lr=2e-3).fit(smooth_images[:1])
+    assert fitted["images"] == 7
+
+
+def test_progress_bar(smooth_images, capsys):
+    _featurizer(n_steps=2, verbose=1).fit(smooth_images)
+    assert "Fitting INRs" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LabelLeakWarning)
+        _featurizer(n_steps=2, verbose=1, warm_start_by_class=True).fit(
+            smooth_images, [0, 1] * 3
+        )
+    assert "Weight transfer" in capsys.readouterr().err
+
+
+def test_pickle_round_trip(smooth_images):
+    featurizer = _featurizer(n_steps=3).fit(smooth_images)
+    restored = pickle.loads(pickle.dumps(featurizer))
+    np.testing.assert_array_equal(
+        restored.transform(smooth_images), featurizer.transform(smooth_images)
+    )
