@@ -1,0 +1,98 @@
+"""Sphinx configuration for the sklearn-inr documentation.
+
+Build with ``make -C docs html`` (warnings are errors). The example gallery
+in ``../examples`` is executed during the build; set ``-D plot_gallery=0``
+(``make -C docs html-noplot``) to skip running it.
+
+Intersphinx needs the network; it is off unless ``SKLEARN_INR_INTERSPHINX=1``
+is set, so that offline builds stay warning-free. Without it, references to
+scikit-learn, NumPy, torch and skorch objects render as plain code.
+"""
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the package, when not installed
+sys.path.insert(0, str(HERE / "sphinxext"))  # gallery_order
+
+import sklearn_inr  # noqa: E402
+
+# -- Project -----------------------------------------------------------------
+project = "sklearn-inr"
+author = "The sklearn-inr developers"
+copyright = f"{date.today().year}, {author}"
+release = sklearn_inr.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- General -----------------------------------------------------------------
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "sphinxext"]
+default_role = "literal"
+root_doc = "index"
+
+# -- autodoc / autosummary / numpydoc -----------------------------------------
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_typehints = "none"  # numpydoc's Parameters sections say it better
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = False
+numpydoc_xref_param_type = False
+
+# -- intersphinx (opt-in: needs the network) ----------------------------------
+_INTERSPHINX = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable/", None),
+    "sklearn": ("https://scikit-learn.org/stable/", None),
+    "torch": ("https://docs.pytorch.org/docs/stable/", None),
+    "skorch": ("https://skorch.readthedocs.io/en/stable/", None),
+    "joblib": ("https://joblib.readthedocs.io/en/stable/", None),
+}
+if os.environ.get("SKLEARN_INR_INTERSPHINX") == "1":
+    intersphinx_mapping = _INTERSPHINX
+else:
+    intersphinx_mapping = {}
+
+# -- sphinx-gallery ------------------------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"plot_",
+    "within_subsection_order": "gallery_order.QuickstartFirst",
+    "backreferences_dir": "generated/backreferences",
+    "doc_module": ("sklearn_inr",),
+    "reference_url": {"sklearn_inr": None},
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "matplotlib_animations": False,
+    "min_reported_time": 1,
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+}
+
+# -- HTML ----------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"sklearn-inr {release}"
+html_static_path = []
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_show_sourcelink = False
