@@ -62,11 +62,11 @@ def _engine(queue, side, width, depth, n, batch, steps, device):
         device=device,
         random_state=0,
     )
+    baseline = _peak_rss_bytes()
     fit_inrs(images[:batch], n_steps=1, **kwargs)  # warm up kernels and caches
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    baseline = _peak_rss_bytes()
     start = time.perf_counter()
     fit_inrs(images, n_steps=steps, **kwargs)
     if device == "cuda":
@@ -110,9 +110,8 @@ def _naive(queue, side, width, depth, n, steps, device):
     run(n, steps)
     if device == "cuda":
         torch.cuda.synchronize()
-    queue.put(
-        (time.perf_counter() - start) / (n * steps),
-    )
+    seconds_per_image_step = (time.perf_counter() - start) / (n * steps)
+    queue.put((seconds_per_image_step,))
 
 
 def _ceiling(queue, side, width, device):

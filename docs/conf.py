@@ -10,6 +10,7 @@ scikit-learn, NumPy, torch and skorch objects render as plain code.
 """
 
 import os
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -52,7 +53,8 @@ autodoc_default_options = {"members": True, "inherited-members": False}
 autodoc_typehints = "none"  # numpydoc's Parameters sections say it better
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-numpydoc_attributes_as_param_list = False
+# Type cross-referencing would point at numpy/python glossaries, which exist
+# only with intersphinx; keep the types as plain text.
 numpydoc_xref_param_type = False
 
 # -- intersphinx (opt-in: needs the network) ----------------------------------
@@ -96,3 +98,43 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
+
+
+# -- Hooks ---------------------------------------------------------------------
+def _skip_metadata_request_methods(app, what, name, obj, skip, options):
+    """Hide scikit-learn's generated ``set_*_request`` methods.
+
+    They are metadata-routing plumbing that every estimator gets, and their
+    docstrings link into scikit-learn's own user guide and glossary.
+    """
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+# ``n_params_)`` or ``n_features_in_,`` outside backticks reads as a
+# reStructuredText hyperlink reference ("Unknown target name"). Docstrings
+# write shapes such as ``(n_images, n_params_)`` in plain text, the numpydoc
+# way; escape the trailing underscore there instead of asking for backticks.
+_CODE_SPAN = re.compile(r"(``.*?``|`[^`]*`)")
+_TRAILING_UNDERSCORE = re.compile(r"(?<![\\\w])([A-Za-z]\w*?[A-Za-z0-9])_(?=[,.;:)\]\s]|$)")
+_NAME_LINE = re.compile(r"^(\s*[\w*, ]+ : )(.*)$")
+
+
+def _escape_trailing_underscores(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(("..", ">>>", "...")) or re.fullmatch(r"\w+", stripped):
+            continue
+        head, body = "", line
+        match = _NAME_LINE.match(line)
+        if match:  # "name : type": leave the name alone
+            head, body = match.groups()
+        parts = _CODE_SPAN.split(body)
+        parts[::2] = [_TRAILING_UNDERSCORE.sub(r"\1\\_", p) for p in parts[::2]]
+        lines[i] = head + "".join(parts)
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_request_methods)
+    app.connect("autodoc-process-docstring", _escape_trailing_underscores)

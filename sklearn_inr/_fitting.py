@@ -90,16 +90,33 @@ class INRFitResult:
     spec: INRSpec
 
 
-def resolve_device(device) -> torch.device:
-    """``"auto"`` -> the first visible CUDA device if any, else the CPU."""
+def parse_device(device) -> str:
+    """Check a device name without requiring the device to be here.
+
+    The machine that dispatches work (e.g. a Dask client) may have no GPU
+    while its workers do, so availability is checked where the work runs
+    (:func:`resolve_device`).
+    """
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return "auto"
     try:
-        device = torch.device(device)
+        return str(torch.device(device))
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
         ) from exc
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> the first visible CUDA device if any, else the CPU.
+
+    Inside a worker started with ``CUDA_VISIBLE_DEVICES=i``, the first
+    visible device is that worker's GPU.
+    """
+    device = parse_device(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but CUDA is not available; use "
@@ -325,6 +342,7 @@ def fit_inrs(
     record_every: int = 10,
     memory=None,
     n_jobs: int | None = None,
+    chunk_size: int | None = None,
     verbose: int = 0,
 ) -> INRFitResult:
     """Fit one INR per image, many at once, and return their parameters.
@@ -378,7 +396,12 @@ def fit_inrs(
         and settings loads it instead of fitting.
     n_jobs : int or None, default=None
         Chunks dispatched in parallel through the active joblib backend
-        (``None`` means 1 unless in a :func:`joblib.parallel_config` context).
+        (``None`` means 1 unless in a :func:`joblib.parallel_config` context,
+        e.g. ``backend="dask"``, which then uses every Dask worker).
+    chunk_size : int or None, default=None
+        Images per dispatched chunk; ``None`` cuts the images into two chunks
+        per worker. Each chunk is fitted in batches of ``batch_size``, and
+        every finished batch is written to ``memory`` at once.
     verbose : int, default=0
         Show a progress bar of images done when > 0.
 
@@ -424,7 +447,11 @@ def fit_inrs(
         raise ValueError(
             f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}."
         )
-    device = resolve_device(device)
+    device = parse_device(device)
+    if chunk_size is not None and not (
+        isinstance(chunk_size, Integral) and chunk_size >= 1
+    ):
+        raise ValueError(f"chunk_size must be None or an int >= 1, got {chunk_size!r}.")
     init_kind, init_data = resolve_init(init, spec, images, random_state)
     record_steps = np.arange(0, n_steps, record_every)
     history_steps = np.append(record_steps, n_steps)
@@ -469,10 +496,11 @@ def fit_inrs(
             n_steps=int(n_steps),
             record_steps=record_steps,
             batch_size=batch_size,
-            device=str(device),
+            device=device,
             dtype=dtype,
             cache_location=None if cache is None else cache.root.parent.parent,
             n_jobs=n_jobs,
+            chunk_size=chunk_size,
             verbose=verbose,
             n_done=len(images) - len(todo),
         )
@@ -509,7 +537,7 @@ def _check_fit_params(*, loss, n_steps, lr, record_every):
         raise ValueError(f"record_every must be an int >= 1, got {record_every!r}.")
 
 
-def _dispatch(images, todo, *args, n_jobs, verbose, n_done, **kwargs):
+def _dispatch(images, todo, *args, n_jobs, chunk_size, verbose, n_done, **kwargs):
     """Fit the rows ``todo``: in-process, or in chunks over joblib workers."""
     if len(todo) == 0:
         return {}
@@ -522,7 +550,7 @@ def _dispatch(images, todo, *args, n_jobs, verbose, n_done, **kwargs):
             total=len(todo) + n_done, initial=n_done, unit="image", desc="Fitting INRs"
         )
     try:
-        if n_workers == 1:
+        if n_workers == 1 and chunk_size is None:
             return _fit_chunk(
                 images,
                 todo,
@@ -533,7 +561,10 @@ def _dispatch(images, todo, *args, n_jobs, verbose, n_done, **kwargs):
                 **kwargs,
             )
         # A few chunks per worker balance the load without starving batching.
-        n_chunks = min(len(todo), 2 * n_workers)
+        if chunk_size is None:
+            n_chunks = min(len(todo), 2 * n_workers)
+        else:
+            n_chunks = -(-len(todo) // chunk_size)
         n_threads = max(1, (os.cpu_count() or 1) // n_workers)
         parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
         results = {}

@@ -272,3 +272,78 @@ def test_n_jobs_gives_the_same_theta(smooth_images):
     parallel = fit_inrs(smooth_images, n_jobs=2, **kwargs)
     tolerance = 1e-3 * np.abs(serial.theta - INRSpec(**SMALL).init_theta(0)).max()
     np.testing.assert_allclose(parallel.theta, serial.theta, atol=tolerance)
+
+
+# ---------------------------------------------------------------- scale-out
+def _update_tolerance(theta, random_state=0):
+    return 1e-3 * np.abs(theta - INRSpec(**SMALL).init_theta(random_state)).max()
+
+
+def test_dask_cluster_loky_and_serial_agree(smooth_images):
+    distributed = pytest.importorskip(
+        "distributed", reason="the 'dask' extra (dask[distributed]) is not installed"
+    )
+    import joblib
+
+    kwargs = dict(lr=1e-3, n_steps=10, random_state=0, **SMALL)
+    serial = fit_inrs(smooth_images, n_jobs=1, **kwargs).theta
+    tolerance = _update_tolerance(serial)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        for chunk_size in (1, 4):
+            loky = fit_inrs(smooth_images, n_jobs=2, chunk_size=chunk_size, **kwargs)
+            with joblib.parallel_config(backend="dask"):
+                dask = fit_inrs(smooth_images, chunk_size=chunk_size, **kwargs)
+            np.testing.assert_allclose(loky.theta, serial, rtol=0, atol=tolerance)
+            np.testing.assert_allclose(dask.theta, serial, rtol=0, atol=tolerance)
+
+
+def test_failed_chunk_keeps_finished_chunks(tmp_path, smooth_images, monkeypatch):
+    import joblib
+
+    original = engine.train_batch
+    fitted = {"images": 0}
+    poisoned = torch.as_tensor(smooth_images[4].reshape(-1, 1))
+
+    def dies_on_image_4(spec, theta, targets, *args, **kwargs):
+        if any(torch.equal(t, poisoned) for t in targets):
+            raise RuntimeError("worker lost")  # what a dead worker looks like
+        fitted["images"] += theta.shape[0]
+        return original(spec, theta, targets, *args, **kwargs)
+
+    monkeypatch.setattr("sklearn_inr._fitting.train_batch", dies_on_image_4)
+    kwargs = dict(
+        n_steps=5, random_state=0, memory=tmp_path, batch_size=2, chunk_size=2, **SMALL
+    )
+    with joblib.parallel_config(backend="threading"):
+        with pytest.raises(RuntimeError, match="worker lost"):
+            fit_inrs(smooth_images, n_jobs=2, **kwargs)
+    cached = len(list(tmp_path.rglob("*.npz")))
+    assert cached >= 2 and cached == fitted["images"]
+    monkeypatch.setattr("sklearn_inr._fitting.train_batch", original)
+    counter = _count_fits(monkeypatch)
+    fit_inrs(smooth_images, n_jobs=1, **kwargs)
+    assert counter["images"] == 6 - cached
+
+
+def test_divergence_in_a_chunk_reports_global_positions():
+    images = np.zeros((5, 4, 4), dtype=np.float32)
+    images[3] = 1e30
+    with pytest.raises(INRDivergenceError, match=r"positions \[3\]"):
+        fit_inrs(images, loss="mse", n_steps=2, n_jobs=2, chunk_size=1, **SMALL)
+
+
+def test_device_is_parsed_here_and_resolved_where_the_work_runs():
+    from sklearn_inr._fitting import parse_device, resolve_device
+
+    # A Dask client without a GPU may dispatch to GPU workers.
+    assert parse_device("cuda") == "cuda"
+    assert parse_device("auto") == "auto"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    with pytest.raises(ValueError, match="device must be"):
+        parse_device("gpu0")
