@@ -117,7 +117,9 @@ def _skip_metadata_request_methods(app, what, name, obj, skip, options):
 # write shapes such as ``(n_images, n_params_)`` in plain text, the numpydoc
 # way; escape the trailing underscore there instead of asking for backticks.
 _CODE_SPAN = re.compile(r"(``.*?``|`[^`]*`)")
-_TRAILING_UNDERSCORE = re.compile(r"(?<![\\\w])([A-Za-z]\w*?[A-Za-z0-9])_(?=[,.;:)\]\s]|$)")
+_TRAILING_UNDERSCORE = re.compile(
+    r"(?<![\\\w])([A-Za-z]\w*?[A-Za-z0-9])_(?=[,.;:)\]\s]|$)"
+)
 _NAME_LINE = re.compile(r"^(\s*[\w*, ]+ : )(.*)$")
 
 

@@ -27,7 +27,7 @@ rng = np.random.default_rng(0)
 size = 32
 yy, xx = np.mgrid[0:size, 0:size] / (size - 1) * 2 - 1
 images = []
-for _ in range(6):
+for _ in range(4):
     f1, f2 = rng.uniform(2, 6, size=2)
     cx, cy = rng.uniform(-0.3, 0.3, size=2)
     ring = np.cos(8 * np.hypot(xx - cx, yy - cy)) * 0.25
@@ -43,7 +43,7 @@ images = np.clip(np.stack(images), 0, 1).astype(np.float32)
 # initialisation policy, same number of steps. Each model gets the learning
 # rate that suits it: SIREN's ``omega_0 = 30`` already amplifies its updates.
 common = dict(
-    hidden_features=64, hidden_layers=2, n_steps=300, record_every=10, random_state=0
+    hidden_features=64, hidden_layers=2, n_steps=250, record_every=10, random_state=0
 )
 results = {
     "SIREN (omega_0=30, lr=1e-3)": fit_inrs(images, model="siren", lr=1e-3, **common),
@@ -51,7 +51,8 @@ results = {
 }
 for name, result in results.items():
     print(
-        f"{name:28s} PSNR {result.psnr.mean():5.1f} dB, final BCE {result.loss.mean():.4f}"
+        f"{name:28s} "
+        f"PSNR {result.psnr.mean():5.1f} dB, final BCE {result.loss.mean():.4f}"
     )
 
 # %%

@@ -40,9 +40,7 @@ rng = np.random.default_rng(0)
 noise = rng.uniform(size=(40, 16, 16)).astype(np.float32)
 y = np.arange(40) % 2  # labels that say nothing about the images
 
-settings = dict(
-    hidden_features=16, hidden_layers=1, lr=1e-3, n_steps=50, random_state=0
-)
+settings = dict(hidden_features=8, hidden_layers=1, lr=1e-3, n_steps=30, random_state=0)
 probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
 

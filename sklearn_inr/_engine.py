@@ -140,11 +140,16 @@ class BatchedINR:
         return per_pixel.mean(dim=(1, 2))
 
     @torch.no_grad()
-    def backward(self, targets: torch.Tensor, loss: str) -> None:
+    def backward(
+        self, targets: torch.Tensor, loss: str, *, weight_grads: bool = True
+    ) -> None:
         """Write d(sum of per-image mean losses)/d(params) into ``.grad``.
 
         Call right after :meth:`forward`; it consumes the stored
-        pre-activations.
+        pre-activations. ``weight_grads=False`` writes only the biases'
+        gradients (the weights' ``.grad`` keep stale values): fitting shift
+        modulations needs no weight gradient, and skipping its GEMM saves a
+        third of the work.
         """
         omega = self.spec.omega_0
         n_pixels, n_out = self.output.shape[1:]
@@ -163,14 +168,15 @@ class BatchedINR:
             factor = omega if (self.pre is not None and k < n_layers - 1) else 1.0
             inputs = self._layer_input(k)
             weight_grad = self.weights[k].grad
-            torch.baddbmm(
-                weight_grad,
-                grad.transpose(1, 2),
-                inputs,
-                beta=0.0,
-                alpha=factor,
-                out=weight_grad,
-            )
+            if weight_grads:
+                torch.baddbmm(
+                    weight_grad,
+                    grad.transpose(1, 2),
+                    inputs,
+                    beta=0.0,
+                    alpha=factor,
+                    out=weight_grad,
+                )
             torch.sum(grad, dim=1, out=self.biases[k].grad)
             if factor != 1.0:
                 self.biases[k].grad.mul_(factor)

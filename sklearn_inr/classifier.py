@@ -24,6 +24,8 @@ from skorch.dataset import ValidSplit
 from skorch.history import History
 from torch import nn
 
+from ._fitting import resolve_device
+
 __all__ = ["MLPClassifier"]
 
 _ACTIVATIONS = {
@@ -97,12 +99,6 @@ def _cuda_indices(device: str) -> list[int]:
     if device.type != "cuda":
         return []
     return [torch.cuda.current_device() if device.index is None else device.index]
-
-
-def _resolve_device(device: str | torch.device) -> str:
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -342,7 +338,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        device = _resolve_device(self.device)
+        device = str(resolve_device(self.device))
         batch_size = (
             min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size
         )

@@ -498,7 +498,9 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         """Mean reconstruction PSNR (dB) of the INRs fitted to X.
 
         Lets an unsupervised :class:`~sklearn.model_selection.GridSearchCV`
-        choose ``omega_0`` or ``lr`` by reconstruction quality.
+        choose ``omega_0`` or ``lr`` by reconstruction quality. Each image's
+        PSNR is capped at 200 dB, so one perfect reconstruction does not make
+        the mean infinite.
 
         Parameters
         ----------

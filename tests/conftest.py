@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+import sklearn_inr._engine as engine
+
 
 @pytest.fixture(autouse=True)
 def _few_threads():
@@ -24,3 +26,17 @@ def smooth_images():
             for k in range(6)
         ]
     ).astype(np.float32)
+
+
+@pytest.fixture
+def fit_counter(monkeypatch):
+    """Count the images the engine trains (cache hits do not reach it)."""
+    counter = {"images": 0}
+    original = engine.train_batch
+
+    def counting(spec, theta, *args, **kwargs):
+        counter["images"] += theta.shape[0]
+        return original(spec, theta, *args, **kwargs)
+
+    monkeypatch.setattr("sklearn_inr._fitting.train_batch", counting)
+    return counter

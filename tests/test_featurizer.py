@@ -8,7 +8,6 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import sklearn_inr._engine as engine
 from sklearn_inr import INRFeaturizer, INRSpec, LabelLeakWarning, fit_inrs
 
 SMALL = {"hidden_features": 16, "hidden_layers": 1}
@@ -181,23 +180,15 @@ def test_transform_checks_image_shape(smooth_images):
         featurizer.transform(smooth_images[:, :6, :])
 
 
-def test_memory_caches_train_and_test_fits(tmp_path, smooth_images, monkeypatch):
-    fitted = {"images": 0}
-    original = engine.train_batch
-
-    def counting(spec, theta, *args, **kwargs):
-        fitted["images"] += theta.shape[0]
-        return original(spec, theta, *args, **kwargs)
-
-    monkeypatch.setattr("sklearn_inr._fitting.train_batch", counting)
+def test_memory_caches_train_and_test_fits(tmp_path, smooth_images, fit_counter):
     featurizer = _featurizer(memory=str(tmp_path))
     theta = featurizer.fit_transform(smooth_images[:4])
-    assert fitted["images"] == 4
+    assert fit_counter["images"] == 4
     np.testing.assert_array_equal(featurizer.transform(smooth_images[:4]), theta)
     featurizer.transform(smooth_images)
-    assert fitted["images"] == 6
+    assert fit_counter["images"] == 6
     _featurizer(memory=str(tmp_path), lr=2e-3).fit(smooth_images[:1])
-    assert fitted["images"] == 7
+    assert fit_counter["images"] == 7
 
 
 def test_progress_bar(smooth_images, capsys):

@@ -132,7 +132,9 @@ def test_grid_search_with_groups(blobs, make_pipe, prefix):
     assert len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.predict(X).shape == y.shape
     # The refit featurizer carries the selected setting.
-    assert search.best_estimator_[0].omega_0 == search.best_params_[f"{prefix}__omega_0"]
+    assert (
+        search.best_estimator_[0].omega_0 == search.best_params_[f"{prefix}__omega_0"]
+    )
 
 
 def test_grid_search_fits_each_inr_once_with_memory(blobs, tmp_path, count_fits):

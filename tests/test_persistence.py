@@ -28,6 +28,20 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
+def smooth_images():
+    # Module-scoped copy of conftest's fixture, so the pipeline is fitted once.
+    y, x = np.mgrid[0:12, 0:12] / 11.0
+    return np.stack(
+        [
+            0.5
+            + 0.3 * np.sin(2 * np.pi * (x + k / 6)) * np.cos(np.pi * y)
+            + 0.1 * k / 6
+            for k in range(6)
+        ]
+    ).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
 def fitted(smooth_images):
     images = smooth_images
     y = np.array(["a", "b"] * 3)
@@ -46,27 +60,15 @@ def fitted(smooth_images):
     return pipe, images
 
 
-@pytest.fixture(scope="module")
-def smooth_images():
-    # Module-scoped copy of conftest's fixture, so the pipeline is fitted once.
-    y, x = np.mgrid[0:12, 0:12] / 11.0
-    return np.stack(
-        [
-            0.5
-            + 0.3 * np.sin(2 * np.pi * (x + k / 6)) * np.cos(np.pi * y)
-            + 0.1 * k / 6
-            for k in range(6)
-        ]
-    ).astype(np.float32)
-
-
 def _assert_same_predictions(loaded, pipe, images):
     assert type(loaded) is type(pipe)
     np.testing.assert_array_equal(loaded.predict(images), pipe.predict(images))
     np.testing.assert_array_equal(
         loaded.decision_function(images), pipe.decision_function(images)
     )
-    np.testing.assert_array_equal(loaded[0].transform(images), pipe[0].transform(images))
+    np.testing.assert_array_equal(
+        loaded[0].transform(images), pipe[0].transform(images)
+    )
 
 
 def test_pickle_round_trip(fitted):
