@@ -15,7 +15,7 @@ cross-validation again without a cache, for comparison.
 Run::
 
     python benchmarks/bench_digits.py            # all 1797 digits, ~3-5 min on 2 cores
-    python benchmarks/bench_digits.py --quick    # 500 digits, ~1 min
+    python benchmarks/bench_digits.py --quick    # 400 digits, ~1 min
 
 and read the markdown table it prints.
 """
@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 import sklearn_inr._fitting as fitting
 from sklearn_inr import INRFeaturizer, MLPClassifier, WeightStatistics
@@ -85,23 +86,29 @@ def mlp():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="500 digits, ~1 min")
+    parser.add_argument("--quick", action="store_true", help="400 digits, ~1 min")
     parser.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="torch threads (default 1: these networks are too small to gain "
-        "from more, and on a shared machine extra threads mostly spin)",
+        help="torch and BLAS threads (default 1: these networks and tables are "
+        "too small to gain from more, and on a shared machine extra threads "
+        "mostly spin-wait; on a loaded 2-core box 2 threads ran 5-80x slower)",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    with threadpool_limits(args.threads):
+        _run(args)
+
+
+def _run(args):
 
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)
     y = digits.target
     if args.quick:
-        # A stratified subset: the first 500 digits hold every class ~50 times.
-        images, y = images[:500], y[:500]
+        # The first 400 digits hold every class about 40 times.
+        images, y = images[:400], y[:400]
     pixels = images.reshape(len(images), -1)
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
 

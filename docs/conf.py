@@ -10,7 +10,6 @@ scikit-learn, NumPy, torch and skorch objects render as plain code.
 """
 
 import os
-import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -23,7 +22,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the package, when not installed
 sys.path.insert(0, str(HERE / "sphinxext"))  # gallery_order
 
+import torch  # noqa: E402
+
 import sklearn_inr  # noqa: E402
+
+# The gallery runs in this process. Its examples are tiny, where a thread per
+# core gains little, and torch's threads slow down badly when the cores are
+# shared with other jobs (a 2-core CI machine running tests beside the docs:
+# the quickstart took 40 s with 2 threads and 6 s with 1). One thread by
+# default; SKLEARN_INR_DOCS_THREADS=0 keeps torch's own choice.
+_DOCS_THREADS = int(os.environ.get("SKLEARN_INR_DOCS_THREADS", "1"))
+if _DOCS_THREADS > 0:
+    torch.set_num_threads(_DOCS_THREADS)
 
 # -- Project -----------------------------------------------------------------
 project = "sklearn-inr"
@@ -112,31 +122,5 @@ def _skip_metadata_request_methods(app, what, name, obj, skip, options):
     return None
 
 
-# ``n_params_)`` or ``n_features_in_,`` outside backticks reads as a
-# reStructuredText hyperlink reference ("Unknown target name"). Docstrings
-# write shapes such as ``(n_images, n_params_)`` in plain text, the numpydoc
-# way; escape the trailing underscore there instead of asking for backticks.
-_CODE_SPAN = re.compile(r"(``.*?``|`[^`]*`)")
-_TRAILING_UNDERSCORE = re.compile(
-    r"(?<![\\\w])([A-Za-z]\w*?[A-Za-z0-9])_(?=[,.;:)\]\s]|$)"
-)
-_NAME_LINE = re.compile(r"^(\s*[\w*, ]+ : )(.*)$")
-
-
-def _escape_trailing_underscores(app, what, name, obj, options, lines):
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith(("..", ">>>", "...")) or re.fullmatch(r"\w+", stripped):
-            continue
-        head, body = "", line
-        match = _NAME_LINE.match(line)
-        if match:  # "name : type": leave the name alone
-            head, body = match.groups()
-        parts = _CODE_SPAN.split(body)
-        parts[::2] = [_TRAILING_UNDERSCORE.sub(r"\1\\_", p) for p in parts[::2]]
-        lines[i] = head + "".join(parts)
-
-
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_request_methods)
-    app.connect("autodoc-process-docstring", _escape_trailing_underscores)

@@ -1,7 +1,7 @@
 """
-==========================================================
+============================================================
 Imbalanced classes: oversampling theta with imbalanced-learn
-==========================================================
+============================================================
 
 When one class is rare, a classifier can score well by rarely predicting it.
 Here an :class:`imblearn.pipeline.Pipeline` puts a

@@ -121,7 +121,7 @@ from sklearn_inr import psnr  # noqa: E402
 reconstructions = featurizer.inverse_transform(theta)
 scores_db = psnr(images, reconstructions)
 
-fig, axes = plt.subplots(2, 4, figsize=(8, 4.4))
+fig, axes = plt.subplots(2, 4, figsize=(8, 5))
 for column, index in enumerate([0, 1, 2, 3]):
     axes[0, column].imshow(images[index], cmap="gray", vmin=0, vmax=1)
     axes[0, column].set_title(f"original, y={y[index]}")

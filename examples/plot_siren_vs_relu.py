@@ -1,7 +1,7 @@
 """
-==========================================
+==============================================
 SIREN vs ReLU: loss curves and reconstructions
-==========================================
+==============================================
 
 The paper compares a ReLU MLP (its "SmallMLP_INR") with a SIREN ("TinySIREN")
 of the same shape. Here both fit the same images with
@@ -60,8 +60,8 @@ for name, result in results.items():
 # -----------
 # ``loss_history`` holds each image's loss at ``history_steps``. Subtracting
 # the targets' entropy gives the excess loss, which does go to 0 for a
-# perfect fit; a log scale shows the ReLU net stalling while SIREN keeps
-# improving.
+# perfect fit; on a log scale, SIREN's excess loss falls by orders of
+# magnitude within a hundred steps while the ReLU net's creeps down.
 floor = binary_entropy(images)[:, np.newaxis]
 fig, ax = plt.subplots(figsize=(6, 4))
 for (name, result), color in zip(results.items(), ["C0", "C3"]):

@@ -1,7 +1,7 @@
 """
-=====================================================
+======================================================
 Weight transfer by class leaks the label: a noise test
-=====================================================
+======================================================
 
 The paper this toolkit reproduces initialises each image's INR with the
 weights fitted to the previous image *of the same class* ("weight transfer"),

@@ -107,9 +107,9 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         Number of output features (length of theta).
     image_shape_ : tuple of int
         ``(H, W)`` or ``(H, W, C)``.
-    init_params_ : ndarray of shape (n_params_,) or None
+    init_params_ : ndarray of shape (n_params,) or None
         The shared initialisation (``None`` with ``init="random"``).
-    class_init_ : ndarray of shape (n_classes, n_params_)
+    class_init_ : ndarray of shape (n_classes, n_params)
         With ``warm_start_by_class``: the last theta of each class chain.
     classes_ : ndarray of shape (n_classes,)
         With ``warm_start_by_class``: the labels of the chains.
@@ -120,7 +120,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         Reconstruction PSNR of each training image (dB).
     n_features_in_ : int
         Number of pixels times channels.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined only when ``X`` has string column names.
 
     See Also
@@ -376,7 +376,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        theta : ndarray of shape (n_images, n_params_)
+        theta : ndarray of shape (n_images, n_params)
         """
         images = self._validate_images(X, reset=True)
         if self.warm_start_by_class and y is None:
@@ -453,7 +453,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        theta : ndarray of shape (n_images, n_params_)
+        theta : ndarray of shape (n_images, n_params)
         """
         check_is_fitted(self)
         return self._fit_images(self._validate_images(X, reset=False)).theta
@@ -463,7 +463,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_images, n_params_)
+        X : array-like of shape (n_images, n_params)
             Theta, e.g. from :meth:`transform`.
 
         Returns

@@ -124,10 +124,11 @@ def test_scaled_pipeline_learns_the_blob(blobs):
 @pytest.mark.parametrize(
     "make_pipe, prefix", [(_scaled_pipeline, "inrfeaturizer"), (_plain_pipeline, "inr")]
 )
-def test_grid_search_with_groups(blobs, make_pipe, prefix):
+@pytest.mark.parametrize("cv", [StratifiedGroupKFold(n_splits=2), GroupKFold(2)])
+def test_grid_search_with_groups(blobs, make_pipe, prefix, cv):
     X, y, groups = blobs
     grid = {f"{prefix}__omega_0": [10.0, 30.0], f"{prefix}__lr": [1e-3, 1e-2]}
-    search = GridSearchCV(make_pipe(), grid, cv=StratifiedGroupKFold(n_splits=2))
+    search = GridSearchCV(make_pipe(), grid, cv=cv)
     search.fit(X, y, groups=groups)
     assert len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.predict(X).shape == y.shape

@@ -101,6 +101,31 @@ def test_skops_needs_an_explicit_trusted_list(fitted, tmp_path):
     np.testing.assert_array_equal(loaded[0].init_params_, pipe[0].init_params_)
 
 
+def test_skops_imblearn_pipeline(smooth_images):
+    sio = pytest.importorskip("skops.io")
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import Pipeline as ImbPipeline
+
+    y = np.array([0, 0, 0, 0, 1, 1])
+    pipe = ImbPipeline(
+        [
+            ("inr", INRFeaturizer(hidden_features=8, hidden_layers=1, n_steps=5)),
+            ("oversample", RandomOverSampler(random_state=0)),
+            ("clf", MLPClassifier(hidden_layer_sizes=(4,), max_epochs=2)),
+        ]
+    ).fit(smooth_images, y)
+    trusted = TRUSTED_TYPES + [
+        "imblearn.over_sampling._random_over_sampler.RandomOverSampler",
+        "imblearn.pipeline.Pipeline",
+    ]
+    data = sio.dumps(pipe)
+    assert sorted(sio.get_untrusted_types(data=data)) == sorted(trusted)
+    loaded = sio.loads(data, trusted=trusted)
+    np.testing.assert_array_equal(
+        loaded.predict(smooth_images), pipe.predict(smooth_images)
+    )
+
+
 def test_loaded_pipeline_keeps_working_after_refit(fitted):
     # A loaded pipeline is a normal estimator: it can be refitted.
     pipe, images = fitted
