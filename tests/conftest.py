@@ -1,16 +1,20 @@
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 import sklearn_inr._engine as engine
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    # The CI machine has 2 cores; keep torch from oversubscribing them when
-    # pytest-xdist or helper processes run beside a test.
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    # The test networks are tiny: intra-op threads gain nothing there, and on
+    # a shared 2-core machine their spin-waiting made tests up to 20x slower
+    # (and the loky / Dask workers of some tests need the cores).
     previous = torch.get_num_threads()
-    yield
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(previous)
 
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.decomposition import PCA
@@ -54,33 +53,9 @@ def make_blob_images(n_groups=8, size=10, n_negative_per_group=1, seed=0):
     return np.asarray(images, dtype=np.float32), np.array(labels), np.array(groups)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Networks this small gain nothing from intra-op threads, and on a shared
-    # 2-core machine the threads' spin-waiting costs more than it saves
-    # (conftest restores the previous setting).
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def blobs():
     return make_blob_images()
-
-
-@pytest.fixture
-def count_fits(monkeypatch):
-    """Count the INRs the engine trains (cache hits are not trained)."""
-    from sklearn_inr import _fitting
-
-    fitted = {"images": 0}
-    original = _fitting.train_batch
-
-    def counting(spec, theta, *args, **kwargs):
-        fitted["images"] += theta.shape[0]
-        return original(spec, theta, *args, **kwargs)
-
-    monkeypatch.setattr(_fitting, "train_batch", counting)
-    return fitted
 
 
 def _scaled_pipeline(**inr):
@@ -138,7 +113,7 @@ def test_grid_search_with_groups(blobs, make_pipe, prefix, cv):
     )
 
 
-def test_grid_search_fits_each_inr_once_with_memory(blobs, tmp_path, count_fits):
+def test_grid_search_fits_each_inr_once_with_memory(blobs, tmp_path, fit_counter):
     X, y, groups = blobs
     grid = {
         "inr__omega_0": [10.0, 30.0],
@@ -156,12 +131,12 @@ def test_grid_search_fits_each_inr_once_with_memory(blobs, tmp_path, count_fits)
     # 8 candidates x 3 folds x (train + test) and the refit on all images:
     # every (image, featurizer setting) pair is fitted exactly once, the
     # classifier-only grid points, test folds and refit are cache hits.
-    assert count_fits["images"] == len(X) * n_featurizer_settings
+    assert fit_counter["images"] == len(X) * n_featurizer_settings
     search.best_estimator_.predict(X)
-    assert count_fits["images"] == len(X) * n_featurizer_settings
+    assert fit_counter["images"] == len(X) * n_featurizer_settings
 
 
-def test_grid_search_without_memory_refits_inrs(blobs, count_fits):
+def test_grid_search_without_memory_refits_inrs(blobs, fit_counter):
     # The control for the test above: without a cache the same search fits
     # every image in every fold and candidate.
     X, y, groups = blobs
@@ -172,7 +147,7 @@ def test_grid_search_without_memory_refits_inrs(blobs, count_fits):
         refit=False,
     )
     search.fit(X, y, groups=groups)
-    assert count_fits["images"] == 2 * 2 * len(X)
+    assert fit_counter["images"] == 2 * 2 * len(X)
 
 
 class _SpyClassifier(MLPClassifier):
@@ -183,7 +158,7 @@ class _SpyClassifier(MLPClassifier):
         return super().fit(X, y)
 
 
-def test_imblearn_pipeline_oversamples_only_in_fit(count_fits):
+def test_imblearn_pipeline_oversamples_only_in_fit(fit_counter):
     X, y, groups = make_blob_images(n_groups=4, n_negative_per_group=3)
     assert np.bincount(y).tolist() == [12, 4]
     pipe = ImbPipeline(
@@ -198,12 +173,12 @@ def test_imblearn_pipeline_oversamples_only_in_fit(count_fits):
     n_neg = np.sum(y[train] == 0)
     # The sampler duplicates theta rows after the featurizer: each training
     # image is fitted once, and the classifier sees balanced classes.
-    assert count_fits["images"] == len(train)
+    assert fit_counter["images"] == len(train)
     assert len(pipe["inr"].train_psnr_) == len(train)
     assert pipe["clf"].train_class_counts_.tolist() == [n_neg, n_neg]
     # At predict time the sampler is skipped: one prediction per test image.
     assert pipe.predict(X[test]).shape == (len(test),)
-    assert count_fits["images"] == len(train) + len(test)
+    assert fit_counter["images"] == len(train) + len(test)
     scores = cross_validate(
         pipe, X, y, groups=groups, cv=StratifiedGroupKFold(n_splits=4)
     )
@@ -252,7 +227,7 @@ def test_reducer_before_classifier(blobs, reducer, n_out):
     assert result["test_score"].shape == (4,)
 
 
-def test_reducer_grid_reuses_cached_theta(blobs, tmp_path, count_fits):
+def test_reducer_grid_reuses_cached_theta(blobs, tmp_path, fit_counter):
     X, y, groups = blobs
     pipe = make_pipeline(
         INRFeaturizer(**{**INR_PARAMS, "memory": str(tmp_path)}),
@@ -264,7 +239,7 @@ def test_reducer_grid_reuses_cached_theta(blobs, tmp_path, count_fits):
         pipe, {"pca__n_components": [2, 4, 8]}, cv=StratifiedGroupKFold(n_splits=2)
     ).fit(X, y, groups=groups)
     assert search.best_estimator_[-1].n_features_in_ in (2, 4, 8)
-    assert count_fits["images"] == len(X)
+    assert fit_counter["images"] == len(X)
 
 
 def test_weight_statistics_baseline(blobs):

@@ -5,7 +5,6 @@ import pickle
 import joblib
 import numpy as np
 import pytest
-import torch
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -18,13 +17,6 @@ TRUSTED_TYPES = [
     "sklearn_inr.classifier.MLPClassifier",
     "sklearn_inr.featurizer.INRFeaturizer",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks: intra-op threads only contend on a shared 2-core machine
-    # (conftest restores the previous setting).
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
