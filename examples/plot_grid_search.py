@@ -126,7 +126,8 @@ ax.set_xlabel("omega_0")
 ax.set_ylabel("lr")
 for i in range(len(lrs)):
     for j in range(len(omegas)):
-        ax.text(j, i, f"{scores[i, j]:.2f}", ha="center", va="center", color="w")
+        color = "k" if scores[i, j] > 0.8 else "w"  # readable on light cells
+        ax.text(j, i, f"{scores[i, j]:.2f}", ha="center", va="center", color=color)
 fig.colorbar(im, ax=ax, label="mean test accuracy")
 ax.set_title("GridSearchCV, StratifiedGroupKFold(3)")
 fig.tight_layout()

@@ -1,12 +1,19 @@
 """sklearn-inr: implicit neural representations as scikit-learn features."""
 
 from ._fitting import INRDivergenceError, INRFitResult, fit_inrs, render_inrs
+from ._meta import meta_learn_init, meta_learn_shift_base
 from ._networks import (
     INRSpec,
     flatten_theta,
     make_coordinates,
     theta_to_module,
     unflatten_theta,
+)
+from ._shifts import (
+    fit_shifts,
+    shift_feature_names,
+    shift_indices,
+    shifts_to_theta,
 )
 from ._weight_statistics import WeightStatistics
 from .classifier import MLPClassifier
@@ -25,11 +32,17 @@ __all__ = [
     "WeightStatistics",
     "binary_entropy",
     "fit_inrs",
+    "fit_shifts",
     "flatten_theta",
     "make_coordinates",
     "mean_squared_error_per_image",
+    "meta_learn_init",
+    "meta_learn_shift_base",
     "psnr",
     "render_inrs",
+    "shift_feature_names",
+    "shift_indices",
+    "shifts_to_theta",
     "theta_to_module",
     "unflatten_theta",
 ]

@@ -2,4 +2,7 @@
 
 from .cli import main
 
-raise SystemExit(main())
+# Guarded so that importing this module (pytest --doctest-modules does) runs
+# nothing.
+if __name__ == "__main__":
+    raise SystemExit(main())

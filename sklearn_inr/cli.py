@@ -109,8 +109,6 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         )
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("argument --device: cuda was requested but is not available")
-    if args.data is not None and not args.data.is_dir():
-        parser.error(f"argument --data: {str(args.data)!r} is not a folder")
     uses_cuda = args.device == "cuda" or (
         args.device == "auto" and torch.cuda.is_available()
     )

@@ -232,8 +232,8 @@ def plot_accuracy_comparison(
     ...     {"images": [1.0, 0.8], "pure noise": [1.0, 0.5]},
     ...     errors={"images": [float("nan"), 0.1], "pure noise": [float("nan"), 0.1]},
     ... )
-    >>> ax.get_ylim()
-    (0.0, 1.05)
+    >>> [float(y) for y in ax.get_ylim()]
+    [0.0, 1.05]
     """
     plt = _pyplot()
     labels = list(labels)
@@ -250,7 +250,7 @@ def plot_accuracy_comparison(
             )
         err = None
         if errors is not None and name in errors:
-            err = np.nan_to_num(np.asarray(errors[name], dtype=float), nan=0.0)
+            err = np.asarray(errors[name], dtype=float)
         ax.bar(
             x + (i - (n_series - 1) / 2) * width,
             np.nan_to_num(values, nan=0.0),
@@ -264,5 +264,6 @@ def plot_accuracy_comparison(
     ax.set_xticklabels(labels, rotation=20, ha="right")
     ax.set_ylim(0.0, 1.05)
     ax.set_ylabel("test accuracy")
-    ax.legend(fontsize="small", loc="lower right")
+    # Outside the axes: bars reach 1.0 and any corner inside would hide some.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax

@@ -118,7 +118,7 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
         (["reproduce", "--n-patients", "3"], "cannot fill 5 folds"),
         (["reproduce", "--preset", "huge"], "invalid choice"),
         (["reproduce", "--device", "tpu"], "invalid choice"),
-        (["reproduce", "--data", "/nonexistent/folder"], "is not a folder"),
+        (["reproduce", "--data", "/nonexistent/folder"], "does not exist"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
     ],

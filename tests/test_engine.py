@@ -82,3 +82,23 @@ def test_render_batch_chunks_pixels_without_changing_output():
     torch.testing.assert_close(whole, chunked)
     expected = theta_to_module(theta[1], spec)(coords)
     torch.testing.assert_close(whole[1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_backward_without_weight_grads_writes_the_same_bias_grads():
+    spec = INRSpec("siren", hidden_features=6, hidden_layers=2)
+    theta = torch.as_tensor(
+        np.stack([spec.init_theta(s) for s in range(2)]), dtype=torch.float64
+    )
+    coords = make_coordinates((4, 3), dtype=torch.float64)
+    targets = torch.as_tensor(np.random.default_rng(0).uniform(size=(2, 12, 1)))
+    full, partial = BatchedINR(spec, theta, coords), BatchedINR(spec, theta, coords)
+    full.forward()
+    full.backward(targets, "bce")
+    for w in partial.weights:
+        w.grad.fill_(7.0)
+    partial.forward()
+    partial.backward(targets, "bce", weight_grads=False)
+    for a, b in zip(full.biases, partial.biases):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)
+    # The weights' gradients were not computed (left as they were).
+    assert all(bool((w.grad == 7.0).all()) for w in partial.weights)

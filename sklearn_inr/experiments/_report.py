@@ -85,8 +85,8 @@ def verdict(results: dict) -> dict:
         else:
             sentences.append(
                 f"The paper protocol ({name}) scores {_percent(noise['accuracy'])} "
-                f"on pure-noise images ({detail}), no better than chance, so it "
-                "passes the noise control."
+                f"on pure-noise images ({detail}), not significantly above "
+                "chance, so it passes the noise control."
             )
     pipeline = [
         f"{row['label'].split(': ', 1)[1]}: "

@@ -144,14 +144,25 @@ def run_reproduction(
     >>> import tempfile
     >>> from sklearn_inr.datasets import load_brats_slices, make_brats_like
     >>> from sklearn_inr.experiments import run_reproduction
-    >>> with tempfile.TemporaryDirectory() as tmp:  # doctest: +SKIP
-    ...     data = load_brats_slices(make_brats_like(tmp, 8, (32, 32, 12)), size=12)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     data = load_brats_slices(make_brats_like(tmp, 6, (32, 32, 12)), size=12)
     ...     results = run_reproduction(data.images, data.target, data.groups,
     ...                                settings="tiny", n_splits=2, out_dir=tmp,
-    ...                                verbose=0)
-    >>> sorted(results)  # doctest: +SKIP
-    ['data', 'environment', 'figures', 'reconstruction', 'scores', ...]
+    ...                                device="cpu", verbose=0)
+    >>> sorted(results)
+    ['data', 'date', 'environment', 'figures', 'reconstruction', 'scores', \
+'settings', 'timings', 'verdict']
+    >>> results["scores"][0]["label"]
+    'Paper protocol (leaky): TinySIREN + weight transfer'
     """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        # Fail before minutes of fitting, not at the figures.
+        raise ImportError(
+            "The reproduction draws figures with matplotlib: pip install "
+            "'sklearn-inr[plots]'."
+        ) from exc
     settings = get_preset(settings) if isinstance(settings, str) else settings
     images = np.asarray(images, dtype=np.float32)
     target, groups = np.asarray(target), np.asarray(groups)
@@ -314,7 +325,8 @@ def _run(
                 reconstruction[name]["paper"] = {
                     k: _mean_std(v) for k, v in scores_.items()
                 }
-                figure_data["loss"][name, "paper protocol"] = (
+                fit = "weight transfer" if transfer else "fresh init per slice"
+                figure_data["loss"][name, f"paper protocol ({fit})"] = (
                     featurizer.history_steps_,
                     featurizer.loss_history_,
                 )

@@ -1,0 +1,153 @@
+"""The reproduction experiment as a function: run_reproduction and its parts."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sklearn_inr import INRFeaturizer
+from sklearn_inr.experiments import PRESETS, get_preset, run_reproduction
+from sklearn_inr.experiments._protocols import (
+    noise_images,
+    paper_split,
+    permute_within_groups,
+)
+from sklearn_inr.experiments._report import fmt, rounded
+
+
+def _toy_cohort(n_patients=6, size=8, seed=0):
+    """Bright-blob "tumour" slices and plain ones, two per patient."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0.2, 0.4, size=(2 * n_patients, size, size))
+    images[::2, 2:5, 2:5] = 0.9
+    target = np.tile([1, 0], n_patients)
+    groups = np.repeat(np.arange(n_patients), 2)
+    return images.astype(np.float32), target, groups
+
+
+def test_paper_preset_is_the_papers_table():
+    paper = PRESETS["paper"]
+    for name, lr, transfer in (("siren", 1e-4, True), ("relu", 1e-3, False)):
+        model = paper["models"][name]
+        assert model["lr"] == lr and model["n_steps"] == 1000
+        assert model["loss"] == "bce" and model["paper_weight_transfer"] is transfer
+        featurizer = INRFeaturizer(
+            name,
+            hidden_features=model["hidden_features"],
+            hidden_layers=model["hidden_layers"],
+            n_steps=1,
+        ).fit(np.zeros((1, 2, 2)))
+        assert featurizer.n_params_ == 264_193
+    assert paper["models"]["siren"]["omega_0"] == 30.0
+    assert paper["classifier"]["max_epochs"] == 100
+    assert paper["split"] == (0.8, 0.1, 0.1)
+    assert paper["image_size"] is None
+
+
+def test_presets_keep_the_papers_learning_rates():
+    for preset in PRESETS.values():
+        assert preset["models"]["siren"]["lr"] == 1e-4
+        assert preset["models"]["relu"]["lr"] == 1e-3
+        assert preset["models"]["siren"]["omega_0"] == 30.0
+
+
+def test_get_preset_returns_a_copy():
+    settings = get_preset("cpu")
+    settings["models"]["siren"]["n_steps"] = 1
+    assert PRESETS["cpu"]["models"]["siren"]["n_steps"] != 1
+    assert settings["preset"] == "cpu"
+    with pytest.raises(ValueError, match="Unknown preset 'gpu'"):
+        get_preset("gpu")
+
+
+def test_paper_split_is_80_10_10_and_disjoint():
+    train, val, test = paper_split(100, (0.8, 0.1, 0.1), random_state=0)
+    assert (len(train), len(val), len(test)) == (80, 10, 10)
+    assert len(np.unique(np.concatenate([train, val, test]))) == 100
+
+
+def test_permute_within_groups_keeps_each_patients_labels():
+    target = np.tile([1, 0], 50)
+    groups = np.repeat(np.arange(50), 2)
+    permuted = permute_within_groups(target, groups, random_state=0)
+    for g in range(50):
+        assert sorted(permuted[groups == g]) == [0, 1]
+    assert 0 < np.mean(permuted != target) < 1
+
+
+def test_noise_images_are_uniform_noise_of_the_same_shape():
+    images = np.zeros((4, 6, 6), dtype=np.float32)
+    noise = noise_images(images, random_state=0)
+    assert noise.shape == images.shape and noise.dtype == images.dtype
+    assert 0 <= noise.min() and noise.max() <= 1 and noise.std() > 0.2
+
+
+def test_rounding_is_what_the_report_prints():
+    values = rounded({"a": [0.123456, 1.0, float("nan"), 3], "b": np.float32(2.5e-5)})
+    assert values == {"a": [0.1235, 1.0, None, 3], "b": 2.5e-05}
+    for v in (0.1235, 1.0, 2.5e-05, 12.35):
+        assert float(fmt(v)) == v
+    assert fmt(None) == "n/a"
+
+
+def test_run_reproduction_on_arrays(tmp_path):
+    images, target, groups = _toy_cohort()
+    settings = get_preset("tiny")
+    settings["weight_transfer_pipeline_controls"] = False
+    results = run_reproduction(
+        images,
+        target,
+        groups,
+        settings=settings,
+        out_dir=tmp_path,
+        n_splits=2,
+        device="cpu",
+        verbose=0,
+    )
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    labels = [row["key"] for row in results["scores"]]
+    assert labels == [
+        "paper/siren",
+        "paper/relu",
+        "pipeline-shared/siren",
+        "pipeline-shared/relu",
+        "pipeline-weight-transfer/siren",
+        "pipeline-weight-transfer/relu",
+        "pixels/logistic",
+    ]
+    wt = results["scores"][4]["conditions"]
+    assert wt["noise"] is None and wt["images"]["n_test"] == len(images)
+    paper = results["scores"][0]["conditions"]["images"]
+    assert (paper["n_train"], paper["n_val"], paper["n_test"]) == (8, 2, 2)
+    # The bright blobs are easy for pixels, and noise is not.
+    pixels = results["scores"][6]["conditions"]
+    assert pixels["images"]["accuracy"] == 1.0
+    assert set(results["reconstruction"]) == {"siren", "relu"}
+    assert set(results["reconstruction"]["siren"]) == {"shared", "paper"}
+    assert results["settings"]["torch_threads"] == 1
+    assert isinstance(results["verdict"]["paper_protocol_passes_noise_control"], bool)
+    assert "total" in results["timings"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_splits": 7}, "n_splits must be between 2"),
+        ({"groups": np.arange(3)}, "same length"),
+    ],
+)
+def test_run_reproduction_rejects_bad_input(kwargs, message, tmp_path):
+    images, target, groups = _toy_cohort()
+    params = {"groups": groups, "n_splits": 2}
+    params.update(kwargs)
+    groups = params.pop("groups")
+    with pytest.raises(ValueError, match=message):
+        run_reproduction(
+            images,
+            target,
+            groups,
+            settings="tiny",
+            out_dir=tmp_path,
+            verbose=0,
+            **params,
+        )
