@@ -9,9 +9,12 @@ a fresh subprocess (so peak memory is its own):
   machine's practical ceiling for the GEMMs that dominate the work.
 
 Work per image-step is counted as 6 x weights x pixels FLOPs (forward, and the
-two backward products). Peak memory is the subprocess's peak resident size
-above its baseline after imports and data creation, compared with the
-documented formula (``sklearn_inr._engine.bytes_per_image`` x batch).
+two backward products). The engine's time per step is the difference between
+a fit of ``1 + k`` steps and one of 1 step, divided by ``k``: the steady
+state of a long fit, without the one-off set-up and final rendering. Peak
+memory is the subprocess's peak resident size above its baseline (after
+imports and a tiny warm-up fit), compared with the documented formula
+(``sklearn_inr._engine.bytes_per_batch``).
 
 Run: ``python benchmarks/bench_fit.py`` (about 3 minutes on 2 CPU cores), or
 ``--quick`` for the two small sizes only. ``--device cuda`` adds GPU numbers.
@@ -32,7 +35,7 @@ SIZES = [
     ("32x32, width 64, 3 hidden", 32, 64, 3, 16, 16, 40, 40),
     ("32x32, paper net", 32, 256, 4, 8, 8, 10, 10),
     ("64x64, paper net", 64, 256, 4, 4, 4, 5, 5),
-    ("240x240, paper net, batch 4", 240, 256, 4, 4, 4, 2, 2),
+    ("240x240, paper net, batch 4", 240, 256, 4, 4, 4, 3, 2),
 ]
 
 
@@ -50,7 +53,7 @@ def _images(n, side):
 
 def _engine(queue, side, width, depth, n, batch, steps, device):
     from sklearn_inr import fit_inrs
-    from sklearn_inr._engine import bytes_per_image
+    from sklearn_inr._engine import bytes_per_batch
     from sklearn_inr._networks import INRSpec
 
     images = _images(n, side)
@@ -62,25 +65,27 @@ def _engine(queue, side, width, depth, n, batch, steps, device):
         device=device,
         random_state=0,
     )
-    baseline = _peak_rss_bytes()
-    fit_inrs(images[:batch], n_steps=1, **kwargs)  # warm up kernels and caches
+    # Load what the first fit loads lazily, before the memory baseline.
+    fit_inrs(_images(1, 4), hidden_features=4, hidden_layers=1, n_steps=1)
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    fit_inrs(images, n_steps=steps, **kwargs)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    baseline = _peak_rss_bytes()
+    seconds = []
+    for n_steps in (1, 1 + steps):
+        start = time.perf_counter()
+        fit_inrs(images, n_steps=n_steps, **kwargs)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
     peak = (
         torch.cuda.max_memory_allocated()
         if device == "cuda"
         else max(0, _peak_rss_bytes() - baseline)
     )
-    formula = batch * bytes_per_image(
-        INRSpec(hidden_features=width, hidden_layers=depth), side * side
-    )
-    queue.put((seconds / (n * steps), peak, formula))
+    spec = INRSpec(hidden_features=width, hidden_layers=depth)
+    formula = bytes_per_batch(spec, batch, side * side)
+    queue.put(((seconds[1] - seconds[0]) / (n * steps), peak, formula))
 
 
 def _naive(queue, side, width, depth, n, steps, device):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ._cache import ThetaCache
-from ._engine import bytes_per_image, render_batch, train_batch
+from ._engine import bytes_per_batch, render_batch, train_batch
 from ._networks import INRSpec, make_coordinates
 from .metrics import mean_squared_error_per_image, psnr
 
@@ -234,8 +234,8 @@ def auto_batch_size(spec: INRSpec, n_pixels: int, device, itemsize: int = 4) -> 
     """Largest batch whose training memory fits the budget (at least 1).
 
     The budget is :data:`CPU_MEMORY_BUDGET` on CPU and
-    :data:`GPU_MEMORY_FRACTION` of the free memory on a GPU; one image needs
-    :func:`sklearn_inr._engine.bytes_per_image`.
+    :data:`GPU_MEMORY_FRACTION` of the free memory on a GPU; a batch needs
+    :func:`sklearn_inr._engine.bytes_per_batch`, which grows with the batch.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -243,7 +243,14 @@ def auto_batch_size(spec: INRSpec, n_pixels: int, device, itemsize: int = 4) -> 
         budget = GPU_MEMORY_FRACTION * free
     else:
         budget = CPU_MEMORY_BUDGET
-    return max(1, int(budget // bytes_per_image(spec, n_pixels, itemsize)))
+    low, high = 1, 2**20  # bisect for the largest batch that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if bytes_per_batch(spec, middle, n_pixels, itemsize, device.type) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _fit_chunk(
@@ -382,9 +389,10 @@ def fit_inrs(
     random_state : int, RandomState instance or None, default=None
     batch_size : int or "auto", default="auto"
         Images trained together. ``"auto"`` fits a memory budget: 512 MiB on
-        CPU, half the free memory on a GPU, with
-        ``itemsize * (4 n_params + a n_pixels width + 4 n_pixels C)`` bytes
-        per image, ``a = 2 (hidden_layers + 1) + 2`` for SIREN and
+        CPU, half the free memory on a GPU. A batch of B images needs
+        ``itemsize * B * (4 n_params + 4 n_pixels C + a chunk width)`` bytes,
+        where a step works on ``chunk = min(n_pixels, max(256, R // B))``
+        pixels at a time (``R`` = 4096 rows on CPU, 2**18 on GPU) and ``a = 2 (hidden_layers + 1) + 2`` for SIREN,
         ``hidden_layers + 3.25`` for ReLU.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         ``"auto"`` takes the (first visible) GPU when there is one.
@@ -655,7 +663,7 @@ def render_inrs(
     images = []
     for start in range(0, len(theta), batch_size):
         batch = torch.as_tensor(theta[start : start + batch_size]).to(device)
-        output = render_batch(spec, batch, coords, max_elements=2**24)
+        output = render_batch(spec, batch, coords)
         if loss == "bce":
             output = torch.sigmoid(output)
         images.append(output.cpu().numpy())

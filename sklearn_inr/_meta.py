@@ -132,7 +132,6 @@ def meta_learn_init(
         _load(net, phi)
         inner = make_adam(net.params, inner_lr)
         for _ in range(inner_steps):
-            net.forward()
             net.backward(batch_targets, loss)
             inner.step()
         # Reptile: the mean adapted theta minus phi is, to first order, a
@@ -227,11 +226,9 @@ def meta_learn_shift_base(
         shifts = _attach_shifts(net)
         inner = make_adam(shifts, inner_lr)
         for _ in range(inner_steps):
-            net.forward()
             net.backward(batch_targets, loss, weight_grads=False)
             inner.step()
             _apply_shifts(net, base_biases, shifts)
-        net.forward()
         net.backward(batch_targets, loss)
         # d loss / d base = the network's gradient at the adapted shifts
         # (bias = base + shift), averaged over the images.

@@ -313,11 +313,12 @@ def _train_shifts(spec, base, targets, coords, *, loss, lr, n_steps, record_step
     )
     column = 0
     for step in range(n_steps):
-        net.forward()
-        if step in record_steps:
-            history[:, column] = net.losses(targets, loss)
+        losses = net.backward(
+            targets, loss, weight_grads=False, return_losses=step in record_steps
+        )
+        if losses is not None:
+            history[:, column] = losses
             column += 1
-        net.backward(targets, loss, weight_grads=False)
         optimizer.step()
         _apply_shifts(net, base_biases, shifts)
     output = net.forward()

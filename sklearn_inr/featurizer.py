@@ -139,7 +139,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         ``features="shift"``, ``hidden_layers * hidden_features``).
     image_shape_ : tuple of int
         ``(H, W)`` or ``(H, W, C)``.
-    init_params_ : ndarray of shape (spec_.n_params,) or None
+    init_params_ : ndarray of shape (n_params,) or None
         The shared initialisation (``None`` with ``init="random"``); the
         learned one with ``init="meta"``, and the fixed base network with
         ``features="shift"``.

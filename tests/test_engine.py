@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from sklearn_inr import INRSpec, make_coordinates, theta_to_module
 from sklearn_inr._engine import (
     BatchedINR,
-    bytes_per_image,
+    bytes_per_batch,
     make_adam,
     render_batch,
 )
@@ -36,7 +36,9 @@ def test_hand_written_gradients_equal_autograd(model, loss):
     net = BatchedINR(spec, thetas, coords)
     net.forward()
     losses = net.losses(targets, loss)
-    net.backward(targets, loss)
+    torch.testing.assert_close(
+        net.backward(targets, loss, return_losses=True), losses, rtol=1e-12, atol=0
+    )
     grads = torch.cat(
         [
             torch.cat([w.grad.reshape(3, -1), b.grad.reshape(3, -1)], 1)
@@ -51,35 +53,54 @@ def test_hand_written_gradients_equal_autograd(model, loss):
 
 
 @pytest.mark.parametrize("model", ["siren", "relu"])
-def test_bytes_per_image_matches_allocated_buffers(model):
+@pytest.mark.parametrize("shape, chunk", [((10, 10), None), ((10, 30), 256)])
+def test_bytes_per_batch_matches_allocated_buffers(model, shape, chunk):
     spec = INRSpec(model, hidden_features=16, hidden_layers=3)
-    batch, shape = 3, (10, 10)
+    batch, n_pixels = 3, shape[0] * shape[1]
     theta = torch.as_tensor(np.stack([spec.init_theta(s) for s in range(batch)]))
-    net = BatchedINR(spec, theta, make_coordinates(shape))
+    net = BatchedINR(spec, theta, make_coordinates(shape), chunk=chunk)
     optimizer = make_adam(net.params, 1e-3)
-    net.forward()
-    net.backward(torch.zeros_like(net.output), "mse")
+    targets = torch.zeros_like(net.output)
+    net.backward(targets, "mse")
     optimizer.step()
-    tensors = net.params + [p.grad for p in net.params] + net.act + net.grad_act
-    tensors += (net.pre or []) + [net.output, net.grad_output]
+    tensors = net.params + [p.grad for p in net.params] + [net.output, targets]
     tensors += [
         v for state in optimizer.state.values() for v in state.values() if v.dim() > 0
     ]
+    for buffers in net._buffers.values():
+        tensors += buffers["act"] + buffers["grad_act"] + (buffers["pre"] or [])
+        tensors += [buffers["output"], buffers["grad_output"]]
+        tensors += [] if buffers["mask"] is None else [buffers["mask"]]
     allocated = sum(t.numel() * t.element_size() for t in tensors)
-    if net.mask is not None:
-        allocated += net.mask.numel()
-    # The formula adds a target and a spare output tensor.
-    expected = batch * bytes_per_image(spec, 100)
+    # With chunk=256, the 44-pixel remainder gets buffers of its own: 300
+    # rows in all, as in the formula's single chunk of 300.
+    expected = bytes_per_batch(spec, batch, n_pixels)
     assert allocated <= expected <= allocated * 1.05
 
 
-def test_render_batch_chunks_pixels_without_changing_output():
+def test_chunked_step_equals_one_chunk():
+    spec = INRSpec("siren", hidden_features=8, hidden_layers=2)
+    theta = torch.as_tensor(
+        np.stack([spec.init_theta(s) for s in range(2)]), dtype=torch.float64
+    )
+    coords = make_coordinates((9, 7), dtype=torch.float64)
+    targets = torch.rand(2, 63, 1, dtype=torch.float64)
+    whole = BatchedINR(spec, theta, coords, chunk=63)
+    chunked = BatchedINR(spec, theta, coords, chunk=10)  # 7 chunks, last of 3
+    losses = [
+        net.backward(targets, "bce", return_losses=True) for net in (whole, chunked)
+    ]
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-12, atol=0)
+    for a, b in zip(whole.params, chunked.params):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(whole.forward(), chunked.forward())
+
+
+def test_render_batch_equals_the_module():
     spec = INRSpec("siren", hidden_features=8, hidden_layers=1)
     theta = torch.as_tensor(np.stack([spec.init_theta(s) for s in range(2)]))
     coords = make_coordinates((9, 7))
-    whole = render_batch(spec, theta, coords, max_elements=10**9)
-    chunked = render_batch(spec, theta, coords, max_elements=2 * 8 * 5)
-    torch.testing.assert_close(whole, chunked)
+    whole = render_batch(spec, theta, coords)
     expected = theta_to_module(theta[1], spec)(coords)
     torch.testing.assert_close(whole[1], expected, rtol=1e-5, atol=1e-6)
 

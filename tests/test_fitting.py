@@ -196,10 +196,10 @@ def test_cuda_without_gpu_is_a_clear_error():
 
 
 def test_auto_batch_size_follows_memory_budget():
-    paper = INRSpec()
-    assert auto_batch_size(paper, 240 * 240, "cpu") == max(
-        1, 512 * 2**20 // engine.bytes_per_image(paper, 240 * 240)
-    )
+    paper, n_pixels = INRSpec(), 240 * 240
+    batch = auto_batch_size(paper, n_pixels, "cpu")
+    assert engine.bytes_per_batch(paper, batch, n_pixels) <= 512 * 2**20
+    assert engine.bytes_per_batch(paper, batch + 1, n_pixels) > 512 * 2**20
     assert auto_batch_size(INRSpec(**SMALL), 64, "cpu") > 1000
 
 
