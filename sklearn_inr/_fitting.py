@@ -392,8 +392,9 @@ def fit_inrs(
         CPU, half the free memory on a GPU. A batch of B images needs
         ``itemsize * B * (4 n_params + 4 n_pixels C + a chunk width)`` bytes,
         where a step works on ``chunk = min(n_pixels, max(256, R // B))``
-        pixels at a time (``R`` = 4096 rows on CPU, 2**18 on GPU) and ``a = 2 (hidden_layers + 1) + 2`` for SIREN,
-        ``hidden_layers + 3.25`` for ReLU.
+        pixels at a time (``R`` = 4096 rows on CPU, 2**18 on GPU) and
+        ``a = 2 (hidden_layers + 1) + 2`` for SIREN, ``hidden_layers + 3.25``
+        for ReLU.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         ``"auto"`` takes the (first visible) GPU when there is one.
     dtype : torch.dtype, default=torch.float32
