@@ -28,10 +28,14 @@ __all__ = ["INRDivergenceError", "INRFitResult", "fit_inrs", "render_inrs"]
 
 LOSSES = ("bce", "mse")
 INITS = ("shared", "random")
-# Default training-memory budget per batch on CPU. Larger batches stop paying
-# off once each GEMM is big enough to keep the cores busy, while buffers that
-# outgrow the caches slow every elementwise pass.
+# Training-memory budget of a batch on CPU.
 CPU_MEMORY_BUDGET = 512 * 2**20
+# On CPU a batch also stops at this many pixels in all: batching pays for
+# small images (it amortises the per-step overhead), but once a step holds
+# this much work, more images only add memory traffic (measured with
+# benchmarks/bench_fit.py: 64 x 64 paper-net images ran about 20 % slower in
+# batches of 72 than of 4).
+CPU_BATCH_PIXELS = 16384
 # Fraction of the free GPU memory a batch may take.
 GPU_MEMORY_FRACTION = 0.5
 
@@ -236,14 +240,18 @@ def auto_batch_size(spec: INRSpec, n_pixels: int, device, itemsize: int = 4) -> 
     The budget is :data:`CPU_MEMORY_BUDGET` on CPU and
     :data:`GPU_MEMORY_FRACTION` of the free memory on a GPU; a batch needs
     :func:`sklearn_inr._engine.bytes_per_batch`, which grows with the batch.
+    On CPU the batch holds at most :data:`CPU_BATCH_PIXELS` pixels (and at
+    least one image).
     """
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = GPU_MEMORY_FRACTION * free
+        high = 2**20
     else:
         budget = CPU_MEMORY_BUDGET
-    low, high = 1, 2**20  # bisect for the largest batch that fits
+        high = max(1, CPU_BATCH_PIXELS // n_pixels)
+    low = 1  # bisect for the largest batch that fits
     while low < high:
         middle = (low + high + 1) // 2
         if bytes_per_batch(spec, middle, n_pixels, itemsize, device.type) <= budget:
@@ -389,7 +397,8 @@ def fit_inrs(
     random_state : int, RandomState instance or None, default=None
     batch_size : int or "auto", default="auto"
         Images trained together. ``"auto"`` fits a memory budget: 512 MiB on
-        CPU, half the free memory on a GPU. A batch of B images needs
+        CPU (and at most 16,384 pixels in all), half the free memory on a
+        GPU. A batch of B images needs
         ``itemsize * B * (4 n_params + 4 n_pixels C + a chunk width)`` bytes,
         where a step works on ``chunk = min(n_pixels, max(256, R // B))``
         pixels at a time (``R`` = 4096 rows on CPU, 2**18 on GPU) and

@@ -195,12 +195,15 @@ def test_cuda_without_gpu_is_a_clear_error():
         fit_inrs(np.zeros((1, 4, 4)), device="cuda", n_steps=1, **SMALL)
 
 
-def test_auto_batch_size_follows_memory_budget():
+def test_auto_batch_size_follows_memory_budget(monkeypatch):
     paper, n_pixels = INRSpec(), 240 * 240
+    # A 240 x 240 image alone fills the CPU batch's pixel cap.
+    assert auto_batch_size(paper, n_pixels, "cpu") == 1
+    assert auto_batch_size(paper, 32 * 32, "cpu") == 16
+    monkeypatch.setattr("sklearn_inr._fitting.CPU_BATCH_PIXELS", 10**9)
     batch = auto_batch_size(paper, n_pixels, "cpu")
     assert engine.bytes_per_batch(paper, batch, n_pixels) <= 512 * 2**20
     assert engine.bytes_per_batch(paper, batch + 1, n_pixels) > 512 * 2**20
-    assert auto_batch_size(INRSpec(**SMALL), 64, "cpu") > 1000
 
 
 def test_memory_cache_hits_and_misses(tmp_path, smooth_images, fit_counter):
