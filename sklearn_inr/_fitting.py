@@ -261,6 +261,59 @@ def auto_batch_size(spec: INRSpec, n_pixels: int, device, itemsize: int = 4) -> 
     return low
 
 
+def load_cached(cache: ThetaCache | None, keys: list):
+    """Cached entries by row, and the rows still to fit."""
+    results = {}
+    if cache is not None:
+        for row, key in enumerate(keys):
+            hit = cache.load(key)
+            if hit is not None:
+                results[row] = hit
+    todo = np.array([row for row in range(len(keys)) if row not in results], dtype=int)
+    return results, todo
+
+
+def store_batch(results, rows, theta, output, history, *, loss, image_shape, cache,
+                keys):  # fmt: skip
+    """Keep a trained batch in ``results`` (numpy) and in the cache.
+
+    Diverged images are not cached, so a rerun with a lower lr refits them.
+    """
+    if loss == "bce":
+        output = torch.sigmoid(output)
+    theta = theta.cpu().numpy()
+    output = output.cpu().numpy().reshape(len(rows), *image_shape)
+    history = history.cpu().numpy()
+    for i, row in enumerate(rows):
+        entry = {"theta": theta[i], "loss_history": history[i], "output": output[i]}
+        results[int(row)] = entry
+        if cache is not None and np.isfinite(history[i, -1]):
+            cache.save(keys[row], **entry)
+
+
+def collect_results(results, images, history_steps, spec, lr) -> INRFitResult:
+    """Order per-row entries into an :class:`INRFitResult`; check divergence."""
+    ordered = [results[row] for row in range(len(images))]
+    loss_history = np.stack([r["loss_history"] for r in ordered]).astype(np.float64)
+    diverged = np.flatnonzero(~np.isfinite(loss_history[:, -1]))
+    if len(diverged):
+        raise INRDivergenceError(diverged, lr)
+    reconstructions = np.stack([r["output"] for r in ordered])
+    targets = images
+    if images.shape[-1] == 1:
+        reconstructions, targets = reconstructions[..., 0], images[..., 0]
+    return INRFitResult(
+        theta=np.stack([r["theta"] for r in ordered]),
+        loss=loss_history[:, -1].copy(),
+        loss_history=loss_history,
+        history_steps=history_steps,
+        reconstructions=reconstructions,
+        mse=mean_squared_error_per_image(targets, reconstructions),
+        psnr=psnr(targets, reconstructions),
+        spec=spec,
+    )
+
+
 def _fit_chunk(
     images,
     rows,
@@ -320,20 +373,10 @@ def _fit_chunk(
             n_steps=n_steps,
             record_steps=record,
         )
-        if loss == "bce":
-            output = torch.sigmoid(output)
-        theta = theta.cpu().numpy()
-        output = output.cpu().numpy().reshape(len(batch_rows), *images.shape[1:])
-        history = history.cpu().numpy()
-        for i, row in enumerate(batch_rows):
-            entry = {
-                "theta": theta[i],
-                "loss_history": history[i],
-                "output": output[i],
-            }
-            results[int(row)] = entry
-            if cache is not None and np.isfinite(history[i, -1]):
-                cache.save(keys[row], **entry)
+        store_batch(
+            results, batch_rows, theta, output, history,
+            loss=loss, image_shape=images.shape[1:], cache=cache, keys=keys,
+        )  # fmt: skip
         if progress is not None:
             progress.update(len(batch_rows))
     return results
@@ -488,19 +531,16 @@ def fit_inrs(
     shared_digest = (
         joblib.hash(np.ascontiguousarray(init_data)) if init_kind == "shared" else None
     )
-    keys, results = [], {}
-    for row, image in enumerate(images):
-        key = None
-        if cache is not None:
-            init_key = _init_key(init_kind, init_data, row, shared_digest)
-            key = ThetaCache.key(image, {**settings, "init": init_key})
-            hit = cache.load(key)
-            if hit is not None:
-                results[row] = hit
-        keys.append(key)
-    todo = np.array(
-        [row for row in range(len(images)) if row not in results], dtype=int
-    )
+    keys = [
+        None
+        if cache is None
+        else ThetaCache.key(
+            image,
+            {**settings, "init": _init_key(init_kind, init_data, row, shared_digest)},
+        )
+        for row, image in enumerate(images)
+    ]
+    results, todo = load_cached(cache, keys)
     results.update(
         _dispatch(
             images,
@@ -523,25 +563,7 @@ def fit_inrs(
             n_done=len(images) - len(todo),
         )
     )
-    ordered = [results[row] for row in range(len(images))]
-    loss_history = np.stack([r["loss_history"] for r in ordered]).astype(np.float64)
-    diverged = np.flatnonzero(~np.isfinite(loss_history[:, -1]))
-    if len(diverged):
-        raise INRDivergenceError(diverged, lr)
-    reconstructions = np.stack([r["output"] for r in ordered])
-    if reconstructions.shape[-1] == 1:
-        reconstructions = reconstructions[..., 0]
-    targets = images[..., 0] if images.shape[-1] == 1 else images
-    return INRFitResult(
-        theta=np.stack([r["theta"] for r in ordered]),
-        loss=loss_history[:, -1].copy(),
-        loss_history=loss_history,
-        history_steps=history_steps,
-        reconstructions=reconstructions,
-        mse=mean_squared_error_per_image(targets, reconstructions),
-        psnr=psnr(targets, reconstructions),
-        spec=spec,
-    )
+    return collect_results(results, images, history_steps, spec, lr)
 
 
 def _check_fit_params(*, loss, n_steps, lr, record_every):

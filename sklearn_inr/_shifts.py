@@ -16,15 +16,16 @@ import torch
 from ._cache import ThetaCache
 from ._engine import BatchedINR, make_adam
 from ._fitting import (
-    INRDivergenceError,
     INRFitResult,
     auto_batch_size,
     check_images,
+    collect_results,
+    load_cached,
     parse_device,
     resolve_device,
+    store_batch,
 )
 from ._networks import INRSpec, make_coordinates, unflatten_theta
-from .metrics import mean_squared_error_per_image, psnr
 
 __all__ = [
     "fit_shifts",
@@ -246,12 +247,7 @@ def fit_shifts(
     keys = [
         None if cache is None else ThetaCache.key(image, settings) for image in images
     ]
-    results = {}
-    for row, key in enumerate(keys):
-        hit = None if key is None else cache.load(key)
-        if hit is not None:
-            results[row] = hit
-    todo = np.array([r for r in range(len(images)) if r not in results], dtype=int)
+    results, todo = load_cached(cache, keys)
     if batch_size == "auto":
         batch_size = auto_batch_size(
             spec, coords.shape[0], device, torch.finfo(dtype).bits // 8
@@ -266,39 +262,12 @@ def fit_shifts(
             spec, base, targets, coords, loss=loss, lr=lr, n_steps=n_steps,
             record_steps=set(record_steps.tolist()),
         )  # fmt: skip
-        if loss == "bce":
-            output = torch.sigmoid(output)
-        shifts = shifts.cpu().numpy()
-        output = output.cpu().numpy().reshape(len(rows), *images.shape[1:])
-        history = history.cpu().numpy()
-        for i, row in enumerate(rows):
-            entry = {
-                "theta": shifts[i],
-                "loss_history": history[i],
-                "output": output[i],
-            }
-            results[int(row)] = entry
-            if cache is not None and np.isfinite(history[i, -1]):
-                cache.save(keys[row], **entry)
-    ordered = [results[row] for row in range(len(images))]
-    loss_history = np.stack([r["loss_history"] for r in ordered]).astype(np.float64)
-    diverged = np.flatnonzero(~np.isfinite(loss_history[:, -1]))
-    if len(diverged):
-        raise INRDivergenceError(diverged, lr)
-    reconstructions = np.stack([r["output"] for r in ordered])
-    if reconstructions.shape[-1] == 1:
-        reconstructions = reconstructions[..., 0]
-    targets_np = images[..., 0] if images.shape[-1] == 1 else images
-    return INRFitResult(
-        theta=np.stack([r["theta"] for r in ordered]),
-        loss=loss_history[:, -1].copy(),
-        loss_history=loss_history,
-        history_steps=np.append(record_steps, n_steps),
-        reconstructions=reconstructions,
-        mse=mean_squared_error_per_image(targets_np, reconstructions),
-        psnr=psnr(targets_np, reconstructions),
-        spec=spec,
-    )
+        store_batch(
+            results, rows, shifts, output, history,
+            loss=loss, image_shape=images.shape[1:], cache=cache, keys=keys,
+        )  # fmt: skip
+    history_steps = np.append(record_steps, n_steps)
+    return collect_results(results, images, history_steps, spec, lr)
 
 
 def _train_shifts(spec, base, targets, coords, *, loss, lr, n_steps, record_steps):
