@@ -277,7 +277,8 @@ def store_batch(results, rows, theta, output, history, *, loss, image_shape, cac
                 keys):  # fmt: skip
     """Keep a trained batch in ``results`` (numpy) and in the cache.
 
-    Diverged images are not cached, so a rerun with a lower lr refits them.
+    ``keys`` holds the cache key of each of ``rows``. Diverged images are not
+    cached, so a rerun with a lower lr refits them.
     """
     if loss == "bce":
         output = torch.sigmoid(output)
@@ -288,7 +289,7 @@ def store_batch(results, rows, theta, output, history, *, loss, image_shape, cac
         entry = {"theta": theta[i], "loss_history": history[i], "output": output[i]}
         results[int(row)] = entry
         if cache is not None and np.isfinite(history[i, -1]):
-            cache.save(keys[row], **entry)
+            cache.save(keys[i], **entry)
 
 
 def collect_results(results, images, history_steps, spec, lr) -> INRFitResult:
@@ -330,23 +331,23 @@ def _fit_chunk(
     device,
     dtype,
     cache_location,
-    parent_pid,
     n_threads,
     progress=None,
 ):
-    """Fit the images ``rows`` (indices into ``images``) in batches.
+    """Fit one chunk: ``images``, ``init_data`` and ``keys`` are the chunk's own.
 
-    Runs in a joblib worker. Each finished batch goes to the cache at once,
-    so a worker that dies loses at most its current batch.
+    ``rows`` are the images' positions in the whole call, used as the keys
+    of the returned results. Runs in a joblib worker; each finished batch
+    goes to the cache at once, so a worker that dies loses at most its
+    current batch.
     """
-    if os.getpid() != parent_pid and n_threads is not None:
-        # A process worker: share the cores with the other workers instead of
-        # each one starting a thread per core.
+    if n_threads is not None:
+        # A local process worker: share the cores with the other workers
+        # instead of each one starting a thread per core.
         torch.set_num_threads(n_threads)
     device = resolve_device(device)
     cache = None if cache_location is None else ThetaCache(cache_location)
-    shape = images.shape[1:3]
-    coords = make_coordinates(shape, dtype=dtype, device=device)
+    coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
     if batch_size == "auto":
         batch_size = auto_batch_size(
             spec, coords.shape[0], device, torch.finfo(dtype).bits // 8
@@ -354,14 +355,12 @@ def _fit_chunk(
     record = torch.as_tensor(record_steps)
     results = {}
     for start in range(0, len(rows), batch_size):
-        batch_rows = rows[start : start + batch_size]
+        local = np.arange(start, min(start + batch_size, len(rows)))
         targets = torch.as_tensor(
-            images[batch_rows].reshape(len(batch_rows), -1, spec.out_features),
-            dtype=dtype,
+            images[local].reshape(len(local), -1, spec.out_features), dtype=dtype
         ).to(device)
         theta0 = torch.as_tensor(
-            np.array(_init_rows(init_kind, init_data, spec, batch_rows)),
-            dtype=dtype,
+            np.array(_init_rows(init_kind, init_data, spec, local)), dtype=dtype
         ).to(device)
         theta, output, history = train_batch(
             spec,
@@ -374,11 +373,12 @@ def _fit_chunk(
             record_steps=record,
         )
         store_batch(
-            results, batch_rows, theta, output, history,
-            loss=loss, image_shape=images.shape[1:], cache=cache, keys=keys,
+            results, rows[local], theta, output, history,
+            loss=loss, image_shape=images.shape[1:], cache=cache,
+            keys=[keys[i] for i in local],
         )  # fmt: skip
         if progress is not None:
-            progress.update(len(batch_rows))
+            progress.update(len(local))
     return results
 
 
@@ -577,10 +577,29 @@ def _check_fit_params(*, loss, n_steps, lr, record_every):
         raise ValueError(f"record_every must be an int >= 1, got {record_every!r}.")
 
 
-def _dispatch(images, todo, *args, n_jobs, chunk_size, verbose, n_done, **kwargs):
+# joblib backends whose workers are processes on this machine: their torch
+# threads must share its cores. Dask, Ray and other backends manage their own
+# workers (e.g. ``dask worker --nthreads 1``) and may run elsewhere.
+_LOCAL_PROCESS_BACKENDS = ("LokyBackend", "MultiprocessingBackend")
+_IN_PROCESS_BACKENDS = ("SequentialBackend", "ThreadingBackend")
+
+
+def _chunk_args(images, rows, init_kind, init_data, keys):
+    """The part of the call one chunk needs, so workers get only their images."""
+    if init_kind != "shared":  # per-image seeds or thetas
+        init_data = init_data[rows]
+    return images[rows], rows, init_kind, init_data, [keys[row] for row in rows]
+
+
+def _dispatch(
+    images, todo, init_kind, init_data, keys, spec, *, n_jobs, chunk_size, verbose,
+    n_done, **kwargs,
+):  # fmt: skip
     """Fit the rows ``todo``: in-process, or in chunks over joblib workers."""
     if len(todo) == 0:
         return {}
+    backend, _ = joblib.parallel.get_active_backend()
+    backend_name = type(backend).__name__
     n_workers = joblib.effective_n_jobs(n_jobs)
     progress = None
     if verbose > 0:
@@ -590,12 +609,14 @@ def _dispatch(images, todo, *args, n_jobs, chunk_size, verbose, n_done, **kwargs
             total=len(todo) + n_done, initial=n_done, unit="image", desc="Fitting INRs"
         )
     try:
-        if n_workers == 1 and chunk_size is None:
+        if (
+            n_workers == 1
+            and chunk_size is None
+            and backend_name in (_IN_PROCESS_BACKENDS + _LOCAL_PROCESS_BACKENDS)
+        ):
             return _fit_chunk(
-                images,
-                todo,
-                *args,
-                parent_pid=os.getpid(),
+                *_chunk_args(images, todo, init_kind, init_data, keys),
+                spec,
                 n_threads=None,
                 progress=progress,
                 **kwargs,
@@ -605,15 +626,15 @@ def _dispatch(images, todo, *args, n_jobs, chunk_size, verbose, n_done, **kwargs
             n_chunks = min(len(todo), 2 * n_workers)
         else:
             n_chunks = -(-len(todo) // chunk_size)
-        n_threads = max(1, (os.cpu_count() or 1) // n_workers)
+        n_threads = None
+        if backend_name in _LOCAL_PROCESS_BACKENDS and n_workers > 1:
+            n_threads = max(1, (os.cpu_count() or 1) // n_workers)
         parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
         results = {}
         for chunk in parallel(
             joblib.delayed(_fit_chunk)(
-                images,
-                rows,
-                *args,
-                parent_pid=os.getpid(),
+                *_chunk_args(images, rows, init_kind, init_data, keys),
+                spec,
                 n_threads=n_threads,
                 **kwargs,
             )

@@ -264,7 +264,8 @@ def fit_shifts(
         )  # fmt: skip
         store_batch(
             results, rows, shifts, output, history,
-            loss=loss, image_shape=images.shape[1:], cache=cache, keys=keys,
+            loss=loss, image_shape=images.shape[1:], cache=cache,
+            keys=[keys[row] for row in rows],
         )  # fmt: skip
     history_steps = np.append(record_steps, n_steps)
     return collect_results(results, images, history_steps, spec, lr)

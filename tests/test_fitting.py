@@ -340,3 +340,21 @@ def test_device_is_parsed_here_and_resolved_where_the_work_runs():
     assert resolve_device("auto").type == expected
     with pytest.raises(ValueError, match="device must be"):
         parse_device("gpu0")
+
+
+def test_chunks_carry_only_their_own_images(smooth_images, monkeypatch):
+    import joblib
+
+    from sklearn_inr import _fitting
+
+    sizes, original = [], _fitting._fit_chunk
+
+    def recording(images, rows, *args, **kwargs):
+        sizes.append((len(images), len(rows)))
+        return original(images, rows, *args, **kwargs)
+
+    monkeypatch.setattr(_fitting, "_fit_chunk", recording)
+    with joblib.parallel_config(backend="threading"):
+        fit_inrs(smooth_images, n_steps=2, init="random", random_state=0,
+                 n_jobs=2, chunk_size=4, **SMALL)  # fmt: skip
+    assert sorted(sizes) == [(2, 2), (4, 4)]
