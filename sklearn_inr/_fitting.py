@@ -460,9 +460,10 @@ def fit_inrs(
         (``None`` means 1 unless in a :func:`joblib.parallel_config` context,
         e.g. ``backend="dask"``, which then uses every Dask worker).
     chunk_size : int or None, default=None
-        Images per dispatched chunk; ``None`` cuts the images into two chunks
-        per worker. Each chunk is fitted in batches of ``batch_size``, and
-        every finished batch is written to ``memory`` at once.
+        Most images per dispatched chunk (chunks are cut evenly); ``None``
+        cuts the images into two chunks per worker. Each chunk is fitted in
+        batches of ``batch_size``, and every finished batch is written to
+        ``memory`` at once.
     verbose : int, default=0
         Show a progress bar of images done when > 0.
 

@@ -15,8 +15,9 @@ _PAPER = {
     ),
     # Slices are loaded at this size (None: native 240 x 240).
     "image_size": None,
-    # Patients taken from --data (None: all). The paper used 50 (TinySIREN)
-    # and 75 (SmallMLP_INR) patients; one cohort serves both models here.
+    # Patients taken from --data (--n-patients overrides it). The paper used
+    # 50 (TinySIREN) and 75 (SmallMLP_INR) patients; one cohort of 75 serves
+    # both models here.
     "n_patients": 75,
     # Shape of the synthetic cohort written when no --data is given.
     "cohort_shape": (240, 240, 155),
