@@ -18,8 +18,7 @@ def _one_thread():
     torch.set_num_threads(previous)
 
 
-@pytest.fixture
-def smooth_images():
+def make_smooth_images():
     """Six smooth 12x12 images in [0, 1], all different."""
     y, x = np.mgrid[0:12, 0:12] / 11.0
     return np.stack(
@@ -30,6 +29,11 @@ def smooth_images():
             for k in range(6)
         ]
     ).astype(np.float32)
+
+
+@pytest.fixture
+def smooth_images():
+    return make_smooth_images()
 
 
 @pytest.fixture

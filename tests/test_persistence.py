@@ -5,6 +5,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from conftest import make_smooth_images
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -21,16 +22,8 @@ TRUSTED_TYPES = [
 
 @pytest.fixture(scope="module")
 def smooth_images():
-    # Module-scoped copy of conftest's fixture, so the pipeline is fitted once.
-    y, x = np.mgrid[0:12, 0:12] / 11.0
-    return np.stack(
-        [
-            0.5
-            + 0.3 * np.sin(2 * np.pi * (x + k / 6)) * np.cos(np.pi * y)
-            + 0.1 * k / 6
-            for k in range(6)
-        ]
-    ).astype(np.float32)
+    # Module-scoped, so the pipeline is fitted once for all the tests here.
+    return make_smooth_images()
 
 
 @pytest.fixture(scope="module")
