@@ -47,6 +47,19 @@ class INRDivergenceError(ValueError):
     ----------
     indices : ndarray of int
         Positions of the diverged images in the input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import INRDivergenceError, fit_inrs
+    >>> images = np.zeros((3, 4, 4))
+    >>> images[1] = 1e30  # its squared error overflows float32
+    >>> try:
+    ...     fit_inrs(images, loss="mse", hidden_features=4, hidden_layers=1,
+    ...              n_steps=1)
+    ... except INRDivergenceError as error:
+    ...     print(error.indices)
+    [1]
     """
 
     def __init__(self, indices, lr):
@@ -82,6 +95,15 @@ class INRFitResult:
     psnr : ndarray of shape (n_images,)
         PSNR of the reconstructions in dB, for data range 1.
     spec : INRSpec
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import fit_inrs
+    >>> result = fit_inrs(np.full((2, 4, 4), 0.5), hidden_features=4,
+    ...                   hidden_layers=1, n_steps=3, random_state=0)
+    >>> result.theta.shape, result.loss_history.shape, result.history_steps
+    ((2, 37), (2, 2), array([0, 3]))
     """
 
     theta: np.ndarray

@@ -68,7 +68,24 @@ def shift_indices(spec: INRSpec) -> np.ndarray:
 
 
 def shift_feature_names(spec: INRSpec) -> np.ndarray:
-    """Names of the shift features: ``l1.shift[0]``, ..., ``lH.shift[width-1]``."""
+    """Names of the shift features: ``l1.shift[0]``, ..., ``lH.shift[width-1]``.
+
+    Parameters
+    ----------
+    spec : INRSpec
+        The base network (``hidden_layers >= 1``).
+
+    Returns
+    -------
+    names : ndarray of str objects, shape (hidden_layers * hidden_features,)
+
+    Examples
+    --------
+    >>> from sklearn_inr import INRSpec, shift_feature_names
+    >>> shift_feature_names(INRSpec(hidden_features=3, hidden_layers=2))
+    array(['l1.shift[0]', 'l1.shift[1]', 'l1.shift[2]', 'l2.shift[0]',
+           'l2.shift[1]', 'l2.shift[2]'], dtype=object)
+    """
     _check_shift_spec(spec)
     width = spec.hidden_features
     return np.asarray(

@@ -34,6 +34,20 @@ class LabelLeakWarning(UserWarning):
     ``warm_start_by_class=True``: the training features then carry their
     label through their starting point, and new images transformed without
     labels do not, so a classifier trained on them learns the leak.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn_inr import INRFeaturizer, LabelLeakWarning
+    >>> images = np.random.default_rng(0).uniform(size=(4, 4, 4))
+    >>> featurizer = INRFeaturizer(hidden_features=4, hidden_layers=1, n_steps=1,
+    ...                            warm_start_by_class=True, random_state=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = featurizer.fit_transform(images, [0, 1, 0, 1])
+    >>> caught[0].category is LabelLeakWarning
+    True
     """
 
 
