@@ -198,6 +198,8 @@ def image_seeds(images: np.ndarray, random_state) -> np.ndarray:
         else random_state
     )
     salt = int(base.randint(np.iinfo(np.int32).max))
+    if images.ndim == 3:  # hash (n, H, W) and (n, H, W, 1) alike
+        images = images[..., np.newaxis]
     return np.array(
         [int(ThetaCache.key(image, {"salt": salt})[:15], 16) for image in images],
         dtype=np.int64,
@@ -241,8 +243,7 @@ def _numpy_seed(random_state):
 
 
 def _init_rows(init_kind, init_data, spec, rows) -> np.ndarray:
-    if init_kind == "shared":
-        return np.broadcast_to(init_data, (len(rows), spec.n_params))
+    """Per-image starting thetas of ``rows`` (``"random"`` or ``"given"``)."""
     if init_kind == "random":
         return np.stack([spec.init_theta(int(init_data[i])) for i in rows])
     return init_data[rows]
@@ -281,6 +282,12 @@ def auto_batch_size(spec: INRSpec, n_pixels: int, device, itemsize: int = 4) -> 
         else:
             high = middle - 1
     return low
+
+
+def cache_spec_key(spec: INRSpec) -> tuple:
+    """The architecture part of a cache key (omega_0 only matters for SIREN)."""
+    omega_0 = spec.omega_0 if spec.model == "siren" else None
+    return (spec.model, spec.hidden_features, spec.hidden_layers, omega_0)
 
 
 def load_cached(cache: ThetaCache | None, keys: list):
@@ -381,9 +388,13 @@ def _fit_chunk(
         targets = torch.as_tensor(
             images[local].reshape(len(local), -1, spec.out_features), dtype=dtype
         ).to(device)
-        theta0 = torch.as_tensor(
-            np.array(_init_rows(init_kind, init_data, spec, local)), dtype=dtype
-        ).to(device)
+        if init_kind == "shared":  # one copy, not one per image (BatchedINR copies)
+            theta0 = torch.as_tensor(init_data, dtype=dtype).to(device)
+            theta0 = theta0.expand(len(local), -1)
+        else:
+            theta0 = torch.as_tensor(
+                np.array(_init_rows(init_kind, init_data, spec, local)), dtype=dtype
+            ).to(device)
         theta, output, history = train_batch(
             spec,
             theta0,
@@ -515,7 +526,7 @@ def fit_inrs(
     >>> bool(result.loss_history[:, -1].mean() < result.loss_history[:, 0].mean())
     True
     """
-    _check_fit_params(loss=loss, n_steps=n_steps, lr=lr, record_every=record_every)
+    check_fit_params(loss=loss, n_steps=n_steps, lr=lr, record_every=record_every)
     images = check_images(images, loss)
     spec = INRSpec(
         model,
@@ -525,12 +536,7 @@ def fit_inrs(
         out_features=images.shape[-1],
         omega_0=float(omega_0),
     )
-    if batch_size != "auto" and not (
-        isinstance(batch_size, Integral) and batch_size >= 1
-    ):
-        raise ValueError(
-            f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}."
-        )
+    check_batch_size(batch_size)
     device = parse_device(device)
     if chunk_size is not None and not (
         isinstance(chunk_size, Integral) and chunk_size >= 1
@@ -543,7 +549,7 @@ def fit_inrs(
     # Everything that changes a fit enters the key (dtype included; the
     # device and batching do not change results beyond rounding).
     settings = {
-        "spec": (spec.model, spec.hidden_features, spec.hidden_layers, spec.omega_0),
+        "spec": cache_spec_key(spec),
         "loss": loss,
         "lr": float(lr),
         "n_steps": int(n_steps),
@@ -589,7 +595,16 @@ def fit_inrs(
     return collect_results(results, images, history_steps, spec, lr)
 
 
-def _check_fit_params(*, loss, n_steps, lr, record_every):
+def check_batch_size(batch_size) -> None:
+    if batch_size != "auto" and not (
+        isinstance(batch_size, Integral) and batch_size >= 1
+    ):
+        raise ValueError(
+            f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}."
+        )
+
+
+def check_fit_params(*, loss, n_steps, lr, record_every):
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
     if not isinstance(n_steps, Integral) or n_steps < 1:

@@ -18,10 +18,13 @@ module knows nothing of scikit-learn.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 
 from ._engine import BatchedINR, make_adam
+from ._fitting import LOSSES
 from ._networks import INRSpec, unflatten_theta
 from ._shifts import _apply_shifts, _attach_shifts, _check_shift_spec, _prepare
 
@@ -121,6 +124,10 @@ def meta_learn_init(
     ...                 random_state=0).shape
     (105,)
     """
+    _check_meta_params(
+        loss=loss, meta_steps=meta_steps, meta_lr=meta_lr, inner_steps=inner_steps,
+        inner_lr=inner_lr, meta_batch_size=meta_batch_size,
+    )  # fmt: skip
     rng, phi = _start(spec, init_theta, random_state)
     images, coords, targets, device = _prepare(images, spec, loss, device, dtype)
     phi = torch.as_tensor(phi, dtype=dtype).to(device)
@@ -210,6 +217,10 @@ def meta_learn_shift_base(
     (105,)
     """
     _check_shift_spec(spec)
+    _check_meta_params(
+        loss=loss, meta_steps=meta_steps, meta_lr=meta_lr, inner_steps=inner_steps,
+        inner_lr=inner_lr, meta_batch_size=meta_batch_size,
+    )  # fmt: skip
     rng, base = _start(spec, init_theta, random_state)
     images, coords, targets, device = _prepare(images, spec, loss, device, dtype)
     base = torch.as_tensor(base, dtype=dtype).to(device)
@@ -241,6 +252,19 @@ def meta_learn_shift_base(
     if progress is not None:
         progress.close()
     return base.detach().cpu().numpy().astype(np.float32)
+
+
+def _check_meta_params(*, loss, meta_steps, meta_lr, inner_steps, inner_lr,
+                       meta_batch_size):  # fmt: skip
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+    for name, value in (("meta_steps", meta_steps), ("inner_steps", inner_steps),
+                        ("meta_batch_size", meta_batch_size)):  # fmt: skip
+        if not isinstance(value, Integral) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+    for name, value in (("meta_lr", meta_lr), ("inner_lr", inner_lr)):
+        if not isinstance(value, Real) or not value > 0:
+            raise ValueError(f"{name} must be a float > 0, got {value!r}.")
 
 
 def _start(spec, init_theta, random_state):

@@ -18,6 +18,9 @@ from ._engine import BatchedINR, make_adam
 from ._fitting import (
     INRFitResult,
     auto_batch_size,
+    cache_spec_key,
+    check_batch_size,
+    check_fit_params,
     check_images,
     collect_results,
     load_cached,
@@ -151,7 +154,8 @@ def _check_shift_spec(spec):
         )
 
 
-def _prepare(images, spec, loss, device, dtype):
+def _prepare(images, spec, loss, device, dtype, *, upload=True):
+    """Checked images, coordinates, the images on the device (if ``upload``)."""
     images = check_images(images, loss)
     if images.shape[-1] != spec.out_features:
         raise ValueError(
@@ -160,9 +164,11 @@ def _prepare(images, spec, loss, device, dtype):
         )
     device = resolve_device(parse_device(device))
     coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
-    targets = torch.as_tensor(
-        images.reshape(len(images), -1, spec.out_features), dtype=dtype
-    ).to(device)
+    targets = None
+    if upload:
+        targets = torch.as_tensor(
+            images.reshape(len(images), -1, spec.out_features), dtype=dtype
+        ).to(device)
     return images, coords, targets, device
 
 
@@ -243,7 +249,12 @@ def fit_shifts(
     (3, 16)
     """
     _check_shift_spec(spec)
-    images, coords, _, device = _prepare(images, spec, loss, device, dtype)
+    check_fit_params(loss=loss, n_steps=n_steps, lr=lr, record_every=record_every)
+    check_batch_size(batch_size)
+    # Batches go to the device one at a time, not the whole set at once.
+    images, coords, _, device = _prepare(
+        images, spec, loss, device, dtype, upload=False
+    )
     base_np = np.asarray(base_theta, dtype=np.float32)
     if base_np.shape != (spec.n_params,):
         raise ValueError(
@@ -253,7 +264,7 @@ def fit_shifts(
     cache = ThetaCache.from_memory(memory)
     settings = {
         "kind": "shift",
-        "spec": (spec.model, spec.hidden_features, spec.hidden_layers, spec.omega_0),
+        "spec": cache_spec_key(spec),
         "loss": loss,
         "lr": float(lr),
         "n_steps": int(n_steps),

@@ -14,8 +14,10 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     FLOAT_DTYPES,
     check_array,
+    check_consistent_length,
     check_is_fitted,
     check_memory,
+    column_or_1d,
     validate_data,
 )
 
@@ -304,6 +306,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ input
     def _validate_images(self, X, *, reset):
         """Check X and return ``(images (n, H, W[, C]), was_2d)``."""
+        if isinstance(X, list | tuple) and np.ndim(X) > 2:  # a list of images
+            X = np.asarray(X)
         if isinstance(X, np.ndarray) and X.ndim > 2:
             X = check_array(
                 X,
@@ -513,13 +517,18 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         -------
         theta : ndarray of shape (n_images, n_params)
         """
-        images = self._validate_images(X, reset=True)
+        # Every check before any fitted attribute is set or any work starts.
+        self._check_features()
         if self.warm_start_by_class and y is None:
             raise ValueError(
                 "warm_start_by_class=True chains the training images by class and "
                 "needs y: call fit(X, y) / fit_transform(X, y), or set "
                 "warm_start_by_class=False."
             )
+        images = self._validate_images(X, reset=True)
+        if self.warm_start_by_class:
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(images, y)
         channels = self.image_shape_[2] if len(self.image_shape_) == 3 else 1
         self.spec_ = INRSpec(
             self.model,
@@ -537,15 +546,11 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             if self.init in ("shared", "meta")
             else None
         )
-        self._check_features()
         if self.features == "shift":
             self.n_params_ = self.hidden_layers * self.hidden_features
         if self.init == "meta":
             self.init_params_ = self._meta_learn(images)
         if self.warm_start_by_class:
-            y = np.asarray(y)
-            if len(y) != len(images):
-                raise ValueError(f"y has {len(y)} labels for {len(images)} images.")
             warnings.warn(
                 "warm_start_by_class=True: each training image's INR starts from "
                 "the previous image of its class, so the training theta encodes "

@@ -208,3 +208,35 @@ def test_pickle_round_trip(smooth_images):
     np.testing.assert_array_equal(
         restored.transform(smooth_images), featurizer.transform(smooth_images)
     )
+
+
+def test_list_of_images_is_accepted(smooth_images):
+    theta = _featurizer(n_steps=2).fit_transform(list(smooth_images))
+    np.testing.assert_array_equal(
+        theta, _featurizer(n_steps=2).fit_transform(smooth_images)
+    )
+
+
+def test_failed_fit_sets_nothing(smooth_images):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    featurizer = _featurizer(features="shift", init="random")
+    with pytest.raises(ValueError, match="features='shift'"):
+        featurizer.fit(smooth_images)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(featurizer)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        _featurizer(warm_start_by_class=True).fit(smooth_images, [0, 1])
+
+
+def test_random_init_chain_starts_where_transform_starts(smooth_images):
+    y = np.array([0, 1, 0, 1, 0, 1])
+    settings = dict(init="random", n_steps=1, lr=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LabelLeakWarning)
+        chained = _featurizer(warm_start_by_class=True, **settings).fit_transform(
+            smooth_images, y
+        )
+    alone = _featurizer(**settings).fit(smooth_images).transform(smooth_images[:2])
+    np.testing.assert_allclose(chained[:2], alone, atol=1e-9)

@@ -358,3 +358,10 @@ def test_chunks_carry_only_their_own_images(smooth_images, monkeypatch):
         fit_inrs(smooth_images, n_steps=2, init="random", random_state=0,
                  n_jobs=2, chunk_size=4, **SMALL)  # fmt: skip
     assert sizes == [(3, 3), (3, 3)]  # 6 images, chunks of at most 4
+
+
+def test_relu_cache_key_ignores_omega_0(tmp_path, smooth_images, fit_counter):
+    kwargs = dict(model="relu", n_steps=2, random_state=0, memory=tmp_path, **SMALL)
+    fit_inrs(smooth_images[:2], omega_0=10.0, **kwargs)
+    fit_inrs(smooth_images[:2], omega_0=30.0, **kwargs)
+    assert fit_counter["images"] == 2

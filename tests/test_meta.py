@@ -344,3 +344,28 @@ def test_weight_transfer_chains_start_from_the_learned_init(train_images):
         np.tile(featurizer.init_params_, (2, 1)),
         atol=1e-9,
     )
+
+
+@pytest.mark.parametrize(
+    "function, kwargs, match",
+    [
+        ("fit_shifts", {"loss": "BCE"}, "loss must be one of"),
+        ("fit_shifts", {"batch_size": 0}, "batch_size must be"),
+        ("fit_shifts", {"n_steps": 0}, "n_steps must be"),
+        ("meta_learn_init", {"inner_steps": 0}, "inner_steps must be"),
+        ("meta_learn_init", {"meta_lr": 0.0}, "meta_lr must be"),
+        ("meta_learn_shift_base", {"loss": "l1"}, "loss must be one of"),
+    ],
+)
+def test_engine_functions_reject_bad_parameters(function, kwargs, match):
+    import sklearn_inr
+
+    spec = INRSpec(hidden_features=4, hidden_layers=1)
+    images = np.full((2, 4, 4), 0.5)
+    args = (
+        (images, spec.init_theta(0), spec)
+        if function == "fit_shifts"
+        else (images, spec)
+    )
+    with pytest.raises(ValueError, match=match):
+        getattr(sklearn_inr, function)(*args, **kwargs)

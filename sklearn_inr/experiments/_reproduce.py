@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._fitting import resolve_device
 from ._protocols import (
     fit_featurizer,
     grouped_cv_score,
@@ -214,7 +215,7 @@ def run_reproduction(
             "n_splits": n_splits,
             "random_state": random_state,
             "device": device,
-            "resolved_device": _resolved(device),
+            "resolved_device": resolve_device(device).type,
         },
         "data": {
             "description": data_description,
@@ -247,12 +248,6 @@ def run_reproduction(
     if verbose > 0:
         print(summary_table(results))
     return results
-
-
-def _resolved(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _mean_std(values) -> dict:
