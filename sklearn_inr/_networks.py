@@ -91,7 +91,7 @@ class INRSpec:
     @property
     def n_params(self) -> int:
         """Length of theta."""
-        return sum(out * (inp + 1) for out, inp in self.layer_shapes)
+        return layer_slices(self.layer_shapes)[-1][1].stop
 
     def feature_names(self) -> np.ndarray:
         """Names of the theta entries: ``l2.w[17,3]``, ``l2.b[17]``, ..."""
@@ -215,7 +215,8 @@ def unflatten_theta(theta, layer_shapes):
     >>> [w.shape for w in weights]
     [(8, 2), (8, 8), (1, 8)]
     """
-    n_params = sum(out * (inp + 1) for out, inp in layer_shapes)
+    slices = layer_slices(layer_shapes)
+    n_params = slices[-1][1].stop if slices else 0
     if theta.shape[-1] != n_params:
         raise ValueError(
             f"theta has {theta.shape[-1]} features but the layer shapes "
@@ -223,13 +224,36 @@ def unflatten_theta(theta, layer_shapes):
             "hidden_features, hidden_layers, channels) that produced theta."
         )
     lead = tuple(theta.shape[:-1])
-    weights, biases, start = [], [], 0
+    weights, biases = [], []
+    for (n_out, n_in), (weight, bias) in zip(layer_shapes, slices):
+        weights.append(theta[..., weight].reshape(*lead, n_out, n_in))
+        biases.append(theta[..., bias].reshape(*lead, n_out))
+    return weights, biases
+
+
+def layer_slices(layer_shapes) -> list[tuple[slice, slice]]:
+    """Where each layer's weight and bias sit in theta: the theta layout.
+
+    Parameters
+    ----------
+    layer_shapes : sequence of (out, in)
+
+    Returns
+    -------
+    slices : list of (weight_slice, bias_slice), one per layer
+
+    Examples
+    --------
+    >>> from sklearn_inr._networks import layer_slices
+    >>> layer_slices([(3, 2), (1, 3)])
+    [(slice(0, 6, None), slice(6, 9, None)), (slice(9, 12, None), slice(12, 13, None))]
+    """
+    slices, start = [], 0
     for n_out, n_in in layer_shapes:
         stop = start + n_out * n_in
-        weights.append(theta[..., start:stop].reshape(*lead, n_out, n_in))
-        biases.append(theta[..., stop : stop + n_out].reshape(*lead, n_out))
+        slices.append((slice(start, stop), slice(stop, stop + n_out)))
         start = stop + n_out
-    return weights, biases
+    return slices
 
 
 def make_coordinates(shape, dtype=torch.float32, device=None) -> torch.Tensor:

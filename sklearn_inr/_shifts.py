@@ -28,7 +28,7 @@ from ._fitting import (
     resolve_device,
     store_batch,
 )
-from ._networks import INRSpec, make_coordinates, unflatten_theta
+from ._networks import INRSpec, layer_slices, make_coordinates, unflatten_theta
 
 __all__ = [
     "fit_shifts",
@@ -61,13 +61,8 @@ def shift_indices(spec: INRSpec) -> np.ndarray:
     (8,)
     """
     _check_shift_spec(spec)
-    indices, start = [], 0
-    for k, (n_out, n_in) in enumerate(spec.layer_shapes):
-        bias_start = start + n_out * n_in
-        if 1 <= k <= spec.hidden_layers:
-            indices.append(np.arange(bias_start, bias_start + n_out))
-        start = bias_start + n_out
-    return np.concatenate(indices)
+    slices = layer_slices(spec.layer_shapes)[1 : spec.hidden_layers + 1]
+    return np.concatenate([np.arange(bias.start, bias.stop) for _, bias in slices])
 
 
 def shift_feature_names(spec: INRSpec) -> np.ndarray:

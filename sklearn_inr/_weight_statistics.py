@@ -13,7 +13,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._networks import INRSpec
+from ._networks import INRSpec, layer_slices
 
 __all__ = ["WeightStatistics"]
 
@@ -194,7 +194,7 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
         self._check_quantiles()
         shapes = self._resolve_layer_shapes()
         if shapes is not None:
-            n_params = sum(o * i + o for o, i in shapes)
+            n_params = layer_slices(shapes)[-1][1].stop
             if X.shape[1] != n_params:
                 raise ValueError(
                     f"X has {X.shape[1]} features, but the layer shapes {shapes} "
@@ -235,12 +235,11 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
     def _slices(self) -> list[tuple[int, int]]:
         if self.layer_shapes_ is None:
             return [(0, self.n_features_in_)]
-        slices, start = [], 0
-        for out, inp in self.layer_shapes_:
-            slices.append((start, start + out * inp))
-            slices.append((start + out * inp, start + out * inp + out))
-            start += out * inp + out
-        return slices
+        return [
+            (part.start, part.stop)
+            for pair in layer_slices(self.layer_shapes_)
+            for part in pair
+        ]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the statistics, e.g. ``l0.w.mean``, ``l0.w.q25``, ``l0.b.std``.

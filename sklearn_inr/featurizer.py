@@ -167,6 +167,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     loss_history_ : ndarray of shape (n_train_images, n_records)
         Training loss of each training image at ``history_steps_``.
     history_steps_ : ndarray of shape (n_records,)
+    train_mse_ : ndarray of shape (n_train_images,)
+        Reconstruction mean squared error of each training image.
     train_psnr_ : ndarray of shape (n_train_images,)
         Reconstruction PSNR of each training image (dB).
     n_features_in_ : int
@@ -433,7 +435,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             seeds = image_seeds(images[firsts], self._seed)
             current = np.stack([self.spec_.init_theta(s) for s in seeds])
         theta = np.empty((len(images), n_params), dtype=np.float32)
-        loss_history, train_psnr = [None] * len(images), np.empty(len(images))
+        loss_history = [None] * len(images)
+        train_mse, train_psnr = np.empty(len(images)), np.empty(len(images))
         settings = {**self._fit_settings(), "verbose": 0}
         positions = range(max(len(m) for m in members))
         if self.verbose > 0:
@@ -446,11 +449,12 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             result = fit_inrs(images[rows], init=current[active], **settings)
             current[active] = result.theta
             theta[rows] = result.theta
-            train_psnr[rows] = result.psnr
+            train_mse[rows], train_psnr[rows] = result.mse, result.psnr
             for row, history in zip(rows, result.loss_history):
                 loss_history[row] = history
         self.class_init_ = current
-        return theta, np.stack(loss_history), result.history_steps, train_psnr
+        steps = result.history_steps
+        return theta, np.stack(loss_history), steps, train_mse, train_psnr
 
     def _check_features(self):
         if self.features != "shift":
@@ -561,7 +565,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                 LabelLeakWarning,
                 stacklevel=3,
             )
-            theta, history, steps, train_psnr = self._fit_chains(images, y)
+            theta, history, steps, train_mse, train_psnr = self._fit_chains(images, y)
         else:
             result = self._fit_images(images)
             theta, history, steps = (
@@ -569,9 +573,10 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                 result.loss_history,
                 result.history_steps,
             )
-            train_psnr = result.psnr
+            train_mse, train_psnr = result.mse, result.psnr
         self.loss_history_ = history
         self.history_steps_ = steps
+        self.train_mse_ = train_mse
         self.train_psnr_ = train_psnr
         return theta
 

@@ -282,10 +282,10 @@ def _run(
             featurizer = make_featurizer(
                 models[name], device=device, memory=memory, random_state=seed
             )
-            theta = fit_featurizer(featurizer, inputs[condition][0])
+            fit_featurizer(featurizer, inputs[condition][0])  # fills the cache
             shared[name, condition] = featurizer
             if condition == "images":
-                scores = reconstruction_scores(featurizer, theta, images)
+                scores = reconstruction_scores(featurizer, images)
                 reconstruction[name]["shared"] = {
                     k: _mean_std(v) for k, v in scores.items()
                 }
@@ -316,7 +316,7 @@ def _run(
             theta = fit_featurizer(featurizer, X, y if transfer else None)
             paper[name][condition] = single_split_score(classifier, theta, y, split)
             if condition == "images":
-                scores_ = reconstruction_scores(featurizer, theta, images)
+                scores_ = reconstruction_scores(featurizer, images)
                 reconstruction[name]["paper"] = {
                     k: _mean_std(v) for k, v in scores_.items()
                 }
