@@ -86,6 +86,9 @@ class BatchedINR:
     coords : tensor of shape (n_pixels, in_features)
     chunk : int, default=None
         Pixels per chunk; ``None`` takes :func:`chunk_pixels`.
+    training : bool, default=True
+        ``False`` allocates only what :meth:`forward` needs (rendering):
+        no gradients and no backward buffers.
     """
 
     def __init__(
@@ -94,6 +97,8 @@ class BatchedINR:
         theta: torch.Tensor,
         coords: torch.Tensor,
         chunk: int | None = None,
+        *,
+        training: bool = True,
     ):
         self.spec = spec
         self.coords = coords
@@ -106,8 +111,10 @@ class BatchedINR:
         # and Adam updates the list in one fused call.
         self.weights = [w.contiguous().clone() for w in weights]
         self.biases = [b.contiguous().clone() for b in biases]
-        for p in self.params:
-            p.grad = torch.zeros_like(p)
+        self.training = training
+        if training:
+            for p in self.params:
+                p.grad = torch.zeros_like(p)
         self.output = torch.empty(
             (batch, n_pixels, spec.out_features), dtype=theta.dtype, device=theta.device
         )
@@ -144,15 +151,16 @@ class BatchedINR:
                 "pre": [torch.empty(shape, **factory) for _ in range(n_hidden)]
                 if siren
                 else None,
-                "grad_act": [torch.empty(shape, **factory) for _ in range(2)],
-                "mask": None
-                if siren
-                else torch.empty(shape, dtype=torch.bool, device=device),
                 "output": torch.empty((batch, rows, self.spec.out_features), **factory),
-                "grad_output": torch.empty(
-                    (batch, rows, self.spec.out_features), **factory
-                ),
             }
+            if self.training:  # what only the backward pass needs
+                buffers["grad_act"] = [torch.empty(shape, **factory) for _ in range(2)]
+                buffers["mask"] = (
+                    None
+                    if siren
+                    else torch.empty(shape, dtype=torch.bool, device=device)
+                )
+                buffers["grad_output"] = torch.empty_like(buffers["output"])
             self._buffers[rows] = buffers
         return buffers
 
@@ -332,4 +340,4 @@ def render_batch(
     spec: INRSpec, theta: torch.Tensor, coords: torch.Tensor
 ) -> torch.Tensor:
     """Network outputs ``(B, n_pixels, out)`` for theta, chunk by chunk."""
-    return BatchedINR(spec, theta, coords).forward()
+    return BatchedINR(spec, theta, coords, training=False).forward()

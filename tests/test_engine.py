@@ -123,3 +123,13 @@ def test_backward_without_weight_grads_writes_the_same_bias_grads():
         torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)
     # The weights' gradients were not computed (left as they were).
     assert all(bool((w.grad == 7.0).all()) for w in partial.weights)
+
+
+def test_rendering_allocates_no_training_state():
+    spec = INRSpec("siren", hidden_features=8, hidden_layers=1)
+    theta = torch.as_tensor(np.stack([spec.init_theta(s) for s in range(2)]))
+    net = BatchedINR(spec, theta, make_coordinates((5, 5)), training=False)
+    training = BatchedINR(spec, theta, make_coordinates((5, 5)))
+    torch.testing.assert_close(net.forward(), training.forward())
+    assert all(p.grad is None for p in net.params)
+    assert set(net._buffers[25]) == {"act", "pre", "output"}
