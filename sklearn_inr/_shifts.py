@@ -201,6 +201,7 @@ def fit_shifts(
     dtype=torch.float32,
     record_every: int = 1,
     memory=None,
+    verbose: int = 0,
 ) -> INRFitResult:
     """Fit per-image shift modulations of a fixed base network.
 
@@ -226,6 +227,8 @@ def fit_shifts(
     memory : None, str, path or joblib.Memory, default=None
         Folder caching each image's shifts (keyed by the image, the base and
         the settings).
+    verbose : int, default=0
+        Show a progress bar of images done when > 0.
 
     Returns
     -------
@@ -276,6 +279,11 @@ def fit_shifts(
             spec, coords.shape[0], device, torch.finfo(dtype).bits // 8
         )
     base = torch.as_tensor(base_np, dtype=dtype).to(device)
+    progress = None
+    if verbose > 0 and len(todo):
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(todo), unit="image", desc="Fitting shifts")
     for start in range(0, len(todo), batch_size):
         rows = todo[start : start + batch_size]
         targets = torch.as_tensor(
@@ -290,6 +298,10 @@ def fit_shifts(
             loss=loss, image_shape=images.shape[1:], cache=cache,
             keys=[keys[row] for row in rows],
         )  # fmt: skip
+        if progress is not None:
+            progress.update(len(rows))
+    if progress is not None:
+        progress.close()
     history_steps = np.append(record_steps, n_steps)
     return collect_results(results, images, history_steps, spec, lr)
 

@@ -416,6 +416,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                 },
                 record_every=settings["record_every"],
                 memory=self.memory,
+                verbose=self.verbose,
             )
         if init is None:
             init = self.init_params_ if self.init in ("shared", "meta") else "random"

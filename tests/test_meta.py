@@ -369,3 +369,10 @@ def test_engine_functions_reject_bad_parameters(function, kwargs, match):
     )
     with pytest.raises(ValueError, match=match):
         getattr(sklearn_inr, function)(*args, **kwargs)
+
+
+def test_fit_shifts_shows_progress(capsys):
+    spec = INRSpec(hidden_features=4, hidden_layers=1)
+    fit_shifts(np.full((2, 4, 4), 0.5), spec.init_theta(0), spec, n_steps=1,
+               verbose=1)  # fmt: skip
+    assert "Fitting shifts" in capsys.readouterr().err
