@@ -284,10 +284,21 @@ def auto_batch_size(spec: INRSpec, n_pixels: int, device, itemsize: int = 4) -> 
     return low
 
 
-def cache_spec_key(spec: INRSpec) -> tuple:
-    """The architecture part of a cache key (omega_0 only matters for SIREN)."""
+def fit_key_settings(spec: INRSpec, *, loss, lr, n_steps, record_every, dtype):
+    """What a cache key holds besides the image: everything that changes a fit.
+
+    The dtype is in; the device and the batching are not (they change results
+    by rounding only). omega_0 only matters for SIREN.
+    """
     omega_0 = spec.omega_0 if spec.model == "siren" else None
-    return (spec.model, spec.hidden_features, spec.hidden_layers, omega_0)
+    return {
+        "spec": (spec.model, spec.hidden_features, spec.hidden_layers, omega_0),
+        "loss": loss,
+        "lr": float(lr),
+        "n_steps": int(n_steps),
+        "record_every": int(record_every),
+        "dtype": str(dtype),
+    }
 
 
 def load_cached(cache: ThetaCache | None, keys: list):
@@ -546,16 +557,9 @@ def fit_inrs(
     record_steps = np.arange(0, n_steps, record_every)
     history_steps = np.append(record_steps, n_steps)
 
-    # Everything that changes a fit enters the key (dtype included; the
-    # device and batching do not change results beyond rounding).
-    settings = {
-        "spec": cache_spec_key(spec),
-        "loss": loss,
-        "lr": float(lr),
-        "n_steps": int(n_steps),
-        "record_every": int(record_every),
-        "dtype": str(dtype),
-    }
+    settings = fit_key_settings(
+        spec, loss=loss, lr=lr, n_steps=n_steps, record_every=record_every, dtype=dtype
+    )
     cache = ThetaCache.from_memory(memory)
     shared_digest = (
         joblib.hash(np.ascontiguousarray(init_data)) if init_kind == "shared" else None

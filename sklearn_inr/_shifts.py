@@ -18,11 +18,11 @@ from ._engine import BatchedINR, make_adam
 from ._fitting import (
     INRFitResult,
     auto_batch_size,
-    cache_spec_key,
     check_batch_size,
     check_fit_params,
     check_images,
     collect_results,
+    fit_key_settings,
     load_cached,
     parse_device,
     resolve_device,
@@ -262,14 +262,12 @@ def fit_shifts(
     cache = ThetaCache.from_memory(memory)
     settings = {
         "kind": "shift",
-        "spec": cache_spec_key(spec),
-        "loss": loss,
-        "lr": float(lr),
-        "n_steps": int(n_steps),
-        "record_every": int(record_every),
-        "dtype": str(dtype),
+        **fit_key_settings(
+            spec, loss=loss, lr=lr, n_steps=n_steps, record_every=record_every,
+            dtype=dtype,
+        ),
         "base": joblib.hash(base_np),
-    }
+    }  # fmt: skip
     keys = [
         None if cache is None else ThetaCache.key(image, settings) for image in images
     ]
