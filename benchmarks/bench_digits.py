@@ -42,8 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-import sklearn_inr._fitting as fitting
-import sklearn_inr._shifts as shifts
+import sklearn_inr._runner as runner
 from sklearn_inr import INRFeaturizer, MLPClassifier, WeightStatistics
 
 # Chosen on the first 600 digits (5-fold logistic regression on theta): a
@@ -82,29 +81,23 @@ SHIFT_INR = dict(
 
 
 class FitCounter:
-    """Count the INRs the engine trains (cache hits are not trained)."""
+    """Count the INRs the runner trains, weights and shifts alike (cache hits
+    are not trained)."""
 
     def __init__(self):
         self.n_images = 0
-        self._original = fitting.train_batch
-        self._original_shifts = shifts._train_shifts
+        self._original = runner._train_batch
 
-    def __call__(self, spec, theta, *args, **kwargs):
-        self.n_images += theta.shape[0]
-        return self._original(spec, theta, *args, **kwargs)
-
-    def _count_shifts(self, spec, base, targets, *args, **kwargs):
-        self.n_images += targets.shape[0]
-        return self._original_shifts(spec, base, targets, *args, **kwargs)
+    def __call__(self, chunk, local, *args):
+        self.n_images += len(local)
+        return self._original(chunk, local, *args)
 
     def __enter__(self):
-        fitting.train_batch = self
-        shifts._train_shifts = self._count_shifts
+        runner._train_batch = self
         return self
 
     def __exit__(self, *exc):
-        fitting.train_batch = self._original
-        shifts._train_shifts = self._original_shifts
+        runner._train_batch = self._original
 
 
 def logistic():

@@ -82,8 +82,8 @@ def psnr_curve(images, theta0, spec, lr, n_steps):
     optimizer = make_adam(net.params, lr)
     curve = np.empty(n_steps + 1)
     for step in range(n_steps + 1):
-        net.forward()
-        mse = (torch.sigmoid(net.output) - targets).square().mean(dim=(1, 2))
+        output = net.forward()
+        mse = (torch.sigmoid(output) - targets).square().mean(dim=(1, 2))
         curve[step] = (-10 * torch.log10(mse.clamp_min(1e-20))).mean().item()
         if step < n_steps:
             net.backward(targets, "bce")

@@ -1,6 +1,7 @@
 """sklearn-inr: implicit neural representations as scikit-learn features."""
 
-from ._fitting import INRDivergenceError, INRFitResult, fit_inrs, render_inrs
+from ._exceptions import INRDivergenceError, LabelLeakWarning
+from ._fitting import fit_inrs
 from ._meta import meta_learn_init, meta_learn_shift_base
 from ._networks import (
     INRSpec,
@@ -9,6 +10,8 @@ from ._networks import (
     theta_to_module,
     unflatten_theta,
 )
+from ._rendering import render_inrs
+from ._results import INRFitResult
 from ._shifts import (
     fit_shifts,
     shift_feature_names,
@@ -17,7 +20,7 @@ from ._shifts import (
 )
 from ._weight_statistics import WeightStatistics
 from .classifier import MLPClassifier
-from .featurizer import INRFeaturizer, LabelLeakWarning
+from .featurizer import INRFeaturizer
 from .metrics import binary_entropy, mean_squared_error_per_image, psnr
 
 __version__ = "0.1.0.dev0"

@@ -1,9 +1,9 @@
-"""The batched forward/backward/Adam kernel behind :func:`fit_inrs`.
+"""The batched forward/backward kernel: B independent INRs of one spec at once.
 
-A batch of B independent INRs is held as stacked weights ``(B, out, in)``.
-One training step runs one batched GEMM per layer forward and two backward,
-with the gradients written by hand into buffers allocated once per batch,
-chunk of pixels by chunk of pixels (see :data:`CHUNK_ROWS`).
+A batch of B INRs is held as stacked weights ``(B, out, in)``. One training
+step runs one batched GEMM per layer forward and two backward, with the
+gradients written by hand into buffers allocated once per batch, one *chunk*
+(a group of images times a run of pixels, see :func:`chunk_shape`) at a time.
 
 Why by hand: autograd over stacked tensors allocates a fresh activation per
 layer and step. On CPU, glibc serves every allocation above 32 MiB with a new
@@ -14,16 +14,37 @@ this kernel against a plain ``nn.Module`` + ``torch.optim.Adam`` loop.
 
 Every image's loss is its own mean over pixels and the batch loss is their
 sum, so each image's gradient is the one it would get alone; Adam is
-elementwise, so each image follows exactly its solo trajectory.
+elementwise, so each image follows its solo trajectory.
+
+**Same bits whatever the batch.** On one CPU thread, every floating-point
+operation an image sees is the same whatever its batch and neighbours:
+
+- its pixels are cut into chunks that depend only on its pixel count, never
+  on the batch, so the gradient sums always add the same partial sums in the
+  same order;
+- its pixel count is padded to a multiple of :data:`PIXEL_ALIGN` (padded
+  pixels get a zero gradient), so the elementwise kernels never process an
+  image's values in their scalar remainder loop, which rounds differently
+  from their vector loop;
+- the output layer has at least two rows (a zero row is added for one
+  channel): a single-row product of a batch of one goes through a
+  matrix-vector kernel that rounds differently from the batched GEMM.
+
+Several CPU threads split some reductions by thread count, which changes the
+rounding, so the runner trains each batch on one thread
+(:mod:`sklearn_inr._runner`). GPU kernels make no such promise.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from ._networks import INRSpec, flatten_theta, unflatten_theta
+from ._functions import get_activation, get_loss
+from ._networks import INRSpec, flatten_theta, layer_slices, unflatten_theta
 
+# Pixel counts are padded to a multiple of this: a multiple of two vector
+# widths of every CPU kernel (16 float32 or 32 bfloat16 lanes with AVX-512).
+PIXEL_ALIGN = 64
 # Rows (images x pixels) a chunk of the training step works on. Every
 # pixel's forward and backward pass is independent of the others' but for
 # the sums of the gradients, so a step runs chunk by chunk. On a CPU, small
@@ -31,14 +52,26 @@ from ._networks import INRSpec, flatten_theta, unflatten_theta
 # passes, and activation memory no longer grows with the image size. A GPU
 # wants few, large kernels instead.
 CHUNK_ROWS = {"cpu": 4096, "cuda": 2**18}
-# Fewer pixels than this per image and chunk make the GEMMs inefficient.
-MIN_CHUNK_PIXELS = 256
+# Most pixels of one image in a chunk (a multiple of PIXEL_ALIGN).
+CHUNK_PIXELS = {"cpu": 1024, "cuda": 2**18}
 
 
-def chunk_pixels(batch: int, n_pixels: int, device_type: str = "cpu") -> int:
-    """Pixels per chunk for a batch: about :data:`CHUNK_ROWS` rows in all."""
+def padded_pixels(n_pixels: int) -> int:
+    """``n_pixels`` rounded up to a multiple of :data:`PIXEL_ALIGN`."""
+    return -(-n_pixels // PIXEL_ALIGN) * PIXEL_ALIGN
+
+
+def chunk_shape(n_pixels: int, device_type: str = "cpu") -> tuple[int, int]:
+    """``(images, pixels)`` of a chunk: a function of the image size only.
+
+    About :data:`CHUNK_ROWS` rows in all; never dependent on the batch, so
+    an image's reduction order is the same in every batch.
+    """
     rows = CHUNK_ROWS.get(device_type, CHUNK_ROWS["cpu"])
-    return min(n_pixels, max(MIN_CHUNK_PIXELS, rows // max(1, batch)))
+    pixels = min(
+        padded_pixels(n_pixels), CHUNK_PIXELS.get(device_type, CHUNK_PIXELS["cpu"])
+    )
+    return max(1, rows // pixels), pixels
 
 
 def activation_tensors_per_image(spec: INRSpec) -> float:
@@ -50,7 +83,7 @@ def activation_tensors_per_image(spec: INRSpec) -> float:
     buffers that the backward pass ping-pongs between.
     """
     n_hidden = spec.hidden_layers + 1
-    if spec.model == "siren":
+    if get_activation(spec).keeps_pre_activation:
         return 2.0 * n_hidden + 2.0
     return n_hidden + 2.0 + 0.25
 
@@ -65,14 +98,22 @@ def bytes_per_batch(
     """Training memory of a batch: parameters, activations and outputs.
 
     Per image, ``4 * n_params`` numbers (parameters, gradients and Adam's two
-    moments) and four ``n_pixels x out_features`` tensors (targets, outputs,
-    their chunk copies); per chunk, :func:`activation_tensors_per_image`
-    tensors of ``chunk_pixels x width`` for every image.
+    moments) and four ``padded pixels x out`` tensors (targets, outputs,
+    their chunk copies); per chunk shape, :func:`activation_tensors_per_image`
+    tensors of ``pixels x width`` per image. Chunks are ``(images, pixels)``
+    (:func:`chunk_shape`) and the batch's remainders get buffers of their own
+    shape, so the activations count every distinct group size times every
+    distinct run of pixels.
     """
-    chunk = chunk_pixels(batch, n_pixels, device_type)
-    per_image = 4 * spec.n_params + 4 * n_pixels * spec.out_features
-    activations = activation_tensors_per_image(spec) * chunk * spec.hidden_features
-    return int(batch * (per_image + activations) * itemsize)
+    images, pixels = chunk_shape(n_pixels, device_type)
+    n_pad = padded_pixels(n_pixels)
+    groups = {min(images, batch)} | ({batch % images} if batch > images else set())
+    runs = ({pixels} | {n_pad % pixels}) if n_pad > pixels else {n_pad}
+    out = max(2, spec.out_features)
+    per_image = 4 * spec.n_params + 4 * n_pad * out
+    activations = activation_tensors_per_image(spec) * spec.hidden_features
+    activations *= sum(groups - {0}) * sum(runs - {0})
+    return int((batch * per_image + activations) * itemsize)
 
 
 class BatchedINR:
@@ -84,8 +125,9 @@ class BatchedINR:
     theta : tensor of shape (B, n_params)
         Initial parameters; copied.
     coords : tensor of shape (n_pixels, in_features)
-    chunk : int, default=None
-        Pixels per chunk; ``None`` takes :func:`chunk_pixels`.
+    chunk : (int, int), default=None
+        ``(images, pixels)`` per chunk, ``pixels`` a multiple of
+        :data:`PIXEL_ALIGN`; ``None`` takes :func:`chunk_shape`.
     training : bool, default=True
         ``False`` allocates only what :meth:`forward` needs (rendering):
         no gradients and no backward buffers.
@@ -96,112 +138,156 @@ class BatchedINR:
         spec: INRSpec,
         theta: torch.Tensor,
         coords: torch.Tensor,
-        chunk: int | None = None,
+        chunk: tuple[int, int] | None = None,
         *,
         training: bool = True,
     ):
         self.spec = spec
-        self.coords = coords
-        batch, n_pixels = theta.shape[0], coords.shape[0]
+        self.activation = get_activation(spec)
+        batch, self.n_pixels = theta.shape[0], coords.shape[0]
         if chunk is None:
-            chunk = chunk_pixels(batch, n_pixels, theta.device.type)
-        self.chunk = chunk
-        weights, biases = unflatten_theta(theta, spec.layer_shapes)
-        # Separate contiguous tensors per layer: bmm wants contiguous matrices,
-        # and Adam updates the list in one fused call.
-        self.weights = [w.contiguous().clone() for w in weights]
-        self.biases = [b.contiguous().clone() for b in biases]
+            chunk = chunk_shape(self.n_pixels, theta.device.type)
+        self.chunk_images, self.chunk_pixels = chunk
+        n_pad = padded_pixels(self.n_pixels)
+        self.coords = torch.zeros(
+            (n_pad, coords.shape[1]), dtype=coords.dtype, device=coords.device
+        )
+        self.coords[: self.n_pixels] = coords
+        # All parameters of an image live in one row of ``self.flat``, padded
+        # to a multiple of PIXEL_ALIGN numbers, and each layer's weight and
+        # bias are views of it: Adam then updates one tensor with no scalar
+        # remainder (whose rounding differs from its vector loop). The
+        # output layer gets a zero row when it has one: its gradient stays 0,
+        # so Adam keeps it 0.
+        out_padded = max(2, spec.out_features)
+        shapes = spec.layer_shapes[:-1] + ((out_padded, spec.hidden_features),)
+        slices = layer_slices(shapes)
+        row = padded_pixels(slices[-1][1].stop)
+        factory = {"dtype": theta.dtype, "device": theta.device}
+        self.flat = torch.zeros((batch, row), **factory)
+        self.weights, self.biases = _layer_views(self.flat, shapes, slices)
+        self.load_theta(theta)
         self.training = training
         if training:
-            for p in self.params:
-                p.grad = torch.zeros_like(p)
-        self.output = torch.empty(
-            (batch, n_pixels, spec.out_features), dtype=theta.dtype, device=theta.device
-        )
-        self._buffers: dict[int, dict] = {}
+            self.flat.grad = torch.zeros_like(self.flat)
+            self.weight_grads, self.bias_grads = _layer_views(
+                self.flat.grad, shapes, slices
+            )
+        self._output = torch.empty((batch, n_pad, out_padded), **factory)
+        self._buffers: dict[tuple[int, int], dict] = {}
+
+    @property
+    def batch_size(self) -> int:
+        return self._output.shape[0]
 
     @property
     def params(self) -> list[torch.Tensor]:
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
+        """What the optimiser updates: the one tensor holding every parameter."""
+        return [self.flat]
+
+    def _unpadded(self, weights, biases):
+        n_out = self.spec.out_features
+        return (
+            weights[:-1] + [weights[-1][:, :n_out]],
+            biases[:-1] + [biases[-1][:, :n_out]],
+        )
 
     def theta(self) -> torch.Tensor:
-        return flatten_theta(self.weights, self.biases)
+        """The parameters, shape ``(B, n_params)`` (a copy)."""
+        return flatten_theta(*self._unpadded(self.weights, self.biases))
+
+    def grad_theta(self) -> torch.Tensor:
+        """The gradients of :meth:`backward`, in the theta layout (a copy)."""
+        return flatten_theta(*self._unpadded(self.weight_grads, self.bias_grads))
+
+    def load_theta(self, theta: torch.Tensor) -> None:
+        """Copy ``theta`` (``(n_params,)`` or ``(B, n_params)``) into the networks."""
+        weights, biases = unflatten_theta(theta, self.spec.layer_shapes)
+        targets = self._unpadded(self.weights, self.biases)
+        for dst, src in zip(targets[0] + targets[1], weights + biases):
+            dst.copy_(src.expand_as(dst))
 
     def _chunks(self):
-        n_pixels = self.coords.shape[0]
-        for start in range(0, n_pixels, self.chunk):
-            stop = min(start + self.chunk, n_pixels)
-            yield slice(start, stop), self._chunk_buffers(stop - start)
+        """``(images, pixels, valid pixels, buffers)`` of each chunk in order."""
+        n_pad = self.coords.shape[0]
+        for first in range(0, self.batch_size, self.chunk_images):
+            images = slice(first, min(first + self.chunk_images, self.batch_size))
+            n_images = images.stop - images.start
+            for start in range(0, n_pad, self.chunk_pixels):
+                stop = min(start + self.chunk_pixels, n_pad)
+                valid = max(0, min(stop, self.n_pixels) - start)
+                yield (
+                    images,
+                    slice(start, stop),
+                    valid,
+                    self._chunk_buffers(n_images, stop - start),
+                )
 
-    def _chunk_buffers(self, rows: int) -> dict:
-        """Buffers for a chunk of ``rows`` pixels, allocated once and reused.
+    def _chunk_buffers(self, n_images: int, rows: int) -> dict:
+        """Buffers for a chunk of ``n_images x rows``, allocated once and reused.
 
-        SIREN: ``pre[k]`` holds omega_0 (W a + b), then (in the backward)
-        its cosine; ``act[k]`` holds sin(pre[k]). ReLU: ``act[k]`` only.
+        ``pre[k]`` holds the GEMM output of hidden layer k where the
+        activation keeps it (SIREN: omega_0 (W a + b), then its cosine in
+        the backward); ``act[k]`` holds the activation.
         """
-        buffers = self._buffers.get(rows)
+        buffers = self._buffers.get((n_images, rows))
         if buffers is None:
-            batch, device = self.output.shape[0], self.output.device
-            factory = {"dtype": self.output.dtype, "device": device}
-            shape = (batch, rows, self.spec.hidden_features)
+            factory = {"dtype": self._output.dtype, "device": self._output.device}
+            shape = (n_images, rows, self.spec.hidden_features)
             n_hidden = self.spec.hidden_layers + 1
-            siren = self.spec.model == "siren"
+            keeps_pre = self.activation.keeps_pre_activation
             buffers = {
                 "act": [torch.empty(shape, **factory) for _ in range(n_hidden)],
                 "pre": [torch.empty(shape, **factory) for _ in range(n_hidden)]
-                if siren
-                else None,
-                "output": torch.empty((batch, rows, self.spec.out_features), **factory),
+                if keeps_pre
+                else [None] * n_hidden,
+                "output": torch.empty(
+                    (n_images, rows, self._output.shape[2]), **factory
+                ),
             }
             if self.training:  # what only the backward pass needs
                 buffers["grad_act"] = [torch.empty(shape, **factory) for _ in range(2)]
                 buffers["mask"] = (
                     None
-                    if siren
-                    else torch.empty(shape, dtype=torch.bool, device=device)
+                    if keeps_pre
+                    else torch.empty(shape, dtype=torch.bool, device=factory["device"])
                 )
-                buffers["grad_output"] = torch.empty_like(buffers["output"])
-            self._buffers[rows] = buffers
+                buffers["grad_output"] = torch.zeros_like(buffers["output"])
+            self._buffers[(n_images, rows)] = buffers
         return buffers
 
-    def _layer_input(self, k: int, pixels: slice, buffers: dict) -> torch.Tensor:
+    def _layer_input(self, k, images, pixels, buffers) -> torch.Tensor:
         if k == 0:
             coords = self.coords[pixels]
-            return coords.expand(self.output.shape[0], *coords.shape)
+            return coords.expand(images.stop - images.start, *coords.shape)
         return buffers["act"][k - 1]
 
-    def _forward_chunk(self, pixels: slice, buffers: dict) -> torch.Tensor:
-        omega = self.spec.omega_0
+    def _forward_chunk(self, images, pixels, buffers) -> torch.Tensor:
         n_layers = len(self.weights)
-        act, pre = buffers["act"], buffers["pre"]
         for k in range(n_layers):
-            weight_t = self.weights[k].transpose(1, 2)
-            bias = self.biases[k].unsqueeze(1)
-            inputs = self._layer_input(k, pixels, buffers)
+            weight_t = self.weights[k][images].transpose(1, 2)
+            bias = self.biases[k][images].unsqueeze(1)
+            inputs = self._layer_input(k, images, pixels, buffers)
             if k == n_layers - 1:
                 torch.baddbmm(bias, inputs, weight_t, out=buffers["output"])
-            elif pre is not None:
-                # sin(omega (W a + b)) with omega folded into the GEMM.
-                torch.baddbmm(
-                    bias, inputs, weight_t, beta=omega, alpha=omega, out=pre[k]
-                )
-                torch.sin(pre[k], out=act[k])
             else:
-                torch.baddbmm(bias, inputs, weight_t, out=act[k])
-                act[k].clamp_(min=0)
+                self.activation.forward(
+                    bias, inputs, weight_t, pre=buffers["pre"][k], act=buffers["act"][k]
+                )
         return buffers["output"]
 
     @torch.no_grad()
     def forward(self) -> torch.Tensor:
-        """Return the output (logits or intensities) on every pixel."""
-        for pixels, buffers in self._chunks():
-            self.output[:, pixels] = self._forward_chunk(pixels, buffers)
-        return self.output
+        """The output (logits or intensities) on every pixel, ``(B, n_pixels, out)``."""
+        for images, pixels, _, buffers in self._chunks():
+            self._output[images, pixels] = self._forward_chunk(images, pixels, buffers)
+        return self._output[:, : self.n_pixels, : self.spec.out_features]
 
     @torch.no_grad()
     def losses(self, targets: torch.Tensor, loss: str) -> torch.Tensor:
         """Each image's mean loss for the output of :meth:`forward`, shape (B,)."""
-        return _pixel_losses(self.output, targets, loss).mean(dim=(1, 2))
+        output = self._output[:, : self.n_pixels, : self.spec.out_features]
+        return get_loss(loss).pixel_losses(output, targets).mean(dim=(1, 2))
 
     @torch.no_grad()
     def backward(
@@ -220,50 +306,67 @@ class BatchedINR:
         needs no weight gradient, and skipping its GEMM saves a third of the
         work.
 
+        Parameters
+        ----------
+        targets : tensor of shape (B, n_pixels, out_features)
+        loss : {"bce", "mse"}
+
         Returns
         -------
         losses : tensor of shape (B,) or None
             With ``return_losses``: each image's mean loss before the update.
         """
-        n_pixels, n_out = self.output.shape[1:]
-        scale = 1.0 / (n_pixels * n_out)
-        total = None
-        for first, (pixels, buffers) in enumerate(self._chunks()):
-            output = self._forward_chunk(pixels, buffers)
-            chunk_targets = targets[:, pixels]
-            if return_losses:
-                chunk_loss = _pixel_losses(output, chunk_targets, loss).sum(dim=(1, 2))
-                total = chunk_loss if total is None else total.add_(chunk_loss)
+        loss_fn = get_loss(loss)
+        n_out = self.spec.out_features
+        scale = 1.0 / (self.n_pixels * n_out)
+        total = (
+            torch.zeros(self.batch_size, dtype=targets.dtype, device=targets.device)
+            if return_losses
+            else None
+        )
+        for images, pixels, valid, buffers in self._chunks():
+            output = self._forward_chunk(images, pixels, buffers)
             grad = buffers["grad_output"]
-            if loss == "bce":
-                torch.sigmoid(output, out=grad)
-                grad.sub_(chunk_targets).mul_(scale)
-            else:
-                torch.sub(output, chunk_targets, out=grad).mul_(2.0 * scale)
+            # Padded pixels and the padded output row keep a zero gradient
+            # (zeroed at allocation; only the valid part is ever written).
+            if valid:
+                chunk_output = output[:, :valid, :n_out]
+                chunk_targets = targets[images, pixels.start : pixels.start + valid]
+                if return_losses:
+                    total[images] += loss_fn.pixel_losses(
+                        chunk_output, chunk_targets
+                    ).sum(dim=(1, 2))
+                loss_fn.output_grad(
+                    chunk_output, chunk_targets, scale, out=grad[:, :valid, :n_out]
+                )
+            if valid < grad.shape[1]:
+                grad[:, valid:].zero_()
             self._backward_chunk(
-                pixels, buffers, accumulate=first > 0, weight_grads=weight_grads
+                images,
+                pixels,
+                buffers,
+                accumulate=pixels.start > 0,
+                weight_grads=weight_grads,
             )
         return None if total is None else total.mul_(scale)
 
-    def _backward_chunk(self, pixels, buffers, *, accumulate, weight_grads):
-        omega = self.spec.omega_0
-        pre, act = buffers["pre"], buffers["act"]
+    def _backward_chunk(self, images, pixels, buffers, *, accumulate, weight_grads):
         grad = buffers["grad_output"]
         n_layers = len(self.weights)
         for k in reversed(range(n_layers)):
             # Gradients w.r.t. the layer's GEMM output u; for a sine layer
             # u = omega (W a + b), hence the factor omega below.
-            factor = omega if (pre is not None and k < n_layers - 1) else 1.0
+            factor = 1.0 if k == n_layers - 1 else self.activation.gemm_scale
             if weight_grads:
                 # beta=0 ignores the stale contents (even NaN) on the first
                 # chunk; later chunks add their share of the pixel sum.
-                self.weights[k].grad.baddbmm_(
+                self.weight_grads[k][images].baddbmm_(
                     grad.transpose(1, 2),
-                    self._layer_input(k, pixels, buffers),
+                    self._layer_input(k, images, pixels, buffers),
                     beta=1.0 if accumulate else 0.0,
                     alpha=factor,
                 )
-            bias_grad = self.biases[k].grad
+            bias_grad = self.bias_grads[k][images]
             if not accumulate:
                 bias_grad.zero_()
             bias_grad.add_(grad.sum(dim=1), alpha=factor)
@@ -271,21 +374,29 @@ class BatchedINR:
                 break
             grad_in = buffers["grad_act"][k % 2]
             torch.baddbmm(
-                grad_in, grad, self.weights[k], beta=0.0, alpha=factor, out=grad_in
+                grad_in,
+                grad,
+                self.weights[k][images],
+                beta=0.0,
+                alpha=factor,
+                out=grad_in,
             )
-            if pre is not None:
-                # d sin(u)/du = cos(u); the pre-activation is no longer needed.
-                grad_in.mul_(torch.cos_(pre[k - 1]))
-            else:
-                torch.le(act[k - 1], 0, out=buffers["mask"])
-                grad_in.masked_fill_(buffers["mask"], 0.0)
+            self.activation.backward_(
+                grad_in,
+                pre=buffers["pre"][k - 1],
+                act=buffers["act"][k - 1],
+                mask=buffers["mask"],
+            )
             grad = grad_in
 
 
-def _pixel_losses(output: torch.Tensor, targets: torch.Tensor, loss: str):
-    if loss == "bce":
-        return F.binary_cross_entropy_with_logits(output, targets, reduction="none")
-    return (output - targets).square_()
+def _layer_views(flat, shapes, slices):
+    """Per-layer ``(B, out, in)`` weight and ``(B, out)`` bias views of ``flat``."""
+    weights, biases = [], []
+    for (n_out, n_in), (weight, bias) in zip(shapes, slices):
+        weights.append(flat[:, weight].view(-1, n_out, n_in))
+        biases.append(flat[:, bias])
+    return weights, biases
 
 
 def make_adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
@@ -294,45 +405,6 @@ def make_adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # pragma: no cover - older torch / device
         return torch.optim.Adam(params, lr=lr)
-
-
-def train_batch(
-    spec: INRSpec,
-    theta: torch.Tensor,
-    targets: torch.Tensor,
-    coords: torch.Tensor,
-    *,
-    loss: str,
-    lr: float,
-    n_steps: int,
-    record_steps: torch.Tensor,
-):
-    """Train a batch of INRs; return final theta, output and loss history.
-
-    Returns
-    -------
-    theta : tensor (B, n_params)
-    output : tensor (B, n_pixels, out_features)
-        Network output for the final parameters.
-    history : tensor (B, len(record_steps) + 1)
-        Loss before the update at each recorded step, then the final loss.
-    """
-    net = BatchedINR(spec, theta, coords)
-    optimizer = make_adam(net.params, lr)
-    history = torch.empty(
-        (theta.shape[0], len(record_steps) + 1), dtype=theta.dtype, device=theta.device
-    )
-    record = set(record_steps.tolist())
-    column = 0
-    for step in range(n_steps):
-        losses = net.backward(targets, loss, return_losses=step in record)
-        if losses is not None:
-            history[:, column] = losses
-            column += 1
-        optimizer.step()
-    output = net.forward()
-    history[:, column] = net.losses(targets, loss)
-    return net.theta(), output, history
 
 
 @torch.no_grad()

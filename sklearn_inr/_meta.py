@@ -12,8 +12,9 @@ Two ways to make every image's INR cheap to fit and comparable:
   :mod:`sklearn_inr._shifts`) then fits the shifts of new images with the
   base fixed.
 
-Everything runs on the batched kernel of :mod:`sklearn_inr._engine`; this
-module knows nothing of scikit-learn.
+Both run the package's one training loop (:func:`sklearn_inr._training.train`)
+as their inner loop, on the batched kernel; this module knows nothing of
+scikit-learn.
 """
 
 from __future__ import annotations
@@ -22,21 +23,53 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._checks import check_images
+from ._device import parse_device, resolve_device
+from ._docs import fill_doc
 from ._engine import BatchedINR, make_adam
-from ._fitting import LOSSES
-from ._networks import INRSpec, unflatten_theta
-from ._shifts import _apply_shifts, _attach_shifts, _check_shift_spec, _prepare
+from ._functions import LOSSES
+from ._networks import INRSpec, make_coordinates
+from ._seeds import to_seed
+from ._shifts import check_shift_spec
+from ._training import ShiftTrainer, WeightsTrainer, train
 
 __all__ = ["meta_learn_init", "meta_learn_shift_base"]
 
 
 # ---------------------------------------------------------------- helpers
-def _load(net: BatchedINR, theta: torch.Tensor) -> None:
-    """Copy one theta into every network of the batch, in place."""
-    weights, biases = unflatten_theta(theta, net.spec.layer_shapes)
-    for dst, src in zip(net.weights + net.biases, weights + biases):
-        dst.copy_(src.expand_as(dst))
+_META_CONSTRAINTS = {
+    "images": ["array-like"],
+    "spec": [INRSpec],
+    "init_theta": ["array-like", None],
+    "meta_steps": [Interval(Integral, 1, None, closed="left")],
+    "meta_lr": [Interval(Real, 0, None, closed="neither")],
+    "inner_steps": [Interval(Integral, 1, None, closed="left")],
+    "inner_lr": [Interval(Real, 0, None, closed="neither")],
+    "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
+    "loss": [StrOptions(set(LOSSES))],
+    "random_state": ["random_state"],
+    "device": [str, torch.device, None],
+    "dtype": [torch.dtype],
+    "verbose": ["verbose"],
+}
+
+
+def _prepare(images, spec, loss, device, dtype):
+    """Checked images on the device as targets, and their coordinates."""
+    images = check_images(images, loss)
+    if images.shape[-1] != spec.out_features:
+        raise ValueError(
+            f"images have {images.shape[-1]} channel(s) but spec.out_features="
+            f"{spec.out_features}."
+        )
+    device = resolve_device(parse_device(device))
+    coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
+    targets = torch.as_tensor(
+        images.reshape(len(images), -1, spec.out_features), dtype=dtype
+    ).to(device)
+    return targets, coords, device
 
 
 def _progress(total, desc, verbose):
@@ -54,6 +87,8 @@ def _batch_rows(rng, n_images, batch_size):
 
 
 # ------------------------------------------------------------ meta-learning
+@fill_doc
+@validate_params(_META_CONSTRAINTS, prefer_skip_nested_validation=True)
 def meta_learn_init(
     images,
     spec: INRSpec,
@@ -83,31 +118,23 @@ def meta_learn_init(
 
     Parameters
     ----------
-    images : array-like of shape (n_images, H, W) or (n_images, H, W, C)
-        Training images; in [0, 1] for ``loss="bce"``.
-    spec : INRSpec
-        Architecture (``out_features`` must equal the number of channels).
-    init_theta : array-like of shape (n_params,), default=None
-        Starting point; ``None`` draws ``spec.init_theta(random_state)``.
-    meta_steps : int, default=100
-        Outer steps.
+    %(meta_images)s
+    %(meta_spec)s
+    %(init_theta)s
+    %(meta_steps)s
     meta_lr : float, default=1.0
         Outer step size, as a fraction of the way to the mean adapted theta.
         The step's scale is set by ``inner_lr * inner_steps``, so the default
         suits any architecture.
-    inner_steps : int, default=10
-        Adam steps per image in each outer step.
+    %(inner_steps)s
     inner_lr : float, default=1e-4
         Inner Adam learning rate; use the one the images will be fitted with.
-    meta_batch_size : int, default=16
-        Images per outer step (all of them if there are fewer).
-    loss : {"bce", "mse"}, default="bce"
-    random_state : int, RandomState instance or None, default=None
-        Seeds the starting point and the batch sampling.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-    dtype : torch.dtype, default=torch.float32
-    verbose : int, default=0
-        Progress bar of outer steps when > 0.
+    %(meta_batch_size)s
+    %(loss)s
+    %(meta_random_state)s
+    %(device)s
+    %(dtype)s
+    %(meta_verbose)s
 
     Returns
     -------
@@ -124,35 +151,16 @@ def meta_learn_init(
     ...                 random_state=0).shape
     (105,)
     """
-    _check_meta_params(
-        loss=loss, meta_steps=meta_steps, meta_lr=meta_lr, inner_steps=inner_steps,
-        inner_lr=inner_lr, meta_batch_size=meta_batch_size,
+    return _meta_learn(
+        images, spec, _Reptile(meta_lr), init_theta=init_theta,
+        meta_steps=meta_steps, inner_steps=inner_steps, inner_lr=inner_lr,
+        meta_batch_size=meta_batch_size, loss=loss, random_state=random_state,
+        device=device, dtype=dtype, verbose=verbose,
     )  # fmt: skip
-    rng, phi = _start(spec, init_theta, random_state)
-    images, coords, targets, device = _prepare(images, spec, loss, device, dtype)
-    phi = torch.as_tensor(phi, dtype=dtype).to(device)
-    batch = min(meta_batch_size, len(images))
-    net = BatchedINR(spec, phi.expand(batch, -1), coords)
-    progress = _progress(meta_steps, "Meta-learning init (Reptile)", verbose)
-    for _ in range(meta_steps):
-        batch_targets = targets[_batch_rows(rng, len(images), batch)]
-        _load(net, phi)
-        inner = make_adam(net.params, inner_lr)
-        for _ in range(inner_steps):
-            net.backward(batch_targets, loss)
-            inner.step()
-        # Reptile: the mean adapted theta minus phi is, to first order, a
-        # descent direction of the loss after a few steps (Nichol et al.).
-        direction = net.theta().mean(dim=0).sub_(phi)
-        _check_finite(direction, inner_lr)
-        phi.add_(direction, alpha=meta_lr)
-        if progress is not None:
-            progress.update()
-    if progress is not None:
-        progress.close()
-    return phi.detach().cpu().numpy().astype(np.float32)
 
 
+@fill_doc
+@validate_params(_META_CONSTRAINTS, prefer_skip_nested_validation=True)
 def meta_learn_shift_base(
     images,
     spec: INRSpec,
@@ -182,25 +190,23 @@ def meta_learn_shift_base(
 
     Parameters
     ----------
-    images : array-like of shape (n_images, H, W) or (n_images, H, W, C)
+    %(meta_images)s
     spec : INRSpec
         Must have ``hidden_layers >= 1``.
-    init_theta : array-like of shape (n_params,), default=None
-        Starting base; ``None`` draws ``spec.init_theta(random_state)``.
-    meta_steps : int, default=100
+    %(init_theta)s
+    %(meta_steps)s
     meta_lr : float, default=1e-3
         Outer Adam learning rate on the base.
-    inner_steps : int, default=10
-        Adam steps on the shifts per outer step.
+    %(inner_steps)s
     inner_lr : float, default=1e-2
         Inner Adam learning rate on the shifts; use the one the shifts will
         be fitted with.
-    meta_batch_size : int, default=16
-    loss : {"bce", "mse"}, default="bce"
-    random_state : int, RandomState instance or None, default=None
-    device : {"auto", "cpu", "cuda"}, default="auto"
-    dtype : torch.dtype, default=torch.float32
-    verbose : int, default=0
+    %(meta_batch_size)s
+    %(loss)s
+    %(meta_random_state)s
+    %(device)s
+    %(dtype)s
+    %(meta_verbose)s
 
     Returns
     -------
@@ -216,61 +222,94 @@ def meta_learn_shift_base(
     ...                       random_state=0).shape
     (105,)
     """
-    _check_shift_spec(spec)
-    _check_meta_params(
-        loss=loss, meta_steps=meta_steps, meta_lr=meta_lr, inner_steps=inner_steps,
-        inner_lr=inner_lr, meta_batch_size=meta_batch_size,
+    check_shift_spec(spec)
+    return _meta_learn(
+        images, spec, _ShiftMAML(meta_lr), init_theta=init_theta,
+        meta_steps=meta_steps, inner_steps=inner_steps, inner_lr=inner_lr,
+        meta_batch_size=meta_batch_size, loss=loss, random_state=random_state,
+        device=device, dtype=dtype, verbose=verbose,
     )  # fmt: skip
-    rng, base = _start(spec, init_theta, random_state)
-    images, coords, targets, device = _prepare(images, spec, loss, device, dtype)
-    base = torch.as_tensor(base, dtype=dtype).to(device)
-    batch = min(meta_batch_size, len(images))
-    net = BatchedINR(spec, base.expand(batch, -1), coords)
-    _, base_biases = unflatten_theta(base, spec.layer_shapes)
-    base.grad = torch.zeros_like(base)
-    grad_weights, grad_biases = unflatten_theta(base.grad, spec.layer_shapes)
-    outer = make_adam([base], meta_lr)
-    progress = _progress(meta_steps, "Meta-learning shift base", verbose)
-    for _ in range(meta_steps):
-        batch_targets = targets[_batch_rows(rng, len(images), batch)]
-        _load(net, base)
-        shifts = _attach_shifts(net)
-        inner = make_adam(shifts, inner_lr)
-        for _ in range(inner_steps):
-            net.backward(batch_targets, loss, weight_grads=False)
-            inner.step()
-            _apply_shifts(net, base_biases, shifts)
-        net.backward(batch_targets, loss)
+
+
+class _Reptile:
+    """Move the init toward the mean adapted theta (Nichol et al., 2018)."""
+
+    description = "Meta-learning init (Reptile)"
+    trainer = WeightsTrainer()
+
+    def __init__(self, meta_lr):
+        self.meta_lr = meta_lr
+
+    def start(self, phi):
+        pass
+
+    def update(self, phi, net, targets, loss):
+        # The mean adapted theta minus phi is, to first order, a descent
+        # direction of the loss after a few steps.
+        direction = net.theta().mean(dim=0).sub_(phi)
+        _check_finite(direction)
+        phi.add_(direction, alpha=self.meta_lr)
+
+
+class _ShiftMAML:
+    """One Adam step on the base along the first-order MAML gradient."""
+
+    description = "Meta-learning shift base"
+    trainer = ShiftTrainer(None)
+
+    def __init__(self, meta_lr):
+        self.meta_lr = meta_lr
+
+    def start(self, phi):
+        phi.grad = torch.zeros_like(phi)
+        self.outer = make_adam([phi], self.meta_lr)
+
+    def update(self, phi, net, targets, loss):
+        net.backward(targets, loss)
         # d loss / d base = the network's gradient at the adapted shifts
         # (bias = base + shift), averaged over the images.
-        for dst, src in zip(grad_weights + grad_biases, net.weights + net.biases):
-            torch.mean(src.grad, dim=0, out=dst)
-        _check_finite(base.grad, inner_lr)
-        outer.step()
+        torch.mean(net.grad_theta(), dim=0, out=phi.grad)
+        _check_finite(phi.grad)
+        self.outer.step()
+
+
+def _meta_learn(images, spec, rule, *, init_theta, meta_steps, inner_steps,
+                inner_lr, meta_batch_size, loss, random_state, device, dtype,
+                verbose):  # fmt: skip
+    """The outer loop: inner fits from ``phi`` with :func:`train`, then ``rule``."""
+    rng, phi = _start(spec, init_theta, random_state)
+    targets, coords, device = _prepare(images, spec, loss, device, dtype)
+    phi = torch.as_tensor(phi, dtype=dtype).to(device)
+    batch = min(meta_batch_size, len(targets))
+    net = BatchedINR(spec, phi.expand(batch, -1), coords)
+    rule.start(phi)
+    progress = _progress(meta_steps, rule.description, verbose)
+    try:
+        for _ in range(meta_steps):
+            batch_targets = targets[_batch_rows(rng, len(targets), batch)]
+            net.load_theta(phi)
+            train(
+                net, rule.trainer.bind(net), batch_targets, loss=loss,
+                lr=inner_lr, n_steps=inner_steps, final=False,
+            )  # fmt: skip
+            try:
+                rule.update(phi, net, batch_targets, loss)
+            except FloatingPointError as exc:
+                raise ValueError(
+                    f"Meta-learning diverged (NaN or infinite update) with "
+                    f"inner_lr={inner_lr:g}. Lower the learning rates (e.g. by "
+                    "10x)."
+                ) from exc
+            if progress is not None:
+                progress.update()
+    finally:
         if progress is not None:
-            progress.update()
-    if progress is not None:
-        progress.close()
-    return base.detach().cpu().numpy().astype(np.float32)
-
-
-def _check_meta_params(*, loss, meta_steps, meta_lr, inner_steps, inner_lr,
-                       meta_batch_size):  # fmt: skip
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
-    for name, value in (("meta_steps", meta_steps), ("inner_steps", inner_steps),
-                        ("meta_batch_size", meta_batch_size)):  # fmt: skip
-        if not isinstance(value, Integral) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
-    for name, value in (("meta_lr", meta_lr), ("inner_lr", inner_lr)):
-        if not isinstance(value, Real) or not value > 0:
-            raise ValueError(f"{name} must be a float > 0, got {value!r}.")
+            progress.close()
+    return phi.detach().cpu().numpy().astype(np.float32)
 
 
 def _start(spec, init_theta, random_state):
-    if isinstance(random_state, np.random.RandomState):
-        random_state = int(random_state.randint(np.iinfo(np.int32).max))
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(to_seed(random_state))
     if init_theta is None:
         init_theta = spec.init_theta(rng)
     # A copy: the outer loop updates phi in place through a shared buffer.
@@ -282,9 +321,6 @@ def _start(spec, init_theta, random_state):
     return rng, init_theta
 
 
-def _check_finite(grad, inner_lr):
-    if not torch.isfinite(grad).all():
-        raise ValueError(
-            f"Meta-learning diverged (NaN or infinite gradient) with inner_lr="
-            f"{inner_lr:g}. Lower the learning rates (e.g. by 10x)."
-        )
+def _check_finite(update):
+    if not torch.isfinite(update).all():
+        raise FloatingPointError

@@ -3,34 +3,29 @@
 As in functa (Dupont et al., 2022), each image's network is a base network
 shared by all images with a *shift* added to the biases of its hidden
 ``width -> width`` layers; the shifts are the image's features. Fitting them
-reuses the batched kernel of :mod:`sklearn_inr._engine`: the biases are
-``base + shift``, so a shift's gradient is its bias's gradient.
+runs on the fitting runner with a :class:`~sklearn_inr._training.ShiftTrainer`
+(the biases are ``base + shift``, so a shift's gradient is its bias's
+gradient), and so gets the cache, ``n_jobs`` and progress of every fit.
 """
 
 from __future__ import annotations
 
-import joblib
 import numpy as np
 import torch
+from sklearn.utils._param_validation import validate_params
 
-from ._cache import ThetaCache
-from ._engine import BatchedINR, make_adam
-from ._fitting import (
-    INRFitResult,
-    auto_batch_size,
-    check_batch_size,
-    check_fit_params,
-    check_images,
-    collect_results,
-    fit_key_settings,
-    load_cached,
-    parse_device,
-    resolve_device,
-    store_batch,
-)
-from ._networks import INRSpec, layer_slices, make_coordinates, unflatten_theta
+from ._checks import check_images
+from ._device import parse_device
+from ._docs import fill_doc
+from ._fitting import FIT_PARAMETER_CONSTRAINTS
+from ._inits import SharedInit
+from ._networks import INRSpec, layer_slices
+from ._results import INRFitResult
+from ._runner import FitSettings, run_fits
+from ._training import ShiftTrainer
 
 __all__ = [
+    "check_shift_spec",
     "fit_shifts",
     "shift_feature_names",
     "shift_indices",
@@ -60,7 +55,7 @@ def shift_indices(spec: INRSpec) -> np.ndarray:
     >>> shift_indices(INRSpec(hidden_features=4, hidden_layers=2)).shape
     (8,)
     """
-    _check_shift_spec(spec)
+    check_shift_spec(spec)
     slices = layer_slices(spec.layer_shapes)[1 : spec.hidden_layers + 1]
     return np.concatenate([np.arange(bias.start, bias.stop) for _, bias in slices])
 
@@ -84,7 +79,7 @@ def shift_feature_names(spec: INRSpec) -> np.ndarray:
     array(['l1.shift[0]', 'l1.shift[1]', 'l1.shift[2]', 'l2.shift[0]',
            'l2.shift[1]', 'l2.shift[2]'], dtype=object)
     """
-    _check_shift_spec(spec)
+    check_shift_spec(spec)
     width = spec.hidden_features
     return np.asarray(
         [
@@ -123,12 +118,7 @@ def shifts_to_theta(shifts, base_theta, spec: INRSpec) -> np.ndarray:
     """
     index = shift_indices(spec)
     shifts = np.atleast_2d(np.asarray(shifts, dtype=np.float32))
-    base = np.asarray(base_theta, dtype=np.float32)
-    if base.shape != (spec.n_params,):
-        raise ValueError(
-            f"base_theta must have shape ({spec.n_params},) for {spec}, got "
-            f"{base.shape}."
-        )
+    base = check_base(base_theta, spec)
     if shifts.shape[1] != len(index):
         raise ValueError(
             f"shifts have {shifts.shape[1]} features but this network has "
@@ -141,7 +131,7 @@ def shifts_to_theta(shifts, base_theta, spec: INRSpec) -> np.ndarray:
     return theta
 
 
-def _check_shift_spec(spec):
+def check_shift_spec(spec: INRSpec) -> None:
     if spec.hidden_layers < 1:
         raise ValueError(
             "Shift modulations offset the biases of the hidden width -> width "
@@ -149,45 +139,28 @@ def _check_shift_spec(spec):
         )
 
 
-def _prepare(images, spec, loss, device, dtype, *, upload=True):
-    """Checked images, coordinates, the images on the device (if ``upload``)."""
-    images = check_images(images, loss)
-    if images.shape[-1] != spec.out_features:
+def check_base(base_theta, spec: INRSpec) -> np.ndarray:
+    """``base_theta`` as float32 of shape ``(n_params,)``, or a clear error."""
+    base = np.asarray(base_theta, dtype=np.float32)
+    if base.shape != (spec.n_params,):
         raise ValueError(
-            f"images have {images.shape[-1]} channel(s) but spec.out_features="
-            f"{spec.out_features}."
+            f"base_theta must have shape ({spec.n_params},) for {spec}, got "
+            f"{base.shape}."
         )
-    device = resolve_device(parse_device(device))
-    coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
-    targets = None
-    if upload:
-        targets = torch.as_tensor(
-            images.reshape(len(images), -1, spec.out_features), dtype=dtype
-        ).to(device)
-    return images, coords, targets, device
-
-
-def _attach_shifts(net: BatchedINR):
-    """Zero shift tensors whose gradients are the shifted biases' gradients.
-
-    A shift's gradient equals its bias's gradient (the bias is base + shift),
-    so each shift's ``.grad`` *is* that bias's ``.grad`` buffer: the backward
-    pass fills it without a copy.
-    """
-    shifts = []
-    for k in range(1, net.spec.hidden_layers + 1):
-        shift = torch.zeros_like(net.biases[k])
-        shift.grad = net.biases[k].grad
-        shifts.append(shift)
-    return shifts
-
-
-def _apply_shifts(net, base_biases, shifts):
-    for k, shift in enumerate(shifts, start=1):
-        torch.add(base_biases[k], shift, out=net.biases[k])
+    return base
 
 
 # ------------------------------------------------------------ shift fitting
+@fill_doc
+@validate_params(
+    {
+        "images": ["array-like"],
+        "base_theta": ["array-like"],
+        "spec": [INRSpec],
+        **FIT_PARAMETER_CONSTRAINTS,
+    },
+    prefer_skip_nested_validation=True,
+)
 def fit_shifts(
     images,
     base_theta,
@@ -201,14 +174,16 @@ def fit_shifts(
     dtype=torch.float32,
     record_every: int = 1,
     memory=None,
+    n_jobs: int | None = None,
     verbose: int = 0,
 ) -> INRFitResult:
     """Fit per-image shift modulations of a fixed base network.
 
     Each image's network is the base with ``shift`` added to the biases of
     its ``hidden_layers`` ``width -> width`` layers; the shifts start at
-    zero and follow full-batch Adam. As in :func:`fit_inrs`, every image
-    follows its solo trajectory whatever its batch.
+    zero and follow full-batch Adam. As in :func:`fit_inrs`, every image's
+    shifts are the same to the bit whatever its batch, company or
+    ``n_jobs`` (on CPU), and finished images are cached in ``memory``.
 
     Parameters
     ----------
@@ -218,17 +193,17 @@ def fit_shifts(
     spec : INRSpec
     n_steps : int, default=10
     lr : float, default=1e-2
-    loss : {"bce", "mse"}, default="bce"
-    batch_size : int or "auto", default="auto"
-    device : {"auto", "cpu", "cuda"}, default="auto"
-    dtype : torch.dtype, default=torch.float32
+    %(loss)s
+    %(batch_size)s
+    %(device)s
+    %(dtype)s
     record_every : int, default=1
         Stride of the loss history, in steps.
     memory : None, str, path or joblib.Memory, default=None
         Folder caching each image's shifts (keyed by the image, the base and
         the settings).
-    verbose : int, default=0
-        Show a progress bar of images done when > 0.
+    %(n_jobs)s
+    %(verbose)s
 
     Returns
     -------
@@ -246,84 +221,20 @@ def fit_shifts(
     >>> fit_shifts(images, spec.init_theta(0), spec, n_steps=3).theta.shape
     (3, 16)
     """
-    _check_shift_spec(spec)
-    check_fit_params(loss=loss, n_steps=n_steps, lr=lr, record_every=record_every)
-    check_batch_size(batch_size)
-    # Batches go to the device one at a time, not the whole set at once.
-    images, coords, _, device = _prepare(
-        images, spec, loss, device, dtype, upload=False
-    )
-    base_np = np.asarray(base_theta, dtype=np.float32)
-    if base_np.shape != (spec.n_params,):
+    check_shift_spec(spec)
+    images = check_images(images, loss)
+    if images.shape[-1] != spec.out_features:
         raise ValueError(
-            f"base_theta must have shape ({spec.n_params},), got {base_np.shape}."
+            f"images have {images.shape[-1]} channel(s) but spec.out_features="
+            f"{spec.out_features}."
         )
-    record_steps = np.arange(0, n_steps, record_every)
-    cache = ThetaCache.from_memory(memory)
-    settings = {
-        "kind": "shift",
-        **fit_key_settings(
-            spec, loss=loss, lr=lr, n_steps=n_steps, record_every=record_every,
-            dtype=dtype,
-        ),
-        "base": joblib.hash(base_np),
-    }  # fmt: skip
-    keys = [
-        None if cache is None else ThetaCache.key(image, settings) for image in images
-    ]
-    results, todo = load_cached(cache, keys)
-    if batch_size == "auto":
-        batch_size = auto_batch_size(
-            spec, coords.shape[0], device, torch.finfo(dtype).bits // 8
-        )
-    base = torch.as_tensor(base_np, dtype=dtype).to(device)
-    progress = None
-    if verbose > 0 and len(todo):
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=len(todo), unit="image", desc="Fitting shifts")
-    for start in range(0, len(todo), batch_size):
-        rows = todo[start : start + batch_size]
-        targets = torch.as_tensor(
-            images[rows].reshape(len(rows), -1, spec.out_features), dtype=dtype
-        ).to(device)
-        shifts, output, history = _train_shifts(
-            spec, base, targets, coords, loss=loss, lr=lr, n_steps=n_steps,
-            record_steps=set(record_steps.tolist()),
-        )  # fmt: skip
-        store_batch(
-            results, rows, shifts, output, history,
-            loss=loss, image_shape=images.shape[1:], cache=cache,
-            keys=[keys[row] for row in rows],
-        )  # fmt: skip
-        if progress is not None:
-            progress.update(len(rows))
-    if progress is not None:
-        progress.close()
-    history_steps = np.append(record_steps, n_steps)
-    return collect_results(results, images, history_steps, spec, lr)
-
-
-def _train_shifts(spec, base, targets, coords, *, loss, lr, n_steps, record_steps):
-    """Adam on the shifts of a batch; return shifts, output and loss history."""
-    batch = targets.shape[0]
-    net = BatchedINR(spec, base.expand(batch, -1), coords)
-    _, base_biases = unflatten_theta(base, spec.layer_shapes)
-    shifts = _attach_shifts(net)
-    optimizer = make_adam(shifts, lr)
-    history = torch.empty(
-        (batch, len(record_steps) + 1), dtype=base.dtype, device=base.device
-    )
-    column = 0
-    for step in range(n_steps):
-        losses = net.backward(
-            targets, loss, weight_grads=False, return_losses=step in record_steps
-        )
-        if losses is not None:
-            history[:, column] = losses
-            column += 1
-        optimizer.step()
-        _apply_shifts(net, base_biases, shifts)
-    output = net.forward()
-    history[:, column] = net.losses(targets, loss)
-    return torch.cat(shifts, dim=1), output, history
+    base = check_base(base_theta, spec)
+    settings = FitSettings(
+        loss=loss, lr=float(lr), n_steps=int(n_steps),
+        record_every=int(record_every), dtype=dtype,
+    )  # fmt: skip
+    return run_fits(
+        images, spec, settings, SharedInit(base), ShiftTrainer(base),
+        batch_size=batch_size, device=parse_device(device), memory=memory,
+        n_jobs=n_jobs, verbose=verbose, desc="Fitting shifts",
+    )  # fmt: skip

@@ -18,87 +18,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, InputShapeSetter
 from skorch.dataset import ValidSplit
 from skorch.history import History
-from torch import nn
 
-from ._fitting import resolve_device
+from ._device import resolve_device
+from ._mlp_network import MLP_ACTIVATIONS, cuda_indices, make_net
 
 __all__ = ["MLPClassifier"]
-
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "logistic": nn.Sigmoid,
-    "gelu": nn.GELU,
-    "identity": nn.Identity,
-}
-
-
-class _MLPModule(nn.Module):
-    """Plain feed-forward network: (Linear, activation, Dropout) x k, Linear.
-
-    ``input_dim`` is set from the data by skorch's ``InputShapeSetter``.
-    """
-
-    def __init__(
-        self,
-        input_dim: int = 1,
-        hidden_layer_sizes: tuple[int, ...] = (256,),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        output_dim: int = 1,
-    ):
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = input_dim
-        for size in hidden_layer_sizes:
-            layers.append(nn.Linear(width, size))
-            layers.append(_ACTIVATIONS[activation]())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        layers.append(nn.Linear(width, output_dim))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return self.layers(X)
-
-
-def _make_net(config: dict, train_split=None, callbacks=()):
-    """The skorch net for a ``config`` of plain values (see ``fit``)."""
-    binary = config["n_classes"] == 2
-    net_cls = NeuralNetBinaryClassifier if binary else NeuralNetClassifier
-    extra = {} if binary else {"criterion": nn.CrossEntropyLoss}
-    return net_cls(
-        module=_MLPModule,
-        module__input_dim=config["input_dim"],
-        module__hidden_layer_sizes=config["hidden_layer_sizes"],
-        module__activation=config["activation"],
-        module__dropout=config["dropout"],
-        module__output_dim=1 if binary else config["n_classes"],
-        optimizer=torch.optim.Adam,
-        optimizer__weight_decay=config["weight_decay"],
-        lr=config["lr"],
-        max_epochs=config["max_epochs"],
-        batch_size=config["batch_size"],
-        iterator_train__shuffle=True,
-        train_split=train_split,
-        callbacks=list(callbacks),
-        device=config["device"],
-        verbose=config["verbose"],
-        **extra,
-    )
-
-
-def _cuda_indices(device: str) -> list[int]:
-    """CUDA devices whose RNG ``torch.random.fork_rng`` must save and restore."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        return []
-    return [torch.cuda.current_device() if device.index is None else device.index]
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -233,7 +160,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "activation": [StrOptions(set(MLP_ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [
@@ -375,12 +302,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "device": device,
             "verbose": int(self.verbose),
         }
-        net = _make_net(self._net_config, train_split=train_split, callbacks=callbacks)
+        net = make_net(self._net_config, train_split=train_split, callbacks=callbacks)
         y_net = y_enc.astype(np.float32) if binary else y_enc.astype(np.int64)
 
         # fork_rng restores torch's global RNG state afterwards, so seeding
         # here makes this fit reproducible without side effects on the caller.
-        with torch.random.fork_rng(devices=_cuda_indices(device)):
+        with torch.random.fork_rng(devices=cuda_indices(device)):
             torch.manual_seed(seed)
             net.fit(X, y_net)
 
@@ -419,9 +346,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         config = dict(self._net_config)
         if config["device"].startswith("cuda") and not torch.cuda.is_available():
             config["device"] = "cpu"
-        net = _make_net(config)
+        net = make_net(config)
         # initialize() draws a throwaway random init: keep the global RNG as is.
-        with torch.random.fork_rng(devices=_cuda_indices(config["device"])):
+        with torch.random.fork_rng(devices=cuda_indices(config["device"])):
             net.initialize()
         net.module_.load_state_dict(
             {name: torch.as_tensor(array) for name, array in module_state.items()}

@@ -3,7 +3,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-import sklearn_inr._engine as engine
+import sklearn_inr._runner as runner
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -38,13 +38,14 @@ def smooth_images():
 
 @pytest.fixture
 def fit_counter(monkeypatch):
-    """Count the images the engine trains (cache hits do not reach it)."""
+    """Count the images the runner trains, whatever the trainer (weights or
+    shifts); cache hits never reach it. Counts in this process only."""
     counter = {"images": 0}
-    original = engine.train_batch
+    original = runner._train_batch
 
-    def counting(spec, theta, *args, **kwargs):
-        counter["images"] += theta.shape[0]
-        return original(spec, theta, *args, **kwargs)
+    def counting(chunk, local, *args):
+        counter["images"] += len(local)
+        return original(chunk, local, *args)
 
-    monkeypatch.setattr("sklearn_inr._fitting.train_batch", counting)
+    monkeypatch.setattr(runner, "_train_batch", counting)
     return counter

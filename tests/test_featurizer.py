@@ -8,7 +8,13 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_inr import INRFeaturizer, INRSpec, LabelLeakWarning, fit_inrs
+from sklearn_inr import (
+    INRFeaturizer,
+    INRSpec,
+    LabelLeakWarning,
+    fit_inrs,
+    unflatten_theta,
+)
 
 SMALL = {"hidden_features": 16, "hidden_layers": 1}
 
@@ -18,16 +24,26 @@ def _featurizer(**kwargs):
     return INRFeaturizer(**{**params, **kwargs})
 
 
-def test_defaults_are_the_paper_tiny_siren():
-    featurizer = INRFeaturizer()
-    assert (featurizer.model, featurizer.hidden_features, featurizer.hidden_layers) == (
-        "siren",
-        256,
-        4,
-    )
-    assert (featurizer.omega_0, featurizer.loss, featurizer.lr) == (30.0, "bce", 1e-4)
-    assert (featurizer.n_steps, featurizer.init) == (1000, "shared")
-    assert featurizer.warm_start_by_class is False
+def test_defaults_fit_the_paper_tiny_siren():
+    """The defaults reach the engine as the paper's TinySIREN, bit for bit."""
+    image = np.linspace(0.1, 0.9, 16, dtype=np.float32).reshape(1, 4, 4)
+    featurizer = INRFeaturizer(n_steps=2, random_state=0)
+    with warnings.catch_warnings():
+        # No weight transfer by default: labels are ignored, nothing leaks.
+        warnings.simplefilter("error", LabelLeakWarning)
+        theta = featurizer.fit_transform(image, [1])
+    assert featurizer.n_params_ == theta.shape[1] == 264_193
+    paper = fit_inrs(
+        image, model="siren", hidden_features=256, hidden_layers=4, omega_0=30.0,
+        loss="bce", lr=1e-4, n_steps=2, init=featurizer.init_params_,
+    )  # fmt: skip
+    np.testing.assert_array_equal(theta, paper.theta)
+    # Sitzmann's init: first layer within 1/fan_in, the others within
+    # sqrt(6/fan_in)/omega_0, from the one shared draw.
+    weights, _ = unflatten_theta(featurizer.init_params_, featurizer.spec_.layer_shapes)
+    assert np.abs(weights[0]).max() <= 1 / 2 < 2 * np.abs(weights[0]).max()
+    bound = np.sqrt(6 / 256) / 30
+    assert np.abs(weights[2]).max() <= bound < 1.05 * np.abs(weights[2]).max()
 
 
 def test_x_forms_give_the_same_theta(smooth_images):

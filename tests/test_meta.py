@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 
-import sklearn_inr.featurizer as featurizer_module
+import sklearn_inr._strategies as strategies
 from sklearn_inr import (
     INRFeaturizer,
     INRSpec,
@@ -310,13 +310,13 @@ def test_grid_search_learns_each_fold_init_once_with_memory(
     train_images, tmp_path, monkeypatch
 ):
     calls = []
-    original = featurizer_module.meta_learn_init
+    original = strategies.WeightFeatures.learn_init
 
     def counting(images, *args, **kwargs):
         calls.append(np.asarray(images).copy())
         return original(images, *args, **kwargs)
 
-    monkeypatch.setattr(featurizer_module, "meta_learn_init", counting)
+    monkeypatch.setattr(strategies.WeightFeatures, "learn_init", staticmethod(counting))
     pipeline = make_pipeline(
         _meta_featurizer(memory=str(tmp_path)), LogisticRegression()
     )
@@ -349,12 +349,12 @@ def test_weight_transfer_chains_start_from_the_learned_init(train_images):
 @pytest.mark.parametrize(
     "function, kwargs, match",
     [
-        ("fit_shifts", {"loss": "BCE"}, "loss must be one of"),
-        ("fit_shifts", {"batch_size": 0}, "batch_size must be"),
-        ("fit_shifts", {"n_steps": 0}, "n_steps must be"),
-        ("meta_learn_init", {"inner_steps": 0}, "inner_steps must be"),
-        ("meta_learn_init", {"meta_lr": 0.0}, "meta_lr must be"),
-        ("meta_learn_shift_base", {"loss": "l1"}, "loss must be one of"),
+        ("fit_shifts", {"loss": "BCE"}, "'loss' parameter of fit_shifts"),
+        ("fit_shifts", {"batch_size": 0}, "'batch_size' parameter of fit_shifts"),
+        ("fit_shifts", {"n_steps": 0}, "'n_steps' parameter of fit_shifts"),
+        ("meta_learn_init", {"inner_steps": 0}, "'inner_steps' parameter"),
+        ("meta_learn_init", {"meta_lr": 0.0}, "'meta_lr' parameter"),
+        ("meta_learn_shift_base", {"loss": "l1"}, "'loss' parameter"),
     ],
 )
 def test_engine_functions_reject_bad_parameters(function, kwargs, match):

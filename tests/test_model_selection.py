@@ -213,18 +213,17 @@ def test_reducer_before_classifier(blobs, reducer, n_out):
         INRFeaturizer(**INR_PARAMS),
         StandardScaler(),
         reducer,
-        MLPClassifier(**CLF_PARAMS),
+        MLPClassifier(**{**CLF_PARAMS, "max_epochs": 60, "lr": 1e-2}),
     )
     result = cross_validate(
-        pipe,
-        X,
-        y,
-        groups=groups,
-        cv=StratifiedGroupKFold(n_splits=4),
+        pipe, X, y, groups=groups, cv=StratifiedGroupKFold(n_splits=4),
         return_estimator=True,
-    )
-    assert all(est[-1].n_features_in_ == n_out for est in result["estimator"])
-    assert result["test_score"].shape == (4,)
+    )  # fmt: skip
+    # The classifier sizes itself to the reduced theta and learns the blob
+    # from it (chance is 0.5).
+    for estimator in result["estimator"]:
+        assert estimator[-1].n_features_in_ == n_out
+    assert result["test_score"].mean() >= 0.75
 
 
 def test_reducer_grid_reuses_cached_theta(blobs, tmp_path, fit_counter):
@@ -243,6 +242,7 @@ def test_reducer_grid_reuses_cached_theta(blobs, tmp_path, fit_counter):
 
 
 def test_weight_statistics_baseline(blobs):
+    """Permutation-invariant statistics of theta still see the blob."""
     X, y, groups = blobs
     pipe = make_pipeline(
         INRFeaturizer(**INR_PARAMS),
@@ -253,14 +253,7 @@ def test_weight_statistics_baseline(blobs):
         StandardScaler(),
         LogisticRegression(),
     )
-    result = cross_validate(
-        pipe,
-        X,
-        y,
-        groups=groups,
-        cv=StratifiedGroupKFold(n_splits=4),
-        return_estimator=True,
-    )
-    # 3 Linear layers x (weights, biases) x (mean, std, 5 quantiles).
-    assert result["estimator"][0][-1].n_features_in_ == 3 * 2 * 7
-    assert result["test_score"].shape == (4,)
+    scores = cross_validate(
+        pipe, X, y, groups=groups, cv=StratifiedGroupKFold(n_splits=4)
+    )["test_score"]
+    assert scores.mean() >= 0.75

@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from sklearn_inr import INRFeaturizer
 from sklearn_inr.experiments import PRESETS, get_preset, run_reproduction
 from sklearn_inr.experiments._protocols import (
+    INR_KEYS,
+    make_featurizer,
     noise_images,
     paper_split,
     permute_within_groups,
@@ -25,30 +26,21 @@ def _toy_cohort(n_patients=6, size=8, seed=0):
     return images.astype(np.float32), target, groups
 
 
-def test_paper_preset_is_the_papers_table():
-    paper = PRESETS["paper"]
-    for name, lr, transfer in (("siren", 1e-4, True), ("relu", 1e-3, False)):
-        model = paper["models"][name]
-        assert model["lr"] == lr and model["n_steps"] == 1000
-        assert model["loss"] == "bce" and model["paper_weight_transfer"] is transfer
-        featurizer = INRFeaturizer(
-            name,
-            hidden_features=model["hidden_features"],
-            hidden_layers=model["hidden_layers"],
-            n_steps=1,
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("model", ["siren", "relu"])
+def test_featurizers_carry_every_preset_setting(preset, model):
+    """What reaches the featurizer is the preset's entry, nothing dropped."""
+    settings = get_preset(preset)["models"][model]
+    featurizer = make_featurizer(settings, device="cpu", memory=None, random_state=0)
+    params = featurizer.get_params()
+    for key in INR_KEYS + ("n_steps",):
+        assert params[key] == settings[key], (preset, model, key)
+    # The paper's network has the paper's 264,193 parameters per slice.
+    if preset == "paper":
+        fitted = make_featurizer(
+            {**settings, "n_steps": 1}, device="cpu", memory=None, random_state=0
         ).fit(np.zeros((1, 2, 2)))
-        assert featurizer.n_params_ == 264_193
-    assert paper["models"]["siren"]["omega_0"] == 30.0
-    assert paper["classifier"]["max_epochs"] == 100
-    assert paper["split"] == (0.8, 0.1, 0.1)
-    assert paper["image_size"] is None
-
-
-def test_presets_keep_the_papers_learning_rates():
-    for preset in PRESETS.values():
-        assert preset["models"]["siren"]["lr"] == 1e-4
-        assert preset["models"]["relu"]["lr"] == 1e-3
-        assert preset["models"]["siren"]["omega_0"] == 30.0
+        assert fitted.n_params_ == 264_193
 
 
 def test_get_preset_returns_a_copy():

@@ -17,8 +17,9 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .._exceptions import LabelLeakWarning
 from ..classifier import MLPClassifier
-from ..featurizer import INRFeaturizer, LabelLeakWarning
+from ..featurizer import INRFeaturizer
 from ..metrics import binary_entropy
 
 INR_KEYS = ("model", "hidden_features", "hidden_layers", "omega_0", "loss", "lr")

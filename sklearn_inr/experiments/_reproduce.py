@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from .._fitting import resolve_device
+from .._device import resolve_device
 from ._protocols import (
     fit_featurizer,
     grouped_cv_score,

@@ -1,0 +1,114 @@
+"""Shared parameter documentation, written once and filled into docstrings.
+
+As in nilearn: a docstring writes ``%(lr)s`` where the shared text of a
+parameter goes, and :func:`fill_doc` fills it in, so one parameter reads the
+same in :func:`~sklearn_inr.fit_inrs`, :func:`~sklearn_inr.fit_shifts` and
+:class:`~sklearn_inr.INRFeaturizer`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["docdict", "fill_doc"]
+
+docdict = {
+    "model": """model : {"siren", "relu"}, default="siren"
+    Sine activations ``sin(omega_0 (W x + b))`` (SIREN, Sitzmann et al.
+    2020) or ReLU, on every layer but the linear output.""",
+    "hidden_features": """hidden_features : int, default=256
+    Width of the hidden layers.""",
+    "hidden_layers": """hidden_layers : int, default=4
+    Number of ``width -> width`` layers; the network has
+    ``hidden_layers + 2`` Linear layers (the SIREN convention).""",
+    "omega_0": """omega_0 : float, default=30.0
+    SIREN frequency factor; ignored by ``model="relu"``.""",
+    "loss": """loss : {"bce", "mse"}, default="bce"
+    ``"bce"``: binary cross-entropy on the logit output, the reconstruction
+    being its sigmoid (the paper's BCEWithLogitsLoss; intensities must be in
+    [0, 1]). ``"mse"``: squared error on the output itself.""",
+    "lr": """lr : float, default=1e-4
+    Adam learning rate.""",
+    "n_steps": """n_steps : int, default=1000
+    Full-batch Adam steps per image.""",
+    "batch_size": """batch_size : int or "auto", default="auto"
+    Images trained together. ``"auto"`` fits a memory budget: 512 MiB on
+    CPU shared by the batches in flight (and at most 16,384 pixels a batch),
+    half the free memory on a GPU; on CPU it also cuts enough batches to
+    keep every thread busy. A batch of B images needs about
+    ``itemsize * (B * (4 n_params + 4 n_pixels C') + G * a * P * width)``
+    bytes, where a step works on chunks of ``G`` images times ``P`` pixels
+    (``P = min(n_pixels, 1024)`` and ``G = 4096 // P`` on CPU),
+    ``C' = max(2, C)`` and ``a = 2 (hidden_layers + 1) + 2`` for SIREN,
+    ``hidden_layers + 3.25`` for ReLU. Results do not depend on it.""",
+    "device": """device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+    ``"auto"`` takes the (first visible) GPU when there is one. On CPU each
+    batch trains on one thread and as many batches as torch has threads
+    (``torch.get_num_threads()``) train at once.""",
+    "dtype": """dtype : torch.dtype, default=torch.float32""",
+    "record_every": """record_every : int, default=10
+    Stride of the loss history, in steps.""",
+    "memory": """memory : None, str, path or joblib.Memory, default=None
+    Folder caching each image's result (arrays only, never pickles); a
+    later call with the same image and settings loads it instead of
+    fitting, and an interrupted run resumes where it stopped.""",
+    "n_jobs": """n_jobs : int or None, default=None
+    Chunks of images dispatched in parallel through the active joblib
+    backend (``None`` means 1 unless in a :func:`joblib.parallel_config`
+    context, e.g. ``backend="dask"``, which then uses every Dask worker).
+    Results do not depend on it.""",
+    "random_state": """random_state : int, RandomState instance or None, default=None
+    Seeds the initialisation.""",
+    "verbose": """verbose : int, default=0
+    Show a progress bar of images done when > 0.""",
+}
+
+
+docdict["inr"] = "\n".join(
+    docdict[name]
+    for name in ("model", "hidden_features", "hidden_layers", "omega_0", "loss",
+                 "lr", "n_steps")
+)  # fmt: skip
+docdict.update(
+    {
+        "meta_images": """images : array-like of shape (n_images, H, W) or (n_images, H, W, C)
+    Training images; in [0, 1] for ``loss="bce"``.""",
+        "meta_spec": """spec : INRSpec
+    Architecture (``out_features`` must equal the number of channels).""",
+        "init_theta": """init_theta : array-like of shape (n_params,), default=None
+    Starting point; ``None`` draws ``spec.init_theta(random_state)``.""",
+        "meta_steps": """meta_steps : int, default=100
+    Outer steps of the meta-learning.""",
+        "inner_steps": """inner_steps : int, default=10
+    Adam steps each sampled image is fitted for in each outer step.""",
+        "meta_batch_size": """meta_batch_size : int, default=16
+    Images sampled per outer step (all of them if there are fewer).""",
+        "meta_random_state": """random_state : int, RandomState instance or None, default=None
+    Seeds the starting point and the batch sampling.""",
+        "meta_verbose": """verbose : int, default=0
+    Progress bar of outer steps when > 0.""",
+        "X_images": """X : array-like of shape (n_images, n_features) or (n_images, H, W[, C])
+    Images: 2-D rows of ``image_shape``, or image arrays.""",
+        "y_chains": """y : array-like of shape (n_images,), default=None
+    Only used with ``warm_start_by_class=True``.""",
+    }
+)
+
+
+def fill_doc(obj):
+    """Fill each line ``%(name)s`` of ``obj.__doc__`` from :data:`docdict`.
+
+    The entry takes the indentation of the line it replaces. Without a
+    docstring (``python -OO``), nothing to fill.
+    """
+    if obj.__doc__ is None:
+        return obj
+    lines = []
+    for line in obj.__doc__.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("%(") and stripped.endswith(")s"):
+            indent = line[: len(line) - len(line.lstrip())]
+            entry = docdict[stripped[2:-2]]
+            lines.extend(indent + text if text else text for text in entry.splitlines())
+        else:
+            lines.append(line)
+    obj.__doc__ = "\n".join(lines)
+    return obj

@@ -1,0 +1,94 @@
+"""Image input of the estimators: 2-D rows with ``image_shape``, or image arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import FLOAT_DTYPES, check_array, validate_data
+
+from ._checks import check_intensity_range
+
+__all__ = ["flat_image_shape", "validate_images"]
+
+
+def validate_images(estimator, X, *, reset: bool) -> np.ndarray:
+    """Check X for ``estimator`` and return its images ``(n, H, W[, C])``.
+
+    Sets ``image_shape_`` and ``_input_was_2d`` when ``reset``; otherwise
+    checks that X holds images of the fitted shape.
+    """
+    if isinstance(X, list | tuple) and np.ndim(X) > 2:  # a list of images
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray) and X.ndim > 2:
+        X = check_array(
+            X,
+            allow_nd=True,
+            dtype=FLOAT_DTYPES,
+            ensure_min_features=1,
+            input_name="X",
+        )
+        if X.ndim > 4:
+            raise ValueError(
+                f"X must be 2-D (n_images, n_pixels), 3-D (n_images, H, W) or "
+                f"4-D (n_images, H, W, C); got shape {X.shape}."
+            )
+        shape, was_2d = X.shape[1:], False
+        if not reset and tuple(shape) != estimator.image_shape_:
+            raise ValueError(
+                f"X holds images of shape {tuple(shape)}, but "
+                f"{type(estimator).__name__} was fitted on images of shape "
+                f"{estimator.image_shape_}."
+            )
+        validate_data(
+            estimator, X.reshape(len(X), -1), reset=reset, skip_check_array=True
+        )
+    else:
+        X = validate_data(estimator, X, reset=reset, dtype=FLOAT_DTYPES)
+        shape = (
+            flat_image_shape(estimator.image_shape, X.shape[1])
+            if reset
+            else estimator.image_shape_
+        )
+        was_2d = True
+    if reset:
+        estimator.image_shape_ = tuple(int(n) for n in shape)
+        estimator._input_was_2d = was_2d
+    images = X.reshape(len(X), *estimator.image_shape_)
+    check_intensity_range(images, estimator.loss)
+    return images
+
+
+def flat_image_shape(image_shape, n_features: int) -> tuple:
+    """The ``(H, W[, C])`` of 2-D X's rows, from ``image_shape`` (or square)."""
+    if image_shape is None:
+        side = int(round(np.sqrt(n_features)))
+        if side * side != n_features:
+            raise ValueError(
+                f"X has {n_features} features, which is not a square "
+                "single-channel image; pass image_shape=(H, W) or (H, W, C), "
+                "or give X as an array of shape (n_images, H, W[, C])."
+            )
+        return (side, side)
+    shape = [int(n) for n in image_shape]
+    if (
+        len(shape) not in (2, 3)
+        or shape.count(-1) > 1
+        or any(n < 1 and n != -1 for n in shape)
+    ):
+        raise ValueError(
+            f"image_shape must be (H, W) or (H, W, C) with positive sizes and "
+            f"at most one -1, got {image_shape!r}."
+        )
+    known = int(np.prod([n for n in shape if n != -1]))
+    if -1 in shape:
+        if n_features % known:
+            raise ValueError(
+                f"X has {n_features} features, which image_shape="
+                f"{tuple(image_shape)} cannot hold."
+            )
+        shape[shape.index(-1)] = n_features // known
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"X has {n_features} features but image_shape={tuple(shape)} holds "
+            f"{int(np.prod(shape))}; fix image_shape or X."
+        )
+    return tuple(shape)

@@ -1,0 +1,83 @@
+"""What a fit returns: :class:`INRFitResult`, assembled from per-image entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._exceptions import INRDivergenceError
+from ._networks import INRSpec
+from .metrics import mean_squared_error_per_image, psnr
+
+__all__ = ["INRFitResult", "collect_results"]
+
+
+@dataclass
+class INRFitResult:
+    """What :func:`fit_inrs` returns.
+
+    Attributes
+    ----------
+    theta : ndarray of shape (n_images, n_params)
+        Fitted parameters, in the theta layout of :class:`INRSpec`.
+    loss : ndarray of shape (n_images,)
+        Final training loss of the fitted parameters.
+    loss_history : ndarray of shape (n_images, n_records)
+        Training loss at ``history_steps`` (before that step's update; the
+        last column is the final loss, after the last update).
+    history_steps : ndarray of shape (n_records,)
+    reconstructions : ndarray of shape (n_images, H, W[, C])
+        The fitted networks rendered on the training grid (sigmoid of the
+        logits for ``loss="bce"``).
+    mse : ndarray of shape (n_images,)
+        Mean squared error of the reconstructions.
+    psnr : ndarray of shape (n_images,)
+        PSNR of the reconstructions in dB, for data range 1.
+    spec : INRSpec
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import fit_inrs
+    >>> result = fit_inrs(np.full((2, 4, 4), 0.5), hidden_features=4,
+    ...                   hidden_layers=1, n_steps=3, random_state=0)
+    >>> result.theta.shape, result.loss_history.shape, result.history_steps
+    ((2, 37), (2, 2), array([0, 3]))
+    """
+
+    theta: np.ndarray
+    loss: np.ndarray
+    loss_history: np.ndarray
+    history_steps: np.ndarray
+    reconstructions: np.ndarray
+    mse: np.ndarray
+    psnr: np.ndarray
+    spec: INRSpec
+
+
+def collect_results(results, images, history_steps, spec, lr) -> INRFitResult:
+    """Order per-row entries into an :class:`INRFitResult`; check divergence.
+
+    ``results`` maps each row of ``images`` to its ``theta``,
+    ``loss_history`` and ``output`` (the reconstruction).
+    """
+    ordered = [results[row] for row in range(len(images))]
+    loss_history = np.stack([r["loss_history"] for r in ordered]).astype(np.float64)
+    diverged = np.flatnonzero(~np.isfinite(loss_history[:, -1]))
+    if len(diverged):
+        raise INRDivergenceError(diverged, lr)
+    reconstructions = np.stack([r["output"] for r in ordered])
+    targets = images
+    if images.shape[-1] == 1:
+        reconstructions, targets = reconstructions[..., 0], images[..., 0]
+    return INRFitResult(
+        theta=np.stack([r["theta"] for r in ordered]),
+        loss=loss_history[:, -1].copy(),
+        loss_history=loss_history,
+        history_steps=history_steps,
+        reconstructions=reconstructions,
+        mse=mean_squared_error_per_image(targets, reconstructions),
+        psnr=psnr(targets, reconstructions),
+        spec=spec,
+    )

@@ -1,0 +1,340 @@
+"""The fitting runner: the one place that batches, dispatches, caches and reports.
+
+Every fit of the package (:func:`~sklearn_inr.fit_inrs`,
+:func:`~sklearn_inr.fit_shifts`, :class:`~sklearn_inr.INRFeaturizer`) calls
+:func:`run_fits` with the images, an :class:`~sklearn_inr.INRSpec`, frozen
+:class:`FitSettings`, an initialisation object (:mod:`sklearn_inr._inits`)
+and a trainer (:mod:`sklearn_inr._training`). The runner
+
+- reads finished images from the cache (:class:`~sklearn_inr._cache.ArrayStore`)
+  and writes each finished batch to it at once;
+- cuts the rest into *chunks* dispatched through the active joblib backend
+  (``n_jobs``, e.g. a Dask cluster), and each chunk into *batches*;
+- trains each batch on one CPU thread (several batches run at once on a
+  pool of threads), so that an image's theta is the same to the bit whatever
+  its batch, companions, ``n_jobs`` or backend (see :mod:`sklearn_inr._engine`);
+- shows progress and detects divergence.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import joblib
+import numpy as np
+import torch
+
+from ._cache import ArrayStore
+from ._device import resolve_device, torch_threads
+from ._engine import BatchedINR, bytes_per_batch
+from ._networks import INRSpec, make_coordinates
+from ._results import INRFitResult, collect_results
+from ._seeds import content_digest
+from ._training import train
+
+__all__ = ["FitSettings", "auto_batch_size", "run_fits"]
+
+# Training-memory budget of the batches in flight on CPU (shared by threads).
+CPU_MEMORY_BUDGET = 512 * 2**20
+# On CPU a batch also stops at this many pixels in all: batching pays for
+# small images (it amortises the per-step overhead), but once a step holds
+# this much work, more images only add memory traffic (measured with
+# benchmarks/bench_fit.py: 64 x 64 paper-net images ran about 20 % slower in
+# batches of 72 than of 4).
+CPU_BATCH_PIXELS = 16384
+# Fraction of the free GPU memory a batch may take.
+GPU_MEMORY_FRACTION = 0.5
+
+# joblib backends whose workers are processes on this machine: their torch
+# threads must share its cores. Dask, Ray and other backends manage their own
+# workers (e.g. ``dask worker --nthreads 1``) and may run elsewhere.
+_LOCAL_PROCESS_BACKENDS = ("LokyBackend", "MultiprocessingBackend")
+_IN_PROCESS_BACKENDS = ("SequentialBackend", "ThreadingBackend")
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How each image is fitted: everything but the network, start and batching.
+
+    Parameters
+    ----------
+    loss : {"bce", "mse"}
+    lr : float
+        Adam learning rate.
+    n_steps : int
+        Full-batch Adam steps per image.
+    record_every : int
+        Stride of the loss history, in steps.
+    dtype : torch.dtype
+    """
+
+    loss: str = "bce"
+    lr: float = 1e-4
+    n_steps: int = 1000
+    record_every: int = 10
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def record_steps(self) -> np.ndarray:
+        return np.arange(0, self.n_steps, self.record_every)
+
+    @property
+    def history_steps(self) -> np.ndarray:
+        return np.append(self.record_steps, self.n_steps)
+
+    def key(self, spec: INRSpec) -> dict:
+        """What a cache key holds besides the image, start and trainer.
+
+        The dtype is in; the device and the batching are not (on CPU they do
+        not change a bit; on GPU only by rounding). omega_0 only matters for
+        SIREN.
+        """
+        omega_0 = spec.omega_0 if spec.model == "siren" else None
+        return {
+            "spec": (spec.model, spec.hidden_features, spec.hidden_layers, omega_0),
+            "loss": self.loss,
+            "lr": float(self.lr),
+            "n_steps": int(self.n_steps),
+            "record_every": int(self.record_every),
+            "dtype": str(self.dtype),
+        }
+
+
+def auto_batch_size(
+    spec: INRSpec, n_pixels: int, device, itemsize: int = 4, n_threads: int = 1
+) -> int:
+    """Largest batch whose training memory fits the budget (at least 1).
+
+    The budget is :data:`CPU_MEMORY_BUDGET` on CPU, shared by the
+    ``n_threads`` batches in flight, and :data:`GPU_MEMORY_FRACTION` of the
+    free memory on a GPU; a batch needs
+    :func:`sklearn_inr._engine.bytes_per_batch`, which grows with the batch.
+    On CPU the batch holds at most :data:`CPU_BATCH_PIXELS` pixels (and at
+    least one image).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = GPU_MEMORY_FRACTION * free
+        high = 2**20
+    else:
+        budget = CPU_MEMORY_BUDGET / n_threads
+        high = max(1, CPU_BATCH_PIXELS // n_pixels)
+    low = 1  # bisect for the largest batch that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if bytes_per_batch(spec, middle, n_pixels, itemsize, device.type) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One dispatched piece of work: its own images, starts and cache keys."""
+
+    images: np.ndarray
+    rows: np.ndarray  # positions in the whole call
+    init: object
+    keys: list
+    spec: INRSpec
+    settings: FitSettings
+    trainer: object
+    batch_size: object
+    device: str
+    store_location: object
+    n_threads: int | None
+
+
+def run_fits(
+    images: np.ndarray,
+    spec: INRSpec,
+    settings: FitSettings,
+    init,
+    trainer,
+    *,
+    batch_size="auto",
+    device="auto",
+    memory=None,
+    n_jobs=None,
+    chunk_size=None,
+    verbose=0,
+    desc="Fitting INRs",
+) -> INRFitResult:
+    """Fit every image (checked ``(n, H, W, C)`` floats) and collect the results.
+
+    ``init`` and ``trainer`` are objects of :mod:`sklearn_inr._inits` and
+    :mod:`sklearn_inr._training`; the other arguments are those of
+    :func:`~sklearn_inr.fit_inrs`, already validated.
+    """
+    store = ArrayStore.from_memory(memory)
+    keys = [None] * len(images)
+    results = {}
+    if store is not None:
+        common = {**settings.key(spec), **trainer.key()}
+        for row, image in enumerate(images):
+            keys[row] = content_digest(image, {**common, "init": init.key(row)})
+            hit = store.load(keys[row], _FIELDS)
+            if hit is not None:
+                results[row] = hit
+    todo = np.array([row for row in range(len(images)) if row not in results], int)
+    chunk = _Chunk(
+        images, todo, init, keys, spec, settings, trainer, batch_size, device,
+        None if store is None else store.location, None,
+    )  # fmt: skip
+    progress = None
+    if verbose > 0:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(
+            total=len(images), initial=len(results), unit="image", desc=desc
+        )
+    try:
+        if len(todo):
+            results.update(_dispatch(chunk, n_jobs, chunk_size, progress))
+    finally:
+        if progress is not None:
+            progress.close()
+    return collect_results(results, images, settings.history_steps, spec, settings.lr)
+
+
+_FIELDS = ("theta", "loss_history", "output")
+
+
+def _subset(chunk: _Chunk, rows: np.ndarray, n_threads) -> _Chunk:
+    """The part of the work of ``rows``, so workers get only their images."""
+    return _Chunk(
+        chunk.images[rows], rows, chunk.init.subset(rows),
+        [chunk.keys[row] for row in rows], chunk.spec, chunk.settings,
+        chunk.trainer, chunk.batch_size, chunk.device, chunk.store_location,
+        n_threads,
+    )  # fmt: skip
+
+
+def _dispatch(chunk: _Chunk, n_jobs, chunk_size, progress) -> dict:
+    """Fit ``chunk.rows``: in this process, or in chunks over joblib workers."""
+    backend, _ = joblib.parallel.get_active_backend()
+    backend_name = type(backend).__name__
+    n_workers = joblib.effective_n_jobs(n_jobs)
+    todo = chunk.rows
+    if (
+        n_workers == 1
+        and chunk_size is None
+        and backend_name in (_IN_PROCESS_BACKENDS + _LOCAL_PROCESS_BACKENDS)
+    ):
+        return _fit_chunk(_subset(chunk, todo, None), progress)
+    # A few chunks per worker balance the load without starving batching.
+    if chunk_size is None:
+        n_chunks = min(len(todo), 2 * n_workers)
+    else:
+        n_chunks = -(-len(todo) // chunk_size)
+    n_threads = None
+    if backend_name in _LOCAL_PROCESS_BACKENDS and n_workers > 1:
+        # Local process workers share this machine's cores.
+        n_threads = max(1, (os.cpu_count() or 1) // n_workers)
+    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+    results = {}
+    for part in parallel(
+        joblib.delayed(_fit_chunk)(_subset(chunk, rows, n_threads))
+        for rows in np.array_split(todo, n_chunks)
+    ):
+        results.update(part)
+        if progress is not None:
+            progress.update(len(part))
+    return results
+
+
+def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
+    """Fit one chunk in batches; runs in the caller or in a joblib worker.
+
+    ``chunk.images`` are the chunk's own; results are keyed by
+    ``chunk.rows``, the positions in the whole call. On CPU each batch
+    trains on one thread, and ``n_threads`` batches (by default the
+    caller's torch thread count) train at once. Each finished batch goes to
+    the cache at once, so a worker that dies loses at most its current
+    batches.
+    """
+    device = resolve_device(chunk.device)
+    n_threads = 1
+    if device.type == "cpu":
+        n_threads = chunk.n_threads or torch.get_num_threads()
+    store = None
+    if chunk.store_location is not None:
+        store = ArrayStore(chunk.store_location)
+    spec, settings = chunk.spec, chunk.settings
+    coords = make_coordinates(chunk.images.shape[1:3], dtype=settings.dtype,
+                              device=device)  # fmt: skip
+    batch_size = chunk.batch_size
+    if batch_size == "auto":
+        itemsize = torch.finfo(settings.dtype).bits // 8
+        batch_size = auto_batch_size(spec, coords.shape[0], device, itemsize, n_threads)
+        # Enough batches to keep every thread busy.
+        batch_size = min(batch_size, -(-len(chunk.rows) // n_threads))
+    batches = [
+        np.arange(start, min(start + batch_size, len(chunk.rows)))
+        for start in range(0, len(chunk.rows), batch_size)
+    ]
+
+    def fit_batch(local):
+        if device.type == "cpu":
+            with torch_threads(1):
+                return local, _train_batch(chunk, local, coords, device)
+        return local, _train_batch(chunk, local, coords, device)
+
+    results = {}
+    n_threads = min(n_threads, len(batches))
+    with ThreadPoolExecutor(n_threads) if n_threads > 1 else _Sequential() as pool:
+        for local, (features, output, history) in pool.map(fit_batch, batches):
+            for i, row in zip(local, chunk.rows[local]):
+                entry = {
+                    "theta": features[i - local[0]],
+                    "loss_history": history[i - local[0]],
+                    "output": output[i - local[0]],
+                }
+                results[int(row)] = entry
+                # Diverged images are not cached: a rerun with a lower lr
+                # refits them.
+                if store is not None and np.isfinite(entry["loss_history"][-1]):
+                    store.save(chunk.keys[i], **entry)
+            if progress is not None:
+                progress.update(len(local))
+    return results
+
+
+def _train_batch(chunk: _Chunk, local, coords, device):
+    """Train the images ``local`` of a chunk; numpy features, output, history."""
+    spec, settings = chunk.spec, chunk.settings
+    targets = torch.as_tensor(
+        chunk.images[local].reshape(len(local), -1, spec.out_features),
+        dtype=settings.dtype,
+    ).to(device)
+    net = BatchedINR(spec, chunk.init.start(spec, local, settings.dtype, device),
+                     coords)  # fmt: skip
+    bound = chunk.trainer.bind(net)
+    history, output = train(
+        net, bound, targets, loss=settings.loss, lr=settings.lr,
+        n_steps=settings.n_steps, record_steps=settings.record_steps,
+    )  # fmt: skip
+    output = output.reshape(len(local), *chunk.images.shape[1:])
+    return (
+        bound.features().cpu().numpy(),
+        output.cpu().numpy(),
+        history.cpu().numpy(),
+    )
+
+
+class _Sequential:
+    """The :class:`ThreadPoolExecutor` interface, run in the calling thread."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(function, items):
+        return map(function, items)

@@ -1,0 +1,108 @@
+import re
+
+import numpy as np
+import pytest
+
+from sklearn_inr._checks import check_images, check_intensity_range
+
+
+def test_3d_integer_images_become_4d_float():
+    images = np.random.default_rng(0).integers(0, 2, size=(3, 4, 5))
+    checked = check_images(images)
+    assert checked.shape == (3, 4, 5, 1)
+    assert np.issubdtype(checked.dtype, np.floating)
+    np.testing.assert_array_equal(checked[..., 0], images)
+
+
+def test_4d_float_images_keep_their_values_and_dtype():
+    images = np.random.default_rng(0).random((2, 3, 3, 2))
+    checked = check_images(images)
+    assert checked.dtype == np.float64
+    np.testing.assert_array_equal(checked, images)
+
+
+def test_bool_and_nested_list_images_are_accepted():
+    checked = check_images(np.ones((2, 3, 3), dtype=bool))
+    assert checked.shape == (2, 3, 3, 1)
+    assert checked.dtype.kind == "f"
+    checked = check_images([[[0, 1], [1, 0]]])
+    np.testing.assert_array_equal(checked[0, ..., 0], [[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize(
+    "images",
+    [
+        np.zeros((2, 3, 3), dtype=object),
+        np.full((2, 3, 3), "a"),
+        np.zeros((2, 3, 3), dtype=complex),
+        np.zeros((2, 3, 3), dtype="datetime64[s]"),
+    ],
+)
+def test_non_numeric_images_are_rejected(images):
+    with pytest.raises(ValueError, match="must be numeric"):
+        check_images(images)
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, 4), (1, 2, 3, 4, 1)])
+def test_wrong_dimensions_are_rejected(shape):
+    with pytest.raises(ValueError, match=re.escape(f"got shape {shape}")):
+        check_images(np.zeros(shape))
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 4), (2, 0, 4), (2, 4, 4, 0)])
+def test_empty_images_are_rejected(shape):
+    with pytest.raises(ValueError, match="no pixels") as excinfo:
+        check_images(np.zeros(shape))
+    assert str(shape) in str(excinfo.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_images_are_rejected_with_their_positions(bad):
+    images = np.zeros((6, 3, 3), dtype=np.float32)
+    images[1, 0, 2] = bad
+    images[4, 2, 2] = bad
+    with pytest.raises(ValueError, match=re.escape("image positions [1, 4]")):
+        check_images(images)
+    with pytest.raises(ValueError, match=re.escape("image positions [1, 4]")):
+        check_images(images, loss="mse")
+
+
+def test_nan_positions_are_listed_before_the_range_check():
+    # The NaN check comes first: its message, not the range one.
+    images = np.full((3, 2, 2), 5.0)
+    images[2, 1, 1] = np.nan
+    with pytest.raises(ValueError, match=re.escape("positions [2]")):
+        check_images(images, loss="bce")
+
+
+@pytest.mark.parametrize("low, high", [(-0.1, 0.5), (0.0, 1.5), (0, 255)])
+def test_bce_rejects_values_outside_0_1(low, high):
+    images = np.zeros((2, 3, 3))
+    images[0, 0, 0] = low
+    images[1, 2, 2] = high
+    with pytest.raises(ValueError, match="loss='bce'") as excinfo:
+        check_images(images)
+    message = str(excinfo.value)
+    assert "loss='mse'" in message
+    assert f"[{low:g}, {high:g}]" in message
+    with pytest.raises(ValueError, match="loss='bce'"):
+        check_intensity_range(images, "bce")
+
+
+def test_bce_accepts_the_closed_interval():
+    images = np.zeros((2, 3, 3))
+    images[1] = 1.0
+    np.testing.assert_array_equal(check_images(images, loss="bce")[..., 0], images)
+
+
+@pytest.mark.parametrize("low, high", [(-1000.0, 3000.0), (0, 255), (-1e-3, 1.0)])
+def test_mse_accepts_any_finite_range(low, high):
+    images = np.linspace(low, high, 2 * 3 * 3).reshape(2, 3, 3)
+    checked = check_images(images, loss="mse")
+    np.testing.assert_array_equal(checked[..., 0], images)
+    check_intensity_range(images, "mse")
+
+
+def test_unknown_loss_is_a_key_error():
+    with pytest.raises(KeyError):
+        check_intensity_range(np.zeros((1, 2, 2)), "l1")

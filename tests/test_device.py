@@ -1,0 +1,102 @@
+import threading
+
+import pytest
+import torch
+
+from sklearn_inr._device import parse_device, resolve_device, torch_threads
+
+
+@pytest.mark.parametrize(
+    "device, expected",
+    [
+        ("auto", "auto"),
+        (None, "auto"),
+        ("cpu", "cpu"),
+        ("cuda", "cuda"),
+        ("cuda:1", "cuda:1"),
+        (torch.device("cpu"), "cpu"),
+        (torch.device("cuda", 2), "cuda:2"),
+    ],
+)
+def test_parse_device_does_not_need_the_device(device, expected):
+    assert parse_device(device) == expected
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "", "cpu:0:1", 1.5, ["cpu"]])
+def test_parse_device_rejects_bad_names(device):
+    with pytest.raises(ValueError, match="device must be"):
+        parse_device(device)
+
+
+def test_resolve_device_cpu_and_auto():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device(None).type == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda", 1)])
+def test_resolve_device_cuda_without_cuda_raises(device):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device(device)
+
+
+def test_resolve_device_rejects_bad_names():
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("gpu")
+
+
+def _other_count():
+    return 3 if torch.get_num_threads() != 3 else 2
+
+
+def test_torch_threads_sets_and_restores():
+    before = torch.get_num_threads()
+    n = _other_count()
+    with torch_threads(n):
+        assert torch.get_num_threads() == n
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == n
+    assert torch.get_num_threads() == before
+
+
+def test_torch_threads_restores_after_an_exception():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom"):
+        with torch_threads(_other_count()):
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+
+
+def test_torch_threads_in_a_worker_thread_leaves_the_main_thread_alone():
+    before = torch.get_num_threads()
+    n = _other_count()
+    seen = {}
+    inside = threading.Event()
+    release = threading.Event()
+
+    def work():
+        try:
+            with torch_threads(n):
+                seen["inside"] = torch.get_num_threads()
+                inside.set()
+                release.wait(10)
+        except BaseException as exc:  # reported in the main thread
+            seen["error"] = exc
+            inside.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        # While the worker is inside its block, the main thread keeps its count.
+        assert torch.get_num_threads() == before
+    finally:
+        release.set()
+        worker.join(10)
+    assert "error" not in seen
+    assert seen["inside"] == n
+    assert torch.get_num_threads() == before

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from sklearn_inr import INRFeaturizer
+from sklearn_inr._image_input import flat_image_shape, validate_images
+
+
+@pytest.mark.parametrize(
+    "image_shape, n_features, expected",
+    [(None, 16, (4, 4)), ((2, 8), 16, (2, 8)), ((-1, 4), 16, (4, 4)),
+     ((4, 4, -1), 48, (4, 4, 3))],
+)  # fmt: skip
+def test_flat_image_shape(image_shape, n_features, expected):
+    assert flat_image_shape(image_shape, n_features) == expected
+
+
+@pytest.mark.parametrize(
+    "image_shape, n_features, match",
+    [(None, 15, "not a square"), ((3, 4), 16, "holds 12"), ((-1, 3), 16, "cannot hold"),
+     ((2, -1, -1), 16, "at most one -1"), ((0, 4), 16, "positive sizes")],
+)  # fmt: skip
+def test_flat_image_shape_errors_say_what_to_do(image_shape, n_features, match):
+    with pytest.raises(ValueError, match=match):
+        flat_image_shape(image_shape, n_features)
+
+
+def test_validate_images_sets_the_shape_and_checks_it_later():
+    estimator = INRFeaturizer(image_shape=(2, 3))
+    images = validate_images(estimator, np.full((4, 6), 0.5), reset=True)
+    assert images.shape == (4, 2, 3) and estimator.image_shape_ == (2, 3)
+    assert estimator._input_was_2d
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(2, 3\)"):
+        validate_images(estimator, np.full((1, 3, 2), 0.5), reset=False)
+    with pytest.raises(ValueError, match="loss='bce' needs intensities"):
+        validate_images(estimator, np.full((1, 6), 2.0), reset=False)

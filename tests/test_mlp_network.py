@@ -1,0 +1,40 @@
+import pytest
+import torch
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+from sklearn_inr._mlp_network import MLPModule, cuda_indices, make_net
+
+
+def _config(**changes):
+    config = dict(n_classes=2, input_dim=5, hidden_layer_sizes=(7, 3),
+                  activation="tanh", dropout=0.0, weight_decay=0.0, lr=1e-3,
+                  max_epochs=1, batch_size=4, device="cpu", verbose=0)  # fmt: skip
+    return {**config, **changes}
+
+
+def test_module_stacks_linear_activation_dropout():
+    module = MLPModule(5, (7, 3), activation="tanh", dropout=0.5, output_dim=2)
+    kinds = [type(layer) for layer in module.layers]
+    assert kinds == [torch.nn.Linear, torch.nn.Tanh, torch.nn.Dropout] * 2 + [
+        torch.nn.Linear
+    ]
+    assert module(torch.zeros(4, 5)).shape == (4, 2)
+    assert torch.nn.Dropout not in map(type, MLPModule(5, (7,)).layers)
+
+
+@pytest.mark.parametrize(
+    "n_classes, net_type, outputs",
+    [(2, NeuralNetBinaryClassifier, 1), (3, NeuralNetClassifier, 3)],
+)
+def test_binary_nets_have_one_logit(n_classes, net_type, outputs):
+    net = make_net(_config(n_classes=n_classes)).initialize()
+    assert type(net) is net_type
+    assert net.module_.layers[-1].out_features == outputs
+    assert net.module_.layers[0].in_features == 5
+    if n_classes > 2:
+        assert isinstance(net.criterion_, torch.nn.CrossEntropyLoss)
+
+
+def test_cuda_indices_only_for_cuda():
+    assert cuda_indices("cpu") == []
+    assert cuda_indices("cuda:1") == [1]

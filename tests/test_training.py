@@ -1,0 +1,64 @@
+import numpy as np
+import torch
+
+from sklearn_inr import INRSpec, make_coordinates, shifts_to_theta
+from sklearn_inr._engine import BatchedINR
+from sklearn_inr._training import ShiftTrainer, WeightsTrainer, train
+
+
+def _batch(spec, n=2, side=5, seed=0):
+    rng = np.random.default_rng(seed)
+    targets = torch.as_tensor(
+        rng.uniform(size=(n, side * side, 1)), dtype=torch.float32
+    )
+    theta = torch.as_tensor(spec.init_theta(0)).expand(n, -1)
+    return BatchedINR(spec, theta, make_coordinates((side, side))), targets
+
+
+def test_hook_runs_after_every_step_and_history_records_the_asked_steps():
+    spec = INRSpec(hidden_features=8, hidden_layers=1)
+    net, targets = _batch(spec)
+    seen = []
+    history, output = train(
+        net, WeightsTrainer().bind(net), targets, loss="bce", lr=1e-2, n_steps=7,
+        record_steps=[0, 3, 6], on_step=seen.append,
+    )  # fmt: skip
+    assert seen == list(range(7))
+    assert history.shape == (2, 4)
+    assert (history[:, -1] < history[:, 0]).all()
+    # The final column is the loss of the returned reconstruction.
+    expected = torch.nn.functional.binary_cross_entropy(
+        output, targets, reduction="none"
+    ).mean(dim=(1, 2))
+    torch.testing.assert_close(history[:, -1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_without_final_pass_nothing_is_rendered():
+    spec = INRSpec(hidden_features=8, hidden_layers=1)
+    net, targets = _batch(spec)
+    history, output = train(net, WeightsTrainer().bind(net), targets, loss="mse",
+                            lr=1e-2, n_steps=2, final=False)  # fmt: skip
+    assert output is None and history.shape == (2, 0)
+
+
+def test_shift_trainer_moves_only_the_hidden_biases():
+    spec = INRSpec(hidden_features=6, hidden_layers=2)
+    net, targets = _batch(spec, n=3)
+    start = net.theta().clone()
+    bound = ShiftTrainer(spec.init_theta(0)).bind(net)
+    train(net, bound, targets, loss="bce", lr=1e-2, n_steps=5)
+    shifts = bound.features()
+    assert shifts.shape == (3, 12) and shifts.abs().min() > 0
+    # The network's theta is the base with the shifts added, nothing else.
+    expected = shifts_to_theta(shifts.numpy(), spec.init_theta(0), spec)
+    np.testing.assert_array_equal(net.theta().numpy(), expected)
+    assert not torch.equal(net.theta(), start)
+
+
+def test_trainer_keys_tell_bases_apart():
+    spec = INRSpec(hidden_features=4, hidden_layers=1)
+    assert WeightsTrainer().key() == {}
+    keys = {str(ShiftTrainer(spec.init_theta(s)).key()) for s in range(3)}
+    assert len(keys) == 3
+    assert WeightsTrainer().n_features(spec) == spec.n_params
+    assert ShiftTrainer(None).n_features(spec) == 4
