@@ -1,6 +1,6 @@
 """sklearn-inr: implicit neural representations as scikit-learn features."""
 
-from ._exceptions import INRDivergenceError, LabelLeakWarning
+from ._exceptions import DivergenceWarning, INRDivergenceError, LabelLeakWarning
 from ._fitting import fit_inrs
 from ._meta import meta_learn_init, meta_learn_shift_base
 from ._networks import (
@@ -26,6 +26,7 @@ from .metrics import binary_entropy, mean_squared_error_per_image, psnr
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "DivergenceWarning",
     "INRDivergenceError",
     "INRFeaturizer",
     "INRFitResult",

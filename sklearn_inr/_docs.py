@@ -59,6 +59,17 @@ docdict = {
     Seeds the initialisation.""",
     "verbose": """verbose : int, default=0
     Show a progress bar of images done when > 0.""",
+    "on_divergence": """on_divergence : {"raise", "warn", "ignore"}, default="raise"
+    What to do when some fits diverged (the loss became NaN or infinite, or
+    ended far above its start with a reconstruction worse than the image's
+    mean): raise :class:`~sklearn_inr.INRDivergenceError`, warn with a
+    :class:`~sklearn_inr.DivergenceWarning` and return the results, or
+    return them silently. Diverged fits are never cached.""",
+    "checkpoint_every": """checkpoint_every : float, default=60.0
+    With ``memory`` and ``batch_size="auto"``: seconds of work between two
+    writes of finished images to the cache. ``"auto"`` batches are cut to
+    finish within it (at the speed measured on the batches before), so a
+    killed run (even ``kill -9``) loses at most about that much work.""",
 }
 
 

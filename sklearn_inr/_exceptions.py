@@ -4,40 +4,110 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["INRDivergenceError", "LabelLeakWarning"]
+__all__ = ["DivergenceWarning", "INRDivergenceError", "LabelLeakWarning"]
 
 
 class INRDivergenceError(ValueError):
-    """Raised when some images' loss became NaN or infinite.
+    """Raised when some images' fits diverged.
+
+    A fit diverged when its loss became NaN or infinite, or when it ended
+    above :data:`~sklearn_inr._results.DIVERGENCE_FACTOR` times its starting
+    loss with a reconstruction worse than predicting the image's mean. A
+    loss that is not finite from the first step comes from the input scale
+    (values too large for the loss), not from the learning rate, and the
+    message says so.
 
     Attributes
     ----------
     indices : ndarray of int
         Positions of the diverged images in the input.
+    final_loss : ndarray of float or None
+        Their final training loss.
+    psnr : ndarray of float or None
+        Their final reconstruction PSNR (dB).
+    overflow : ndarray of bool
+        Whether each one's loss overflowed from the first step.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn_inr import INRDivergenceError, fit_inrs
-    >>> images = np.zeros((3, 4, 4))
+    >>> images = np.full((3, 4, 4), 0.5)
     >>> images[1] = 1e30  # its squared error overflows float32
     >>> try:
     ...     fit_inrs(images, loss="mse", hidden_features=4, hidden_layers=1,
     ...              n_steps=1)
     ... except INRDivergenceError as error:
-    ...     print(error.indices)
-    [1]
+    ...     print(error.indices, error.overflow)
+    [1] [ True]
     """
 
-    def __init__(self, indices, lr):
+    def __init__(self, indices, lr, *, final_loss=None, psnr=None, overflow=None):
         self.indices = np.asarray(indices)
-        shown = ", ".join(map(str, self.indices[:20]))
-        more = "" if len(self.indices) <= 20 else f" and {len(self.indices) - 20} more"
-        super().__init__(
-            f"The INR fit diverged (NaN or infinite loss) for {len(self.indices)} "
-            f"image(s) at positions [{shown}]{more} with lr={lr:g}. Lower the "
-            "learning rate (e.g. by 10x); for SIREN, a smaller omega_0 also helps."
+        self.final_loss = None if final_loss is None else np.asarray(final_loss)
+        self.psnr = None if psnr is None else np.asarray(psnr)
+        self.overflow = (
+            np.zeros(len(self.indices), dtype=bool)
+            if overflow is None
+            else np.asarray(overflow, dtype=bool)
         )
+        parts = []
+        if self.overflow.any():
+            parts.append(
+                f"The loss of {int(self.overflow.sum())} image(s) at positions "
+                f"{_positions(self.indices[self.overflow])} is not finite from the "
+                "first step: their values are too large for the loss in this "
+                "dtype. Rescale the images (e.g. to [0, 1]); a lower lr will not "
+                "help."
+            )
+        rows = ~self.overflow
+        if rows.any():
+            details = ""
+            if self.final_loss is not None and self.psnr is not None:
+                details = " (final loss {}, PSNR {} dB)".format(
+                    _values(self.final_loss[rows], "{:.3g}"),
+                    _values(self.psnr[rows], "{:.1f}"),
+                )
+            parts.append(
+                f"The INR fit diverged for {int(rows.sum())} image(s) at "
+                f"positions {_positions(self.indices[rows])}{details} with "
+                f"lr={lr:g}: the loss became NaN or infinite, or ended far above "
+                "its start. Lower the learning rate (e.g. by 10x); for SIREN, a "
+                "smaller omega_0 also helps."
+            )
+        super().__init__(" ".join(parts))
+
+
+class DivergenceWarning(UserWarning):
+    """Some fits diverged, and ``on_divergence="warn"`` asked to go on.
+
+    The message is that of :class:`INRDivergenceError`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn_inr import DivergenceWarning, fit_inrs
+    >>> images = np.full((2, 4, 4), 0.5)
+    >>> images[1] = 1e30
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     result = fit_inrs(images, loss="mse", hidden_features=4,
+    ...                       hidden_layers=1, n_steps=1, on_divergence="warn")
+    >>> caught[0].category is DivergenceWarning
+    True
+    """
+
+
+def _positions(indices, most=20) -> str:
+    shown = ", ".join(map(str, indices[:most]))
+    more = "" if len(indices) <= most else f" and {len(indices) - most} more"
+    return f"[{shown}]{more}"
+
+
+def _values(values, form, most=5) -> str:
+    shown = ", ".join(form.format(v) for v in values[:most])
+    return f"[{shown}{', ...' if len(values) > most else ''}]"
 
 
 class LabelLeakWarning(UserWarning):

@@ -50,6 +50,8 @@ FIT_PARAMETER_CONSTRAINTS = {
     "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+    "on_divergence": [StrOptions({"raise", "warn", "ignore"})],
+    "checkpoint_every": [Interval(Real, 0, None, closed="neither")],
 }
 
 
@@ -81,6 +83,8 @@ def fit_inrs(
     memory=None,
     n_jobs: int | None = None,
     chunk_size: int | None = None,
+    checkpoint_every: float = 60.0,
+    on_divergence: str = "raise",
     verbose: int = 0,
 ) -> INRFitResult:
     """Fit one INR per image, many at once, and return their parameters.
@@ -116,6 +120,8 @@ def fit_inrs(
         cuts the images into two chunks per worker. Each chunk is fitted in
         batches of ``batch_size``, and every finished batch is written to
         ``memory`` at once.
+    %(checkpoint_every)s
+    %(on_divergence)s
     %(verbose)s
 
     Returns
@@ -125,7 +131,8 @@ def fit_inrs(
     Raises
     ------
     INRDivergenceError
-        A ``ValueError`` naming the images whose loss became NaN or infinite.
+        A ``ValueError`` naming the images whose fit diverged, with their
+        final loss and PSNR and what to change (with ``on_divergence="raise"``).
 
     See Also
     --------
@@ -179,5 +186,7 @@ def fit_inrs(
         memory=memory,
         n_jobs=n_jobs,
         chunk_size=chunk_size,
+        checkpoint_every=checkpoint_every,
+        on_divergence=on_divergence,
         verbose=verbose,
     )

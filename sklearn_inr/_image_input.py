@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, validate_data
 
 from ._checks import check_intensity_range
 
-__all__ = ["flat_image_shape", "validate_images"]
+__all__ = ["MIN_PIXELS", "flat_image_shape", "validate_images"]
+
+# Images with fewer pixels than this get a warning.
+MIN_PIXELS = 4
 
 
 def validate_images(estimator, X, *, reset: bool) -> np.ndarray:
     """Check X for ``estimator`` and return its images ``(n, H, W[, C])``.
 
     Sets ``image_shape_`` and ``_input_was_2d`` when ``reset``; otherwise
-    checks that X holds images of the fitted shape.
+    checks that X holds images of the fitted shape. Error messages never
+    print the data.
     """
-    if isinstance(X, list | tuple) and np.ndim(X) > 2:  # a list of images
-        X = np.asarray(X)
+    if isinstance(X, list | tuple):
+        X = _stack_images(X)
+    dtype = getattr(X, "dtype", None)
+    if dtype is not None and np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(
+            "Complex data not supported: an INR fits real intensities; pass "
+            "np.abs(X) (magnitude) or X.real."
+        )
+    if len(getattr(X, "shape", (0, 0))) < 2:
+        raise ValueError(
+            f"X must be 2-D (n_images, n_pixels) with image_shape, 3-D "
+            f"(n_images, H, W) or 4-D (n_images, H, W, C); got {len(X.shape)}-D "
+            "input. Reshape your data: for one image of shape (H, W), pass "
+            "X[None]."
+        )
     if isinstance(X, np.ndarray) and X.ndim > 2:
         X = check_array(
             X,
@@ -53,21 +72,42 @@ def validate_images(estimator, X, *, reset: bool) -> np.ndarray:
         estimator.image_shape_ = tuple(int(n) for n in shape)
         estimator._input_was_2d = was_2d
     images = X.reshape(len(X), *estimator.image_shape_)
+    if reset and np.prod(estimator.image_shape_[:2]) < MIN_PIXELS:
+        warnings.warn(
+            f"The images have {int(np.prod(estimator.image_shape_[:2]))} pixel(s) "
+            f"(shape {estimator.image_shape_}): each INR then fits more parameters "
+            "than there are values, and theta says little about the image.",
+            UserWarning,
+            stacklevel=3,
+        )
     check_intensity_range(images, estimator.loss)
     return images
+
+
+def _stack_images(images) -> np.ndarray:
+    """A list of images as one array, or an error naming the first mismatch."""
+    shapes = [np.shape(image) for image in images]
+    for position, shape in enumerate(shapes):
+        if shape != shapes[0]:
+            raise ValueError(
+                f"X is a list of images of different shapes: X[{position}] has "
+                f"shape {shape} but X[0] has shape {shapes[0]}. Resize them to one "
+                "shape first (e.g. skimage.transform.resize, or "
+                "load_brats_slices(size=...))."
+            )
+    return np.asarray(images)
 
 
 def flat_image_shape(image_shape, n_features: int) -> tuple:
     """The ``(H, W[, C])`` of 2-D X's rows, from ``image_shape`` (or square)."""
     if image_shape is None:
-        side = int(round(np.sqrt(n_features)))
-        if side * side != n_features:
-            raise ValueError(
-                f"X has {n_features} features, which is not a square "
-                "single-channel image; pass image_shape=(H, W) or (H, W, C), "
-                "or give X as an array of shape (n_images, H, W[, C])."
-            )
-        return (side, side)
+        # A guess (say, square images) would read one (64, 64) image as 64
+        # images of 8 x 8: ask instead.
+        raise ValueError(
+            f"X is 2-D with {n_features} columns: pass image_shape=(H, W) or "
+            "(H, W, C) for rows of flattened images, or give the images as an "
+            "array of shape (n_images, H, W[, C]) (X[None] for one image)."
+        )
     shape = [int(n) for n in image_shape]
     if (
         len(shape) not in (2, 3)

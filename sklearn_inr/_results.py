@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._exceptions import INRDivergenceError
+from ._exceptions import DivergenceWarning, INRDivergenceError
 from ._networks import INRSpec
 from .metrics import mean_squared_error_per_image, psnr
 
-__all__ = ["INRFitResult", "collect_results"]
+__all__ = ["DIVERGENCE_FACTOR", "INRFitResult", "collect_results", "diverged"]
+
+# A fit whose final loss ends above this multiple of its starting loss, with
+# a reconstruction worse than predicting the image's mean, diverged.
+DIVERGENCE_FACTOR = 10.0
 
 
 @dataclass
@@ -56,28 +61,63 @@ class INRFitResult:
     spec: INRSpec
 
 
-def collect_results(results, images, history_steps, spec, lr) -> INRFitResult:
+def diverged(history, reconstruction, image) -> bool:
+    """Whether one image's fit diverged (see :class:`INRDivergenceError`).
+
+    ``history`` is its loss history (first entry: the loss at step 0).
+    Slow or unfinished fits never qualify: their loss is below its start.
+    """
+    start, final = history[0], history[-1]
+    if not (np.isfinite(start) and np.isfinite(final)):
+        return True
+    if not np.isfinite(reconstruction).all():
+        return True
+    image = np.asarray(image, dtype=np.float64)
+    worse_than_mean = np.mean((reconstruction - image) ** 2) > np.var(image)
+    return bool(final > DIVERGENCE_FACTOR * start and worse_than_mean)
+
+
+def collect_results(
+    results, images, history_steps, spec, lr, on_divergence="raise"
+) -> INRFitResult:
     """Order per-row entries into an :class:`INRFitResult`; check divergence.
 
     ``results`` maps each row of ``images`` to its ``theta``,
-    ``loss_history`` and ``output`` (the reconstruction).
+    ``loss_history`` and ``output`` (the reconstruction). Diverged images
+    raise, warn or pass as ``on_divergence`` says.
     """
     ordered = [results[row] for row in range(len(images))]
     loss_history = np.stack([r["loss_history"] for r in ordered]).astype(np.float64)
-    diverged = np.flatnonzero(~np.isfinite(loss_history[:, -1]))
-    if len(diverged):
-        raise INRDivergenceError(diverged, lr)
     reconstructions = np.stack([r["output"] for r in ordered])
     targets = images
     if images.shape[-1] == 1:
         reconstructions, targets = reconstructions[..., 0], images[..., 0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        mse = mean_squared_error_per_image(targets, reconstructions)
+        scores = psnr(targets, reconstructions)
+        bad = [
+            row
+            for row in range(len(images))
+            if diverged(loss_history[row], reconstructions[row], targets[row])
+        ]
+    if bad and on_divergence != "ignore":
+        error = INRDivergenceError(
+            bad,
+            lr,
+            final_loss=loss_history[bad, -1],
+            psnr=scores[bad],
+            overflow=~np.isfinite(loss_history[bad, 0]),
+        )
+        if on_divergence == "raise":
+            raise error
+        warnings.warn(str(error), DivergenceWarning, stacklevel=3)
     return INRFitResult(
         theta=np.stack([r["theta"] for r in ordered]),
         loss=loss_history[:, -1].copy(),
         loss_history=loss_history,
         history_steps=history_steps,
         reconstructions=reconstructions,
-        mse=mean_squared_error_per_image(targets, reconstructions),
-        psnr=psnr(targets, reconstructions),
+        mse=mse,
+        psnr=scores,
         spec=spec,
     )

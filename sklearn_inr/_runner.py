@@ -19,7 +19,8 @@ and a trainer (:mod:`sklearn_inr._training`). The runner
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import joblib
@@ -30,7 +31,7 @@ from ._cache import ArrayStore
 from ._device import resolve_device, torch_threads
 from ._engine import BatchedINR, bytes_per_batch
 from ._networks import INRSpec, make_coordinates
-from ._results import INRFitResult, collect_results
+from ._results import INRFitResult, collect_results, diverged
 from ._seeds import content_digest
 from ._training import train
 
@@ -46,6 +47,10 @@ CPU_MEMORY_BUDGET = 512 * 2**20
 CPU_BATCH_PIXELS = 16384
 # Fraction of the free GPU memory a batch may take.
 GPU_MEMORY_FRACTION = 0.5
+# Speed assumed for sizing the first "auto" batch by duration, before any
+# batch is measured (a slow guess: one CPU core runs the engine at 50-140
+# GFLOP/s, benchmarks/bench_fit.py).
+ASSUMED_FLOPS = {"cpu": 2e10, "cuda": 1e12}
 
 # joblib backends whose workers are processes on this machine: their torch
 # threads must share its cores. Dask, Ray and other backends manage their own
@@ -146,6 +151,7 @@ class _Chunk:
     batch_size: object
     device: str
     store_location: object
+    checkpoint_every: float
     n_threads: int | None
 
 
@@ -161,6 +167,8 @@ def run_fits(
     memory=None,
     n_jobs=None,
     chunk_size=None,
+    checkpoint_every=60.0,
+    on_divergence="raise",
     verbose=0,
     desc="Fitting INRs",
 ) -> INRFitResult:
@@ -175,15 +183,21 @@ def run_fits(
     results = {}
     if store is not None:
         common = {**settings.key(spec), **trainer.key()}
+        shapes = {
+            "theta": (trainer.n_features(spec),),
+            "loss_history": (len(settings.history_steps),),
+            "output": images.shape[1:],
+        }
         for row, image in enumerate(images):
             keys[row] = content_digest(image, {**common, "init": init.key(row)})
-            hit = store.load(keys[row], _FIELDS)
+            hit = store.load(keys[row], shapes)
             if hit is not None:
                 results[row] = hit
+        store.warn_damaged()
     todo = np.array([row for row in range(len(images)) if row not in results], int)
     chunk = _Chunk(
         images, todo, init, keys, spec, settings, trainer, batch_size, device,
-        None if store is None else store.location, None,
+        None if store is None else store.location, float(checkpoint_every), None,
     )  # fmt: skip
     progress = None
     if verbose > 0:
@@ -198,10 +212,9 @@ def run_fits(
     finally:
         if progress is not None:
             progress.close()
-    return collect_results(results, images, settings.history_steps, spec, settings.lr)
-
-
-_FIELDS = ("theta", "loss_history", "output")
+    return collect_results(
+        results, images, settings.history_steps, spec, settings.lr, on_divergence
+    )
 
 
 def _subset(chunk: _Chunk, rows: np.ndarray, n_threads) -> _Chunk:
@@ -210,7 +223,7 @@ def _subset(chunk: _Chunk, rows: np.ndarray, n_threads) -> _Chunk:
         chunk.images[rows], rows, chunk.init.subset(rows),
         [chunk.keys[row] for row in rows], chunk.spec, chunk.settings,
         chunk.trainer, chunk.batch_size, chunk.device, chunk.store_location,
-        n_threads,
+        chunk.checkpoint_every, n_threads,
     )  # fmt: skip
 
 
@@ -254,8 +267,9 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
     ``chunk.rows``, the positions in the whole call. On CPU each batch
     trains on one thread, and ``n_threads`` batches (by default the
     caller's torch thread count) train at once. Each finished batch goes to
-    the cache at once, so a worker that dies loses at most its current
-    batches.
+    the cache at once, and ``"auto"`` batches are cut to finish within
+    ``checkpoint_every`` seconds, so a worker that dies (even by ``kill
+    -9``) loses at most that much work.
     """
     device = resolve_device(chunk.device)
     n_threads = 1
@@ -264,44 +278,81 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
     store = None
     if chunk.store_location is not None:
         store = ArrayStore(chunk.store_location)
-    spec, settings = chunk.spec, chunk.settings
-    coords = make_coordinates(chunk.images.shape[1:3], dtype=settings.dtype,
+    coords = make_coordinates(chunk.images.shape[1:3], dtype=chunk.settings.dtype,
                               device=device)  # fmt: skip
-    batch_size = chunk.batch_size
-    if batch_size == "auto":
-        itemsize = torch.finfo(settings.dtype).bits // 8
-        batch_size = auto_batch_size(spec, coords.shape[0], device, itemsize, n_threads)
-        # Enough batches to keep every thread busy.
-        batch_size = min(batch_size, -(-len(chunk.rows) // n_threads))
-    batches = [
-        np.arange(start, min(start + batch_size, len(chunk.rows)))
-        for start in range(0, len(chunk.rows), batch_size)
-    ]
+    sizer = _BatchSizer(chunk, coords.shape[0], device, n_threads)
 
     def fit_batch(local):
+        start = time.perf_counter()
         if device.type == "cpu":
             with torch_threads(1):
-                return local, _train_batch(chunk, local, coords, device)
-        return local, _train_batch(chunk, local, coords, device)
+                out = _train_batch(chunk, local, coords, device)
+        else:
+            out = _train_batch(chunk, local, coords, device)
+        return out, time.perf_counter() - start
 
-    results = {}
-    n_threads = min(n_threads, len(batches))
+    results, pending, next_row = {}, {}, 0
+    n_rows = len(chunk.rows)
     with ThreadPoolExecutor(n_threads) if n_threads > 1 else _Sequential() as pool:
-        for local, (features, output, history) in pool.map(fit_batch, batches):
-            for i, row in zip(local, chunk.rows[local]):
-                entry = {
-                    "theta": features[i - local[0]],
-                    "loss_history": history[i - local[0]],
-                    "output": output[i - local[0]],
-                }
-                results[int(row)] = entry
-                # Diverged images are not cached: a rerun with a lower lr
-                # refits them.
-                if store is not None and np.isfinite(entry["loss_history"][-1]):
-                    store.save(chunk.keys[i], **entry)
-            if progress is not None:
-                progress.update(len(local))
+        while next_row < n_rows or pending:
+            # Keep every thread busy; each new batch is sized by what the
+            # finished ones measured.
+            while next_row < n_rows and len(pending) < n_threads:
+                size = sizer.next_size(n_rows - next_row)
+                local = np.arange(next_row, next_row + size)
+                pending[pool.submit(fit_batch, local)] = local
+                next_row += size
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: pending[f][0]):
+                local = pending.pop(future)
+                (features, output, history), seconds = future.result()
+                sizer.observe(len(local), seconds)
+                for i, row in enumerate(chunk.rows[local]):
+                    entry = {"theta": features[i], "loss_history": history[i],
+                             "output": output[i]}  # fmt: skip
+                    results[int(row)] = entry
+                    # Diverged images are not cached: a rerun with a lower lr
+                    # refits them.
+                    image = chunk.images[local[i]]
+                    if store is not None and not diverged(history[i], output[i],
+                                                          image):  # fmt: skip
+                        store.save(chunk.keys[local[i]], **entry)
+                if progress is not None:
+                    progress.update(len(local))
     return results
+
+
+class _BatchSizer:
+    """Batch sizes within the memory budget and ``checkpoint_every`` seconds.
+
+    An explicit ``batch_size`` is kept. ``"auto"`` takes the largest batch
+    whose memory fits the budget (:func:`auto_batch_size`), at most one
+    batch's share of the chunk per thread, and at most the images that
+    finish within ``checkpoint_every`` seconds at the measured speed (before
+    any measurement, at :data:`ASSUMED_FLOPS` per second). Results never
+    depend on the batch sizes.
+    """
+
+    def __init__(self, chunk, n_pixels, device, n_threads):
+        self.fixed = None if chunk.batch_size == "auto" else int(chunk.batch_size)
+        itemsize = torch.finfo(chunk.settings.dtype).bits // 8
+        spec = chunk.spec
+        self.memory_cap = auto_batch_size(spec, n_pixels, device, itemsize, n_threads)
+        self.thread_cap = max(1, -(-len(chunk.rows) // n_threads))
+        self.flops_per_image = 6.0 * spec.n_params * n_pixels * chunk.settings.n_steps
+        self.flops_per_second = ASSUMED_FLOPS.get(device.type, ASSUMED_FLOPS["cpu"])
+        self.seconds = chunk.checkpoint_every
+
+    def next_size(self, remaining: int) -> int:
+        if self.fixed is not None:
+            return min(self.fixed, remaining)
+        in_time = int(self.seconds * self.flops_per_second / self.flops_per_image)
+        size = min(self.memory_cap, self.thread_cap, max(1, in_time))
+        return min(size, remaining)
+
+    def observe(self, n_images: int, seconds: float) -> None:
+        if seconds > 0:
+            self.flops_per_second = n_images * self.flops_per_image / seconds
 
 
 def _train_batch(chunk: _Chunk, local, coords, device):
@@ -336,5 +387,10 @@ class _Sequential:
         return False
 
     @staticmethod
-    def map(function, items):
-        return map(function, items)
+    def submit(function, *args) -> Future:
+        future = Future()
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by .result()
+            future.set_exception(exc)
+        return future

@@ -175,6 +175,8 @@ def fit_shifts(
     record_every: int = 1,
     memory=None,
     n_jobs: int | None = None,
+    checkpoint_every: float = 60.0,
+    on_divergence: str = "raise",
     verbose: int = 0,
 ) -> INRFitResult:
     """Fit per-image shift modulations of a fixed base network.
@@ -203,6 +205,8 @@ def fit_shifts(
         Folder caching each image's shifts (keyed by the image, the base and
         the settings).
     %(n_jobs)s
+    %(checkpoint_every)s
+    %(on_divergence)s
     %(verbose)s
 
     Returns
@@ -236,5 +240,6 @@ def fit_shifts(
     return run_fits(
         images, spec, settings, SharedInit(base), ShiftTrainer(base),
         batch_size=batch_size, device=parse_device(device), memory=memory,
-        n_jobs=n_jobs, verbose=verbose, desc="Fitting shifts",
+        n_jobs=n_jobs, checkpoint_every=checkpoint_every,
+        on_divergence=on_divergence, verbose=verbose, desc="Fitting shifts",
     )  # fmt: skip

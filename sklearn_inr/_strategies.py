@@ -160,7 +160,8 @@ class LearnedStart(SharedStart):
                     **{k: v for k, v in settings.items() if k != "init_theta"},
                 },
             )  # fmt: skip
-            hit = store.load(key, ("theta",))
+            hit = store.load(key, {"theta": (spec.n_params,)})
+            store.warn_damaged()
             if hit is not None:
                 return hit["theta"]
         theta = features.learn_init(

@@ -2,15 +2,21 @@
 
 ``sklearn-inr reproduce`` (or ``python -m sklearn_inr reproduce``) runs the
 paper's experiment with a leak audit (:func:`sklearn_inr.experiments.
-run_reproduction`) and writes ``results.json``, ``report.md`` and figures.
+run_reproduction`) and writes ``results.json``, ``report.md`` and figures
+to ``--out``, all at once at the end, so an interrupted run leaves the
+previous outputs complete. Fitted INRs are cached in ``<out>/cache``
+(``--cache DIR`` moves it, ``--no-cache`` drops it), so rerunning the same
+command after Ctrl-C resumes instead of starting over; Ctrl-C prints one
+line saying so and exits with status 130.
 Subcommands live in :func:`build_parser`; each has a ``_run_<name>``
 function taking the parsed arguments and the parser (to report bad
-arguments with exit code 2).
+arguments, such as an unusable ``--data`` or ``--out``, with exit code 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -48,22 +54,42 @@ def build_parser() -> argparse.ArgumentParser:
             "Fit one INR per MRI slice, classify the weights, and report the "
             "paper's protocol beside a leak-free grouped cross-validation, "
             "noise and permuted-label controls and a pixel baseline. Writes "
-            "results.json, report.md and PNG figures to --out."
+            "results.json, report.md and PNG figures to --out, all at once at "
+            "the end. Fitted INRs are cached (default: <out>/cache), so after "
+            "Ctrl-C the same command resumes where it stopped."
         ),
     )
     reproduce.add_argument(
         "--data",
         metavar="DIR",
         type=Path,
-        help="a BraTS2021 Task 1 folder (BraTS2021_XXXXX case folders); default: "
-        "a synthetic cohort in the same layout, generated in a temporary folder",
+        help="a BraTS2021 Task 1 folder (BraTS2021_XXXXX case folders; other "
+        "folders are listed and ignored); default: a synthetic cohort in the same "
+        "layout, generated in a temporary folder",
     )
     reproduce.add_argument(
         "--out",
         metavar="DIR",
         type=Path,
         default=Path("sklearn_inr_results"),
-        help="output folder (default: ./sklearn_inr_results)",
+        help="output folder, created if needed; its results.json, report.md and "
+        "figures are replaced only once the new ones are complete, other files "
+        "are kept (default: ./sklearn_inr_results)",
+    )
+    cache = reproduce.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache",
+        metavar="DIR",
+        type=Path,
+        help="folder keeping every fitted INR, so a rerun (e.g. after Ctrl-C) "
+        "reuses them; entries are keyed by data and settings, so it can be "
+        "shared between runs; delete it to reclaim the space (default: <out>/cache)",
+    )
+    cache.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="keep fitted INRs in a temporary folder only, removed at the end: "
+        "nothing is left on disk, and an interrupted run starts over",
     )
     reproduce.add_argument(
         "--preset",
@@ -91,15 +117,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-patients",
         type=_positive_int,
         metavar="N",
-        help="patients to use (default: the preset's; 40 for 'cpu', 75 for 'paper')",
+        help="patients to use (default: the preset's; 40 for 'cpu', 75 for "
+        "'paper'); a warning says so when --data has fewer",
     )
     reproduce.set_defaults(run=_run_reproduce, subparser=reproduce)
     return parser
 
 
-def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .datasets import load_brats_slices, make_brats_like
+def _folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be used as an output folder, or None if it can.
 
+    ``path`` need not exist: its nearest existing ancestor must then be a
+    writable folder, where it will be created.
+    """
+    if path.exists() and not path.is_dir():
+        return f"{str(path)!r} is a file, not a folder; pass a folder path"
+    existing = Path(os.path.abspath(path))
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return (
+            f"{str(path)!r} cannot be created: {str(existing)!r} is a file; pass "
+            "a path under a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{str(existing)!r} is not writable; pass a folder you can write to"
+    return None
+
+
+def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.folds < 2:
         parser.error(f"argument --folds: must be at least 2, got {args.folds}")
     if args.n_patients is not None and args.n_patients < args.folds:
@@ -109,6 +155,46 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         )
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("argument --device: cuda was requested but is not available")
+    if args.data is not None and args.data.exists() and not args.data.is_dir():
+        parser.error(
+            f"argument --data: {str(args.data)!r} is a file, not a folder; pass "
+            "the folder holding the BraTS2021_XXXXX case folders"
+        )
+    cache = None if args.no_cache else (args.cache or args.out / "cache")
+    # Checked now, not after minutes of fitting.
+    problem = _folder_problem(args.out)
+    if problem:
+        parser.error(f"argument --out: {problem}")
+    problem = cache is not None and _folder_problem(cache)
+    if problem and args.cache is None:
+        parser.error(
+            f"argument --out: its cache folder {problem}, or move the cache "
+            "with --cache DIR (or drop it with --no-cache)"
+        )
+    if problem:
+        parser.error(f"argument --cache: {problem}")
+    try:
+        return _reproduce(args, parser, cache)
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a crash: no traceback, the
+        # conventional status 128 + SIGINT, and how to pick up again.
+        if cache is None:
+            kept = "no fitted INRs kept (--no-cache); rerun to start over."
+        else:
+            n_kept = sum(1 for _ in Path(cache).rglob("*.npz"))
+            kept = (
+                f"{n_kept} fitted INRs kept in {cache}; rerun the same command to "
+                "resume."
+            )
+        print(f"Interrupted: {kept}", file=sys.stderr)
+        return 130
+
+
+def _reproduce(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, cache: Path | None
+) -> int:
+    from .datasets import load_brats_slices, make_brats_like
+
     uses_cuda = args.device == "cuda" or (
         args.device == "auto" and torch.cuda.is_available()
     )
@@ -137,13 +223,21 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             data = load_brats_slices(
                 root, "flair", size=settings["image_size"], n_patients=n_patients
             )
-        except (FileNotFoundError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             parser.error(f"argument --data: {exc}")
     n_loaded = len(set(data.groups.tolist()))
     if n_loaded < args.folds:
         parser.error(
             f"only {n_loaded} patients yielded a tumour/no-tumour slice pair, too "
             f"few for {args.folds} folds"
+        )
+    if args.n_patients is not None and n_loaded < args.n_patients:
+        print(
+            f"Warning: --n-patients {args.n_patients} asks for more patients than "
+            f"{args.data or 'the cohort'} has: only {n_loaded} yield a tumour/"
+            "no-tumour slice pair "
+            f"({len(data.skipped)} folders skipped); using {n_loaded}.",
+            file=sys.stderr,
         )
     description += f", FLAIR, {n_loaded} patients loaded"
     print(
@@ -160,14 +254,16 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         n_splits=args.folds,
         random_state=args.seed,
         device=args.device,
+        cache_dir=cache,
         data_description=description,
         stage_seconds={"data": time.perf_counter() - start},
         verbose=1,
     )
+    kept = "" if cache is None else f" Fitted INRs are cached in {cache} for reruns."
     print(
         f"\n{results['verdict']['text']}\n\nWrote {args.out / 'report.md'}, "
         f"{args.out / 'results.json'} and figures in "
-        f"{results['timings']['total']:.0f} s."
+        f"{results['timings']['total']:.0f} s.{kept}"
     )
     return 0
 
@@ -183,8 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     status : int
-        0 on success. Bad arguments exit with status 2 and a message
-        (``SystemExit``), as argparse does.
+        0 on success; 130 when interrupted with Ctrl-C (one line on stderr
+        says what was kept and how to resume). Bad arguments, including a
+        ``--data`` that is a file and an ``--out`` that cannot be written,
+        exit with status 2 and a message (``SystemExit``), as argparse does.
 
     Examples
     --------

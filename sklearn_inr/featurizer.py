@@ -89,6 +89,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     %(device)s
     %(memory)s
     %(n_jobs)s
+    %(checkpoint_every)s
+    %(on_divergence)s
     %(random_state)s
     %(verbose)s
 
@@ -183,7 +185,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             for name in (
                 "model", "hidden_features", "hidden_layers", "omega_0", "loss",
                 "lr", "n_steps", "batch_size", "device", "memory", "n_jobs",
-                "random_state", "verbose",
+                "checkpoint_every", "on_divergence", "random_state", "verbose",
             )
         },
         "init": [StrOptions(set(STARTS))],
@@ -218,6 +220,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         device="auto",
         memory=None,
         n_jobs=None,
+        checkpoint_every=60.0,
+        on_divergence="raise",
         random_state=None,
         verbose=0,
     ):
@@ -240,6 +244,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.device = device
         self.memory = memory
         self.n_jobs = n_jobs
+        self.checkpoint_every = checkpoint_every
+        self.on_divergence = on_divergence
         self.random_state = random_state
         self.verbose = verbose
 
@@ -263,6 +269,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             device=self.device,
             memory=self.memory,
             n_jobs=self.n_jobs,
+            checkpoint_every=self.checkpoint_every,
+            on_divergence=self.on_divergence,
             verbose=self.verbose,
         )
 
@@ -284,10 +292,32 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             )
         y = column_or_1d(y, warn=True)
         check_consistent_length(images, y)
+        missing = _missing_labels(y)
+        if missing.any():
+            raise ValueError(
+                f"y has {int(missing.sum())} missing or non-finite label(s) (at "
+                f"positions {np.flatnonzero(missing)[:20].tolist()}); "
+                "warm_start_by_class chains images by class, so every image "
+                "needs a class. Drop those images or fill their labels."
+            )
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"warm_start_by_class=True chains images by class, and y has "
+                f"{len(classes)} class(es); it needs at least two."
+            )
         return y
 
+    def _forget_fit(self):
+        """Remove every fitted attribute, so a failed fit leaves none behind."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in (
+                "_seed",
+                "_input_was_2d",
+            ):
+                delattr(self, name)
+
     @fill_doc
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit the INRs of the training images and return their theta.
 
@@ -305,6 +335,16 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         -------
         theta : ndarray of shape (n_images, n_params)
         """
+        try:
+            return self._fit_transform(X, y)
+        except BaseException:
+            # A fit that fails (bad input, divergence, Ctrl-C) leaves the
+            # estimator unfitted, never half-fitted.
+            self._forget_fit()
+            raise
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit_transform(self, X, y):
         features, start = FEATURES[self.features], STARTS[self.init]
         # Every check before any fitted attribute is set or any work starts.
         features.check(self)
@@ -476,3 +516,18 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.target_tags.required = bool(self.warm_start_by_class)
         return tags
+
+
+def _missing_labels(y) -> np.ndarray:
+    """Which labels are NaN, infinite or None."""
+    if y.dtype.kind in "fc":
+        return ~np.isfinite(y)
+    if y.dtype.kind == "O":
+        return np.array(
+            [
+                label is None
+                or (isinstance(label, float | np.floating) and not np.isfinite(label))
+                for label in y
+            ]
+        )
+    return np.zeros(len(y), dtype=bool)

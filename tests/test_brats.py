@@ -285,6 +285,36 @@ def test_empty_or_foreign_root(tmp_path):
         load_brats_slices(tmp_path / "missing")
 
 
+def test_misnamed_folders_are_listed_in_skipped_with_one_warning(small, tmp_path):
+    # A renamed case and a copy: not loaded, but no longer silently dropped.
+    shutil.copytree(small / "BraTS2021_00001", small / "patient_01")
+    shutil.copytree(small / "BraTS2021_00001", small / "BraTS2021_00001_copy")
+    (small / ".ipynb_checkpoints").mkdir()  # hidden: not data
+    (small / "notes.txt").write_text("not a folder")
+    with pytest.warns(UserWarning, match="Ignoring 2 folder") as rec:
+        data = load_brats_slices(small)
+    assert len(rec) == 1
+    assert "BraTS2021_00001_copy, patient_01" in str(rec[0].message)
+    assert len(np.unique(data.patient_id)) == 3
+    assert sorted(data.skipped) == ["BraTS2021_00001_copy", "patient_01"]
+    for name, reason in data.skipped.items():
+        assert f"folder name {name!r} is not a BraTS case name" in reason
+        assert "rename it" in reason
+    assert "skipped: 2" in data.DESCR
+
+    # One level down, they are named by their path; the containers' siblings
+    # (a folder of documents next to the training data) are not cases' siblings.
+    inner = make_brats_like(
+        tmp_path / "download" / "Training", n_patients=2, shape=SMALL
+    )
+    (inner / "BraTS2021_00000 (1)").mkdir()
+    (tmp_path / "download" / "docs").mkdir()
+    with pytest.warns(UserWarning, match="Ignoring 1 folder") as rec:
+        data = load_brats_slices(tmp_path / "download")
+    assert len(rec) == 1
+    assert list(data.skipped) == ["Training/BraTS2021_00000 (1)"]
+
+
 def test_duplicate_patient_in_two_collections(tmp_path):
     make_brats_like(tmp_path / "train", n_patients=1, shape=SMALL)
     make_brats_like(tmp_path / "val", n_patients=1, shape=SMALL)

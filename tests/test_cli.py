@@ -1,14 +1,18 @@
 """The ``sklearn-inr`` command line: a tiny end-to-end run and bad arguments."""
 
 import json
+import os
 import re
 import subprocess
 import sys
 
 import pytest
 
+import sklearn_inr.cli as cli
+import sklearn_inr.datasets
 from sklearn_inr.cli import main
 from sklearn_inr.datasets import make_brats_like
+from sklearn_inr.experiments import _reproduce
 
 OUTPUTS = (
     "results.json",
@@ -24,6 +28,40 @@ def cohort(tmp_path_factory):
     return make_brats_like(
         tmp_path_factory.mktemp("cohort"), n_patients=6, shape=(32, 32, 12)
     )
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory):
+    """The smallest cohort 2 folds accept, for the runs that only check files."""
+    return make_brats_like(
+        tmp_path_factory.mktemp("small"), n_patients=4, shape=(32, 32, 12)
+    )
+
+
+def _tiny(data, out, *extra):
+    """argv of a tiny CPU run on ``data`` writing to ``out``."""
+    return [
+        "reproduce",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--folds",
+        "2",
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
+def _main_interrupted(argv):
+    """main(argv), failing the test (not ending the session) if Ctrl-C leaks."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main()")
 
 
 def _numbers(text):
@@ -128,6 +166,185 @@ def test_bad_arguments_exit_2_with_message(argv, message, capsys):
         main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option, path, message",
+    [
+        # --data must be a folder (a file gave a NotADirectoryError traceback).
+        ("--data", "file.txt", "'{tmp}/file.txt' is a file, not a folder"),
+        # --out and --cache must be folders we can create or write to.
+        ("--out", "file.txt", "'{tmp}/file.txt' is a file, not a folder"),
+        (
+            "--out",
+            "file.txt/out",
+            "'{tmp}/file.txt/out' cannot be created: '{tmp}/file.txt' is a file",
+        ),
+        ("--cache", "file.txt", "'{tmp}/file.txt' is a file, not a folder"),
+        (
+            "--cache",
+            "file.txt/c",
+            "'{tmp}/file.txt/c' cannot be created: '{tmp}/file.txt' is a file",
+        ),
+        # The default cache, <out>/cache, is checked as part of --out.
+        ("--out", "old", "its cache folder '{tmp}/old/cache' is a file"),
+    ],
+)
+def test_unusable_data_or_output_paths_exit_2(option, path, message, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("not a folder")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "cache").write_text("a file where the cache goes")
+    argv = ["reproduce", "--preset", "tiny", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, option, str(tmp_path / path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {message.format(tmp=tmp_path)}" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "old"]
+
+
+def test_unwritable_out_exits_2(tmp_path, monkeypatch, capsys):
+    # Tests may run as root, for whom chmod 0o500 does not forbid writing:
+    # fake what os.access says about the read-only folder instead.
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    access = os.access
+    monkeypatch.setattr(
+        cli.os,
+        "access",
+        lambda path, mode: access(path, mode) and str(path) != str(readonly),
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--preset", "tiny", "--out", str(readonly / "out")])
+    assert exc.value.code == 2
+    assert f"{str(readonly)!r} is not writable" in capsys.readouterr().err
+
+
+def test_interrupted_run_keeps_old_outputs_then_rerun_replaces_them(
+    small_cohort, tmp_path, monkeypatch, capsys
+):
+    out, cache = tmp_path / "out", tmp_path / "inr_cache"
+    old = {name: f"old {name}".encode() for name in OUTPUTS}
+    out.mkdir()
+    for name, content in old.items():
+        (out / name).write_bytes(content)
+    (out / "notes.txt").write_text("mine")
+    write_figures = _reproduce.write_figures
+    calls = []
+
+    def interrupted_write(folder, *args):
+        # The first call dies half-way: one complete PNG, one cut short
+        # (what SIGINT left in --out before: a 124-byte PNG).
+        calls.append(folder)
+        if len(calls) > 1:
+            return write_figures(folder, *args)
+        write_figures(folder, *args)
+        path = folder / "reconstructions.png"
+        path.write_bytes(path.read_bytes()[:124])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_reproduce, "write_figures", interrupted_write)
+    argv = _tiny(small_cohort, out, "--cache", str(cache))
+
+    assert _main_interrupted(argv) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    n_kept = len(list(cache.rglob("*.npz")))
+    assert n_kept > 0
+    assert err.strip().splitlines()[-1] == (
+        f"Interrupted: {n_kept} fitted INRs kept in {cache}; rerun the same "
+        "command to resume."
+    )
+    # The new files were written beside --out, not in it, and are gone.
+    assert calls[0].parent == tmp_path and not calls[0].exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted([*old, "notes.txt"])
+    for name, content in old.items():
+        assert (out / name).read_bytes() == content, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inr_cache", "out"]
+
+    assert main(argv) == 0
+    for name, content in old.items():
+        assert (out / name).read_bytes() != content, name
+    assert (out / "accuracy.png").read_bytes().startswith(b"\x89PNG")
+    assert json.loads((out / "results.json").read_text())["figures"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not (out / "cache").exists()
+    assert len(list(cache.rglob("*.npz"))) == n_kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inr_cache", "out"]
+
+
+def test_cache_in_out_makes_a_rerun_fit_nothing(small_cohort, tmp_path, fit_counter):
+    out = tmp_path / "out"
+    assert main(_tiny(small_cohort, out)) == 0
+    assert fit_counter["images"] > 0
+    assert list((out / "cache").rglob("*.npz"))
+    # The outputs were replaced around the cache, which stays in place.
+    results = (out / "results.json").read_text()
+    fit_counter["images"] = 0
+    assert main(_tiny(small_cohort, out)) == 0
+    assert fit_counter["images"] == 0
+    assert (out / "results.json").read_text() != results  # new date and timings
+
+    # --no-cache: fits again, and leaves no cache folder anywhere.
+    fresh = tmp_path / "fresh"
+    assert main(_tiny(small_cohort, fresh, "--no-cache")) == 0
+    assert fit_counter["images"] > 0
+    assert sorted(p.name for p in fresh.iterdir()) == sorted(OUTPUTS)
+
+
+def test_cache_and_no_cache_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--cache", "somewhere", "--no-cache"])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_loading_exits_130_without_traceback(
+    small_cohort, tmp_path, monkeypatch, capsys
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sklearn_inr.datasets, "load_brats_slices", interrupted)
+    out = tmp_path / "out"
+    assert _main_interrupted(_tiny(small_cohort, out)) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"Interrupted: 0 fitted INRs kept in {out / 'cache'}; rerun the same "
+        "command to resume."
+    ]
+    assert _main_interrupted(_tiny(small_cohort, out, "--no-cache")) == 130
+    assert capsys.readouterr().err.strip() == (
+        "Interrupted: no fitted INRs kept (--no-cache); rerun to start over."
+    )
+
+
+@pytest.mark.parametrize("n_patients, warned", [(9, True), (4, False)])
+def test_n_patients_beyond_the_data_warns(
+    small_cohort, tmp_path, monkeypatch, capsys, n_patients, warned
+):
+    seen = {}
+
+    def fake_run(images, target, groups, **kwargs):
+        seen["groups"] = groups
+        return {"verdict": {"text": ""}, "timings": {"total": 0.0}}
+
+    monkeypatch.setattr(cli, "run_reproduction", fake_run)
+    argv = _tiny(small_cohort, tmp_path / "out", "--n-patients", str(n_patients))
+    assert main(argv) == 0
+    assert len(set(seen["groups"])) == 4
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if line.startswith("Warning:")]
+    if warned:
+        assert warning == [
+            f"Warning: --n-patients 9 asks for more patients than {small_cohort} "
+            "has: only 4 yield a tumour/no-tumour slice pair (0 folders skipped); "
+            "using 4."
+        ]
+    else:
+        assert warning == []
 
 
 def test_unsuitable_data_folder_gets_loader_error(tmp_path, capsys):

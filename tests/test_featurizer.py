@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -49,10 +50,10 @@ def test_defaults_fit_the_paper_tiny_siren():
 def test_x_forms_give_the_same_theta(smooth_images):
     theta_3d = _featurizer().fit_transform(smooth_images)
     flat = smooth_images.reshape(6, -1)
-    theta_square = _featurizer().fit_transform(flat)
     theta_shape = _featurizer(image_shape=(12, -1)).fit_transform(flat)
-    np.testing.assert_array_equal(theta_3d, theta_square)
     np.testing.assert_array_equal(theta_3d, theta_shape)
+    theta_list = _featurizer().fit_transform(list(smooth_images))
+    np.testing.assert_array_equal(theta_3d, theta_list)
     featurizer = _featurizer(image_shape=(12, 12)).fit(flat)
     assert featurizer.image_shape_ == (12, 12)
     assert featurizer.n_features_in_ == 144
@@ -168,14 +169,18 @@ def test_inverse_transform_score_and_feature_names(smooth_images):
 @pytest.mark.parametrize(
     "X, params, match",
     [
-        (np.full((2, 16), np.nan), {}, "NaN"),
-        (np.full((2, 16), 2.0), {}, r"needs intensities in \[0, 1\]"),
-        (np.zeros((2, 10)), {}, "not a square"),
+        (np.full((2, 16), np.nan), {"image_shape": (4, 4)}, "NaN"),
+        (np.full((2, 4, 4), 2.0), {}, r"needs intensities in \[0, 1\]"),
+        (np.zeros((2, 10)), {}, r"pass image_shape=\(H, W\).*X\[None\]"),
+        # One (64, 64) image as a 2-D array was read as 64 images of 8 x 8.
+        (np.zeros((64, 64)), {}, r"2-D with 64 columns.*X\[None\]"),
         (np.zeros((2, 16)), {"image_shape": (3, 5)}, "holds 15"),
         (np.zeros((2, 16)), {"image_shape": (3, -1)}, "cannot hold"),
         (np.zeros((2, 16)), {"image_shape": (4,)}, "image_shape must be"),
-        (np.zeros((0, 16)), {}, "0 sample"),
-        (np.zeros(16), {}, "Expected 2D array"),
+        (np.zeros((0, 16)), {"image_shape": (4, 4)}, "0 sample"),
+        (np.zeros(16), {}, r"got 1-D input.*X\[None\]"),
+        (np.zeros((2, 4, 4), dtype=complex), {}, "Complex data not supported"),
+        ([np.zeros((4, 4)), np.zeros((4, 5))], {}, r"X\[1\] has shape \(4, 5\)"),
         (np.zeros((2, 16)), {"model": "tanh"}, "'model' parameter"),
         (np.zeros((2, 16)), {"loss": "l1"}, "'loss' parameter"),
         (np.zeros((2, 16)), {"init": "zeros"}, "'init' parameter"),
@@ -185,9 +190,53 @@ def test_inverse_transform_score_and_feature_names(smooth_images):
         (np.zeros((2, 2, 2, 2, 2)), {}, "4-D"),
     ],
 )
-def test_bad_input_raises_clear_value_error(X, params, match):
+def test_bad_input_raises_clear_value_error(X, params, match, smooth_images):
+    # A fitted featurizer refitted on bad input ends unfitted, not half-fitted
+    # (transform used to fail with AttributeError: no 'init_params_').
+    featurizer = _featurizer(n_steps=1).fit(smooth_images)
+    with pytest.raises(ValueError, match=match) as caught:
+        featurizer.set_params(**params).fit(X)
+    assert not [name for name in vars(featurizer) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        featurizer.transform(smooth_images)
+    # No message prints the data (numpy's repr of these arrays).
+    message = str(caught.value).lower()
+    assert "[0. 0." not in message and "nan nan" not in message
+    assert "[[" not in message and "array(" not in message
+
+
+def test_interrupted_fit_leaves_the_estimator_unfitted(smooth_images, monkeypatch):
+    import sklearn_inr._runner as runner
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    featurizer = _featurizer(n_steps=1).fit(smooth_images)
+    monkeypatch.setattr(runner, "_train_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        featurizer.fit(smooth_images[::-1])
+    with pytest.raises(NotFittedError):
+        featurizer.transform(smooth_images)
+
+
+@pytest.mark.parametrize("shape, n_pixels", [((1, 1), 1), ((1, 3), 3)])
+def test_tiny_images_warn(shape, n_pixels, smooth_images):
+    with pytest.warns(UserWarning, match=rf"{n_pixels} pixel\(s\)"):
+        _featurizer(n_steps=1).fit(smooth_images[:, : shape[0], : shape[1]])
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        ([0.0, 1.0, np.nan, 1.0, 0.0, 1.0], r"1 missing or non-finite label\(s\) \(at "
+         r"positions \[2\]\)"),
+        (np.array(["a", None, "b", "a", "b", "a"], dtype=object), r"positions \[1\]"),
+        ([0, 0, 0, 0, 0, 0], r"y has 1 class\(es\); it needs at least two"),
+    ],
+)  # fmt: skip
+def test_weight_transfer_needs_finite_labels_of_two_classes(y, match, smooth_images):
     with pytest.raises(ValueError, match=match):
-        _featurizer(**params).fit(X)
+        _featurizer(warm_start_by_class=True).fit(smooth_images, y)
 
 
 def test_transform_checks_image_shape(smooth_images):
@@ -234,7 +283,6 @@ def test_list_of_images_is_accepted(smooth_images):
 
 
 def test_failed_fit_sets_nothing(smooth_images):
-    from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
     featurizer = _featurizer(features="shift", init="random")

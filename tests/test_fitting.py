@@ -1,9 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from sklearn_inr import (
+    DivergenceWarning,
     INRDivergenceError,
     INRSpec,
     fit_inrs,
@@ -160,13 +163,46 @@ def test_channels_become_outputs(smooth_images):
     assert rendered.shape == (2, 6, 6, 2)
 
 
-def test_divergence_names_the_images():
-    images = np.zeros((3, 4, 4), dtype=np.float32)
-    images[1] = 1e30  # its squared error overflows float32
-    with pytest.raises(ValueError, match=r"positions \[1\].*Lower the") as caught:
-        fit_inrs(images, loss="mse", n_steps=2, random_state=0, **SMALL)
+@pytest.mark.parametrize(
+    "scale, dtype", [(1e30, torch.float32), (1e300, torch.float64)]
+)
+def test_input_overflow_is_told_apart_from_a_high_learning_rate(scale, dtype):
+    images = np.full((3, 4, 4), 0.5)
+    images[1] = scale  # its squared error overflows from the start
+    with pytest.raises(ValueError, match=r"positions \[1\].*Rescale the") as caught:
+        fit_inrs(images, loss="mse", n_steps=2, random_state=0, dtype=dtype, **SMALL)
     assert isinstance(caught.value, INRDivergenceError)
+    assert "lower lr will not help" in str(caught.value)
     np.testing.assert_array_equal(caught.value.indices, [1])
+    np.testing.assert_array_equal(caught.value.overflow, [True])
+
+
+@pytest.mark.parametrize("model, loss", [("relu", "mse"), ("siren", "bce")])
+def test_a_finite_but_exploding_fit_is_divergence(model, loss, smooth_images):
+    # lr=1e3 ends with a finite loss (about 1e27 for ReLU/MSE, PSNR -280 dB;
+    # about 90 for SIREN/BCE, PSNR 6 dB): only NaN used to be caught.
+    kwargs = dict(model=model, loss=loss, lr=1e3, n_steps=200, random_state=0)
+    with pytest.raises(INRDivergenceError, match="Lower the learning rate") as caught:
+        fit_inrs(smooth_images[:3], **kwargs, **SMALL)
+    assert list(caught.value.indices) == [0, 1, 2]
+    assert (caught.value.psnr < 10).all()
+    assert "final loss" in str(caught.value) and "PSNR" in str(caught.value)
+    # A sane lr on the same images is no divergence, however short the fit.
+    fit_inrs(smooth_images[:3], model=model, loss=loss, lr=1e-2, n_steps=2, **SMALL)
+
+
+def test_on_divergence_warn_and_ignore(tmp_path, smooth_images):
+    images = smooth_images[:2].copy()
+    kwargs = dict(model="relu", loss="mse", lr=1e3, n_steps=200, random_state=0,
+                  memory=tmp_path, **SMALL)  # fmt: skip
+    with pytest.warns(DivergenceWarning, match=r"positions \[0, 1\]"):
+        result = fit_inrs(images, on_divergence="warn", **kwargs)
+    assert (result.psnr < 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_inrs(images, on_divergence="ignore", **kwargs)
+    # Diverged fits are never cached.
+    assert not list(tmp_path.rglob("*.npz"))
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from sklearn_inr._image_input import flat_image_shape, validate_images
 
 @pytest.mark.parametrize(
     "image_shape, n_features, expected",
-    [(None, 16, (4, 4)), ((2, 8), 16, (2, 8)), ((-1, 4), 16, (4, 4)),
+    [((2, 8), 16, (2, 8)), ((-1, 4), 16, (4, 4)),
      ((4, 4, -1), 48, (4, 4, 3))],
 )  # fmt: skip
 def test_flat_image_shape(image_shape, n_features, expected):
@@ -16,7 +16,8 @@ def test_flat_image_shape(image_shape, n_features, expected):
 
 @pytest.mark.parametrize(
     "image_shape, n_features, match",
-    [(None, 15, "not a square"), ((3, 4), 16, "holds 12"), ((-1, 3), 16, "cannot hold"),
+    [(None, 16, r"pass image_shape"), ((3, 4), 16, "holds 12"),
+     ((-1, 3), 16, "cannot hold"),
      ((2, -1, -1), 16, "at most one -1"), ((0, 4), 16, "positive sizes")],
 )  # fmt: skip
 def test_flat_image_shape_errors_say_what_to_do(image_shape, n_features, match):

@@ -236,7 +236,8 @@ def test_featurizer_shift_features(train_images):
     np.testing.assert_allclose(shifts[:3], result.theta, atol=1e-7)
     np.testing.assert_allclose(reconstructions, result.reconstructions, atol=1e-6)
     assert featurizer.score(train_images[:3]) == pytest.approx(result.psnr.mean())
-    flat = _meta_featurizer(features="shift", lr=1e-2).fit(train_images.reshape(32, -1))
+    flat = _meta_featurizer(features="shift", lr=1e-2, image_shape=(16, 16))
+    flat.fit(train_images.reshape(32, -1))
     assert flat.inverse_transform(shifts[:2]).shape == (2, 256)
     # The base of init="shared" is the plain shared draw.
     shared = INRFeaturizer(features="shift", n_steps=2, random_state=0, **SMALL)

@@ -1,3 +1,9 @@
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
 import joblib
 import numpy as np
 import pytest
@@ -5,6 +11,7 @@ import pytest
 import sklearn_inr._engine as engine
 import sklearn_inr._runner as runner
 from sklearn_inr import INRDivergenceError, INRSpec, fit_inrs, fit_shifts
+from sklearn_inr._cache import ArrayStore
 from sklearn_inr._runner import auto_batch_size
 
 SMALL = {"hidden_features": 16, "hidden_layers": 2}
@@ -159,3 +166,76 @@ def test_fit_settings_key_names_what_changes_a_fit():
     np.testing.assert_array_equal(settings.history_steps, [0, 5])
     with pytest.raises(AttributeError):  # frozen
         settings.lr = 1.0
+
+
+def test_untrustworthy_cache_entries_are_refitted_with_one_warning(
+    tmp_path, smooth_images, fit_counter
+):
+    kwargs = dict(n_steps=5, random_state=0, memory=tmp_path, **SMALL)
+    clean = fit_inrs(smooth_images[:4], **kwargs)
+    store = ArrayStore(tmp_path)
+    paths = sorted(store.root.rglob("*.npz"))
+    entries = []
+    for path in paths:
+        with np.load(path) as data:
+            entries.append({name: data[name] for name in data.files})
+    # Wrong shape, NaN theta, another image's entry, half a file.
+    bad = dict(entries[0], theta=entries[0]["theta"][:-1])
+    np.savez(paths[0], **bad)
+    nan = dict(entries[1], theta=np.full_like(entries[1]["theta"], np.nan))
+    np.savez(paths[1], **nan)
+    paths[2].write_bytes(paths[3].read_bytes())
+    paths[3].write_bytes(paths[3].read_bytes()[:100])
+    before = fit_counter["images"]
+    with pytest.warns(UserWarning, match="4 cache entries .* could not be trusted"):
+        again = fit_inrs(smooth_images[:4], **kwargs)
+    assert fit_counter["images"] == before + 4
+    np.testing.assert_array_equal(again.theta, clean.theta)
+    # Overwritten: a third run trusts every entry.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_inrs(smooth_images[:4], **kwargs)
+    assert fit_counter["images"] == before + 4
+
+
+def test_auto_batches_finish_within_checkpoint_every(smooth_images, monkeypatch):
+    sizes, original = [], runner._train_batch
+
+    def recording(chunk, local, *args):
+        sizes.append(len(local))
+        return original(chunk, local, *args)
+
+    monkeypatch.setattr(runner, "_train_batch", recording)
+    # Assume a slow machine: one image-step of this network takes 1 s.
+    spec = INRSpec(**SMALL)
+    monkeypatch.setitem(runner.ASSUMED_FLOPS, "cpu", 6.0 * spec.n_params * 144)
+    fit_inrs(smooth_images, n_steps=2, checkpoint_every=2.5, **SMALL)
+    # 2 steps an image at the assumed speed: one image per 2.5 s batch first;
+    # later batches are sized by the measured (much higher) speed.
+    assert sizes[0] == 1 and sum(sizes) == 6 and len(sizes) < 6
+
+
+def test_kill_9_keeps_finished_batches_and_the_rerun_matches(tmp_path, fit_counter):
+    """A fit killed by SIGKILL resumes: only the rest is fitted, same bits."""
+    images = np.random.default_rng(0).uniform(size=(12, 12, 12)).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    kwargs = dict(lr=1e-3, n_steps=3000, random_state=0, **SMALL)
+    script = (
+        "import numpy as np, torch; torch.set_num_threads(1)\n"
+        "from sklearn_inr import fit_inrs\n"
+        f"fit_inrs(np.load({str(tmp_path / 'images.npy')!r}), "
+        f"memory={str(tmp_path / 'cache')!r}, checkpoint_every=0.2, **{kwargs!r})\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.rglob("*.npz"))) < 2 and process.poll() is None:
+        assert time.monotonic() < deadline, "no batch finished in 2 minutes"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = len(list(tmp_path.rglob("*.npz")))
+    assert 2 <= kept < len(images)  # killed mid-fit, with work kept
+    resumed = fit_inrs(images, memory=tmp_path / "cache", **kwargs)
+    assert fit_counter["images"] == len(images) - kept
+    clean = fit_inrs(images, **kwargs)
+    np.testing.assert_array_equal(resumed.theta, clean.theta)

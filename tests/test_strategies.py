@@ -50,7 +50,11 @@ def test_planted_pickles_in_the_cache_never_run(
                 np.savez(file, __key__=np.str_(path.stem),
                          theta=np.array([_Payload(marker)], dtype=object))  # fmt: skip
     fits_before = fit_counter["images"]
-    again = _meta_featurizer(cache, features).fit_transform(smooth_images)
+    with pytest.warns(UserWarning, match="could not be trusted") as caught:
+        again = _meta_featurizer(cache, features).fit_transform(smooth_images)
+    # One warning per store: the learned init's and the per-image fits'.
+    counts = sorted(str(w.message).split(" cache")[0] for w in caught)
+    assert counts == ["1", str(len(smooth_images))]
     assert not marker.exists()
     # Every damaged entry was a miss: refitted, and to the same bits.
     assert fit_counter["images"] == fits_before + len(smooth_images)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils import Bunch
 
-from ._nifti_io import MODALITIES, find_case_dirs, read_case
+from ._nifti_io import MODALITIES, find_case_dirs, misnamed_dirs, read_case
 from ._slice_policy import select_slices, slice_counts
 
 _NORMALIZE = ("slice", "volume")
@@ -46,7 +46,9 @@ def load_brats_slices(
             BraTS2021_00002/
                 ...
 
-    Only the requested modalities and the seg are read, each file once.
+    Only the requested modalities and the seg are read, each file once. Folders
+    beside the case folders whose names do not follow this naming are not
+    loaded: one warning gives their count and ``skipped`` lists each.
 
     Parameters
     ----------
@@ -111,7 +113,11 @@ def load_brats_slices(
         modality : list of str
             The modalities, in channel order.
         skipped : dict
-            ``{patient_id: reason}`` for every patient that was left out.
+            ``{patient_id: reason}`` for every patient that was left out, and
+            ``{folder: reason}`` for every folder beside the case folders whose
+            name is not a BraTS case name (``patient_01``,
+            ``BraTS2021_00001_copy``; hidden folders aside), which is not
+            loaded. Those folders also raise one warning with their count.
         DESCR : str
             Description of the data and of the options used.
 
@@ -178,7 +184,20 @@ def load_brats_slices(
         on_error,
     )
     case_dirs = find_case_dirs(root)
-    images, rows, skipped = [], [], {}
+    images, rows = [], []
+    skipped = misnamed_dirs(root, case_dirs)
+    if skipped:
+        # One warning for all of them: a download with many stray folders
+        # should not bury the per-patient warnings below.
+        shown = ", ".join(list(skipped)[:5]) + (", ..." if len(skipped) > 5 else "")
+        warnings.warn(
+            f"Ignoring {len(skipped)} folder(s) under {str(root)!r} whose names are "
+            f"not BraTS case names such as 'BraTS2021_00000': {shown}. Rename them "
+            "to load them; they are listed with the reason in the returned "
+            "Bunch's `skipped`.",
+            UserWarning,
+            stacklevel=2,
+        )
     for case_dir in case_dirs:
         if n_patients is not None and len(images) == n_patients:
             break

@@ -67,6 +67,38 @@ def _case_dirs_in(folder):
     return [p for p in folder.iterdir() if p.is_dir() and _CASE_DIR.match(p.name)]
 
 
+def misnamed_dirs(root, case_dirs):
+    """Folders beside the case folders whose names are not BraTS case names.
+
+    They are not loaded, so ``load_brats_slices`` lists them in ``skipped``: a
+    renamed or copied case (``patient_01``, ``BraTS2021_00001_copy``) would
+    otherwise vanish from the cohort without a word. Only the folders that hold
+    case folders are looked at (a container one level down may have any name),
+    and hidden folders (``.ipynb_checkpoints``, ``.git``) are not data.
+
+    Returns
+    -------
+    misnamed : dict
+        ``{folder: reason}``, the folder as a path relative to ``root`` (its
+        name when it sits directly in ``root``), in sorted order.
+    """
+    root = Path(root).expanduser()
+    misnamed = {}
+    for parent in sorted({p.parent for p in case_dirs}):
+        for path in sorted(parent.iterdir()):
+            if (
+                path.is_dir()
+                and not path.name.startswith(".")
+                and not _CASE_DIR.match(path.name)
+            ):
+                misnamed[path.relative_to(root).as_posix()] = (
+                    f"folder name {path.name!r} is not a BraTS case name such as "
+                    "'BraTS2021_00000' ('BraTS...', then '_' and digits at the end); "
+                    "rename it to the case id its files carry to load it"
+                )
+    return misnamed
+
+
 def case_file(case_dir, kind):
     """Path of ``<case>_<kind>.nii.gz`` (or ``.nii``) in ``case_dir``."""
     case_dir = Path(case_dir)

@@ -1,12 +1,28 @@
-"""The paper's experiment end to end, with a leak audit: run_reproduction."""
+"""The paper's experiment end to end, with a leak audit: run_reproduction.
+
+Outputs are replaced all at once: results.json, report.md and the figures
+are written to a staging folder beside ``out_dir`` (same parent, so the same
+file system) and only then moved into ``out_dir``, with Ctrl-C held back
+during the moves and the old files put back if a move fails. An interrupted
+run leaves the previous complete outputs, never a truncated file or a new
+results.json beside an old report.md. The fitted INRs go to ``cache_dir``
+as they finish, so with a persistent cache (``sklearn-inr reproduce`` keeps
+one in ``<out>/cache``) a rerun after an interruption resumes where it
+stopped. Replacing the outputs moves only the output files: the cache and
+anything else in ``out_dir`` stay where they are.
+"""
 
 from __future__ import annotations
 
 import datetime
+import os
 import platform
+import shutil
+import signal
 import tempfile
+import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +112,8 @@ def run_reproduction(
       MSE and PSNR.
 
     It writes ``results.json`` (every number), ``report.md`` (generated from
-    the same numbers) and PNG figures to ``out_dir``.
+    the same numbers) and PNG figures to ``out_dir``, all at once at the end:
+    an interrupted run leaves the previous outputs complete and untouched.
 
     Parameters
     ----------
@@ -110,7 +127,10 @@ def run_reproduction(
         A preset name or a settings dict shaped like
         ``sklearn_inr.experiments.PRESETS["cpu"]``.
     out_dir : str or path-like, default="sklearn_inr_results"
-        Folder for the outputs; created if needed.
+        Folder for the outputs; created if needed. The outputs are first
+        written to a hidden staging folder in its parent (in ``out_dir``
+        itself when the parent is read-only or on another file system), then
+        moved in; other files in ``out_dir`` are left alone.
     n_splits : int, default=5
         Folds of the grouped cross-validation.
     random_state : int, default=0
@@ -120,7 +140,11 @@ def run_reproduction(
     cache_dir : str or path-like, default=None
         Folder caching each fitted INR (``INRFeaturizer(memory=...)``), so
         the cross-validation folds reuse the fits of the shared
-        initialisation. None: a temporary folder, removed at the end.
+        initialisation; created if needed. Entries are saved as the fits
+        finish and keyed by the images and every setting, so a later call
+        with the same folder reuses them: an interrupted run resumes, and a
+        run with other settings or data fits its own. None: a temporary
+        folder, removed at the end.
     data_description : str, default=""
         Where the data came from, for the report.
     stage_seconds : dict of str to float, default=None
@@ -189,8 +213,15 @@ def run_reproduction(
     timer = _Timer()
     timer.seconds.update(stage_seconds or {})
     threads = torch.get_num_threads()
-    with tempfile.TemporaryDirectory(prefix="sklearn_inr_cache_") as tmp:
-        memory = str(cache_dir) if cache_dir is not None else tmp
+    with ExitStack() as stack:
+        if cache_dir is None:
+            memory = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="sklearn_inr_cache_")
+            )
+        else:
+            # Created now, so an unusable folder fails before minutes of fits.
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            memory = str(cache_dir)
         if settings.get("torch_threads"):
             torch.set_num_threads(settings["torch_threads"])
         try:
@@ -238,16 +269,94 @@ def run_reproduction(
     }
     results = rounded(results)
     results["verdict"] = verdict(results)
-    with timer.stage("figures"):
-        results["figures"] = write_figures(out_dir, raw["figure_data"], results)
-    timer.seconds["total"] = (
-        time.perf_counter() - started + sum((stage_seconds or {}).values())
-    )
-    results["timings"] = rounded(timer.seconds)
-    write_report(out_dir, results)
+    staging = _staging_dir(out_dir)
+    try:
+        with timer.stage("figures"):
+            results["figures"] = write_figures(staging, raw["figure_data"], results)
+        timer.seconds["total"] = (
+            time.perf_counter() - started + sum((stage_seconds or {}).values())
+        )
+        results["timings"] = rounded(timer.seconds)
+        write_report(staging, results)
+        # results.json last: it is the record of a complete run.
+        names = [*results["figures"].values(), "report.md", "results.json"]
+        _replace_outputs(staging, out_dir, names)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     if verbose > 0:
         print(summary_table(results))
     return results
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    """A fresh hidden folder for the new outputs, on ``out_dir``'s file system.
+
+    There, moving the outputs into ``out_dir`` is a rename, not a copy that
+    an interruption could cut short.
+    """
+    out_dir = Path(os.path.abspath(out_dir))
+    if os.stat(out_dir.parent).st_dev == os.stat(out_dir).st_dev:
+        try:
+            return Path(
+                tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent)
+            )
+        except OSError:
+            pass
+    # out_dir is a mount point (e.g. a container volume) or its parent is
+    # read-only: stage inside out_dir, which is on its own file system.
+    return Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
+
+
+@contextmanager
+def _sigint_held():
+    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it.
+
+    Only the main thread can set signal handlers, and a handler installed
+    outside Python cannot be restored: then this does nothing (the moves are
+    still undone if Ctrl-C stops them).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is None
+    ):
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(1))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
+
+
+def _replace_outputs(staging: Path, out_dir: Path, names: list[str]) -> None:
+    """Move the files ``names`` from ``staging`` into ``out_dir``: all or none.
+
+    Each old file is first moved aside into ``staging`` (removed by the
+    caller), so that if a move fails the new files are taken out and the old
+    ones put back: ``out_dir`` never mixes outputs of two runs. Ctrl-C waits
+    for the moves, which take milliseconds.
+    """
+    previous = staging / ".previous"
+    previous.mkdir()
+    moved, placed = [], []
+    with _sigint_held():
+        try:
+            for name in names:
+                target = out_dir / name
+                if target.exists() or target.is_symlink():
+                    os.replace(target, previous / name)
+                    moved.append(name)
+                os.replace(staging / name, target)
+                placed.append(name)
+        except BaseException:
+            for name in placed:
+                (out_dir / name).unlink(missing_ok=True)
+            for name in moved:
+                os.replace(previous / name, out_dir / name)
+            raise
 
 
 def _mean_std(values) -> dict:
