@@ -59,6 +59,12 @@ docdict = {
     Seeds the initialisation.""",
     "verbose": """verbose : int, default=0
     Show a progress bar of images done when > 0.""",
+    "target_psnr": """target_psnr : float or None, default=None
+    Fit to a fidelity: each image stops when its reconstruction reaches this
+    PSNR (dB, data range 1), checked every 10 steps, or after ``n_steps``.
+    Finished images leave their batch, so they cost nothing more, and an
+    image's result does not depend on when the others finish. The steps
+    each image took are reported (``n_steps`` of the result).""",
     "on_divergence": """on_divergence : {"raise", "warn", "ignore"}, default="raise"
     What to do when some fits diverged (the loss became NaN or infinite, or
     ended far above its start with a reconstruction worse than the image's
@@ -66,10 +72,11 @@ docdict = {
     :class:`~sklearn_inr.DivergenceWarning` and return the results, or
     return them silently. Diverged fits are never cached.""",
     "checkpoint_every": """checkpoint_every : float, default=60.0
-    With ``memory`` and ``batch_size="auto"``: seconds of work between two
-    writes of finished images to the cache. ``"auto"`` batches are cut to
-    finish within it (at the speed measured on the batches before), so a
-    killed run (even ``kill -9``) loses at most about that much work.""",
+    With ``batch_size="auto"``: ``"auto"`` batches are cut to finish within
+    this many seconds (at the speed measured on the batches before), and
+    each finished batch is written to ``memory`` at once, so a killed run
+    (even ``kill -9``) loses at most about that much work. Results do not
+    depend on it.""",
 }
 
 

@@ -207,6 +207,29 @@ class BatchedINR:
         for dst, src in zip(targets[0] + targets[1], weights + biases):
             dst.copy_(src.expand_as(dst))
 
+    def select(self, rows) -> None:
+        """Keep only the networks ``rows`` (e.g. when others have finished).
+
+        Each kept network's numbers are copied unchanged, and its later
+        operations do not depend on its batch, so it goes on exactly as it
+        would have.
+        """
+        rows = torch.as_tensor(rows, device=self.flat.device)
+        shapes = self.spec.layer_shapes[:-1] + (
+            (self._output.shape[2], self.spec.hidden_features),
+        )
+        slices = layer_slices(shapes)
+        grad = self.flat.grad
+        self.flat = self.flat[rows].clone()
+        self.weights, self.biases = _layer_views(self.flat, shapes, slices)
+        if self.training:
+            self.flat.grad = grad[rows].clone()
+            self.weight_grads, self.bias_grads = _layer_views(
+                self.flat.grad, shapes, slices
+            )
+        self._output = self._output[rows].clone()
+        self._buffers = {}
+
     def _chunks(self):
         """``(images, pixels, valid pixels, buffers)`` of each chunk in order."""
         n_pad = self.coords.shape[0]
@@ -297,6 +320,7 @@ class BatchedINR:
         *,
         weight_grads: bool = True,
         return_losses: bool = False,
+        return_mse: bool = False,
     ):
         """Write d(sum of per-image mean losses)/d(params) into ``.grad``.
 
@@ -315,15 +339,16 @@ class BatchedINR:
         -------
         losses : tensor of shape (B,) or None
             With ``return_losses``: each image's mean loss before the update.
+        mse : tensor of shape (B,)
+            Only with ``return_mse``: each image's reconstruction mean squared
+            error before the update (returned after ``losses``).
         """
         loss_fn = get_loss(loss)
         n_out = self.spec.out_features
         scale = 1.0 / (self.n_pixels * n_out)
-        total = (
-            torch.zeros(self.batch_size, dtype=targets.dtype, device=targets.device)
-            if return_losses
-            else None
-        )
+        factory = {"dtype": targets.dtype, "device": targets.device}
+        total = torch.zeros(self.batch_size, **factory) if return_losses else None
+        squared = torch.zeros(self.batch_size, **factory) if return_mse else None
         for images, pixels, valid, buffers in self._chunks():
             output = self._forward_chunk(images, pixels, buffers)
             grad = buffers["grad_output"]
@@ -336,6 +361,9 @@ class BatchedINR:
                     total[images] += loss_fn.pixel_losses(
                         chunk_output, chunk_targets
                     ).sum(dim=(1, 2))
+                if return_mse:
+                    error = loss_fn.reconstruct(chunk_output) - chunk_targets
+                    squared[images] += error.square_().sum(dim=(1, 2))
                 loss_fn.output_grad(
                     chunk_output, chunk_targets, scale, out=grad[:, :valid, :n_out]
                 )
@@ -348,7 +376,10 @@ class BatchedINR:
                 accumulate=pixels.start > 0,
                 weight_grads=weight_grads,
             )
-        return None if total is None else total.mul_(scale)
+        losses = None if total is None else total.mul_(scale)
+        if return_mse:
+            return losses, squared.mul_(scale)
+        return losses
 
     def _backward_chunk(self, images, pixels, buffers, *, accumulate, weight_grads):
         grad = buffers["grad_output"]

@@ -41,6 +41,7 @@ FIT_PARAMETER_CONSTRAINTS = {
     "loss": [StrOptions(set(LOSSES))],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "n_steps": [Interval(Integral, 1, None, closed="left")],
+    "target_psnr": [Interval(Real, 0, None, closed="neither"), None],
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device, None],
     "dtype": [torch.dtype],
@@ -74,6 +75,7 @@ def fit_inrs(
     loss: str = "bce",
     lr: float = 1e-4,
     n_steps: int = 1000,
+    target_psnr: float | None = None,
     init="shared",
     random_state=None,
     batch_size="auto",
@@ -103,6 +105,7 @@ def fit_inrs(
         Intensities; in [0, 1] for ``loss="bce"``. Channels become output
         features of the network.
     %(inr)s
+    %(target_psnr)s
     init : {"shared", "random"} or ndarray, default="shared"
         ``"shared"``: every image starts from one draw from
         ``random_state``. ``"random"``: each image gets its own draw, seeded
@@ -173,7 +176,7 @@ def fit_inrs(
     )
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),
-        record_every=int(record_every), dtype=dtype,
+        record_every=int(record_every), dtype=dtype, target_psnr=target_psnr,
     )  # fmt: skip
     return run_fits(
         images,

@@ -40,6 +40,10 @@ class INRFitResult:
     psnr : ndarray of shape (n_images,)
         PSNR of the reconstructions in dB, for data range 1.
     spec : INRSpec
+    n_steps : ndarray of int of shape (n_images,)
+        Adam steps each image took: ``n_steps``, or fewer for the images
+        that reached ``target_psnr`` (their later recorded losses repeat
+        their final loss).
 
     Examples
     --------
@@ -59,6 +63,7 @@ class INRFitResult:
     mse: np.ndarray
     psnr: np.ndarray
     spec: INRSpec
+    n_steps: np.ndarray
 
 
 def diverged(history, reconstruction, image) -> bool:
@@ -120,4 +125,5 @@ def collect_results(
         mse=mse,
         psnr=scores,
         spec=spec,
+        n_steps=np.array([int(r["n_steps"]) for r in ordered], dtype=np.int64),
     )

@@ -73,6 +73,10 @@ class FitSettings:
     record_every : int
         Stride of the loss history, in steps.
     dtype : torch.dtype
+    target_psnr : float or None
+        Each image stops when its reconstruction reaches this PSNR (dB),
+        checked every ``check_every`` steps, or after ``n_steps``.
+    check_every : int
     """
 
     loss: str = "bce"
@@ -80,6 +84,8 @@ class FitSettings:
     n_steps: int = 1000
     record_every: int = 10
     dtype: torch.dtype = torch.float32
+    target_psnr: float | None = None
+    check_every: int = 10
 
     @property
     def record_steps(self) -> np.ndarray:
@@ -97,7 +103,7 @@ class FitSettings:
         SIREN.
         """
         omega_0 = spec.omega_0 if spec.model == "siren" else None
-        return {
+        key = {
             "spec": (spec.model, spec.hidden_features, spec.hidden_layers, omega_0),
             "loss": self.loss,
             "lr": float(self.lr),
@@ -105,6 +111,9 @@ class FitSettings:
             "record_every": int(self.record_every),
             "dtype": str(self.dtype),
         }
+        if self.target_psnr is not None:
+            key["stop"] = (float(self.target_psnr), int(self.check_every))
+        return key
 
 
 def auto_batch_size(
@@ -187,6 +196,7 @@ def run_fits(
             "theta": (trainer.n_features(spec),),
             "loss_history": (len(settings.history_steps),),
             "output": images.shape[1:],
+            "n_steps": (),
         }
         for row, image in enumerate(images):
             keys[row] = content_digest(image, {**common, "init": init.key(row)})
@@ -305,11 +315,11 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f][0]):
                 local = pending.pop(future)
-                (features, output, history), seconds = future.result()
+                (features, output, history, steps), seconds = future.result()
                 sizer.observe(len(local), seconds)
                 for i, row in enumerate(chunk.rows[local]):
                     entry = {"theta": features[i], "loss_history": history[i],
-                             "output": output[i]}  # fmt: skip
+                             "output": output[i], "n_steps": steps[i]}  # fmt: skip
                     results[int(row)] = entry
                     # Diverged images are not cached: a rerun with a lower lr
                     # refits them.
@@ -365,15 +375,17 @@ def _train_batch(chunk: _Chunk, local, coords, device):
     net = BatchedINR(spec, chunk.init.start(spec, local, settings.dtype, device),
                      coords)  # fmt: skip
     bound = chunk.trainer.bind(net)
-    history, output = train(
+    result = train(
         net, bound, targets, loss=settings.loss, lr=settings.lr,
         n_steps=settings.n_steps, record_steps=settings.record_steps,
+        target_psnr=settings.target_psnr, check_every=settings.check_every,
     )  # fmt: skip
-    output = output.reshape(len(local), *chunk.images.shape[1:])
+    output = result.output.reshape(len(local), *chunk.images.shape[1:])
     return (
-        bound.features().cpu().numpy(),
+        result.features.cpu().numpy(),
         output.cpu().numpy(),
-        history.cpu().numpy(),
+        result.history.cpu().numpy(),
+        result.n_steps,
     )
 
 

@@ -168,6 +168,7 @@ def fit_shifts(
     *,
     n_steps: int = 10,
     lr: float = 1e-2,
+    target_psnr: float | None = None,
     loss: str = "bce",
     batch_size="auto",
     device="auto",
@@ -195,6 +196,7 @@ def fit_shifts(
     spec : INRSpec
     n_steps : int, default=10
     lr : float, default=1e-2
+    %(target_psnr)s
     %(loss)s
     %(batch_size)s
     %(device)s
@@ -235,7 +237,7 @@ def fit_shifts(
     base = check_base(base_theta, spec)
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),
-        record_every=int(record_every), dtype=dtype,
+        record_every=int(record_every), dtype=dtype, target_psnr=target_psnr,
     )  # fmt: skip
     return run_fits(
         images, spec, settings, SharedInit(base), ShiftTrainer(base),

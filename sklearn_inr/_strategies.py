@@ -199,7 +199,8 @@ def fit_class_chains(fit, images, y_index, n_classes, first_thetas, *, verbose=0
     -------
     result : dict
         ``theta``, ``loss_history``, ``history_steps``, ``mse``, ``psnr``
-        of every image, and ``class_init``: the last theta of each chain.
+        and ``n_steps`` of every image, and ``class_init``: the last theta
+        of each chain.
     """
     members = [np.flatnonzero(y_index == c) for c in range(n_classes)]
     current = first_thetas(images[[m[0] for m in members]])
@@ -219,10 +220,12 @@ def fit_class_chains(fit, images, y_index, n_classes, first_thetas, *, verbose=0
                 theta=np.empty((len(images), result.theta.shape[1]), np.float32),
                 mse=np.empty(len(images)),
                 psnr=np.empty(len(images)),
+                n_steps=np.empty(len(images), dtype=np.int64),
                 history_steps=result.history_steps,
             )
         out["theta"][rows] = result.theta
         out["mse"][rows], out["psnr"][rows] = result.mse, result.psnr
+        out["n_steps"][rows] = result.n_steps
         for row, history in zip(rows, result.loss_history):
             out["loss_history"][row] = history
     out["loss_history"] = np.stack(out["loss_history"])

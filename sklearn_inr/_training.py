@@ -9,15 +9,17 @@ shift modulations of a fixed base network (functa). The meta-learning of
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import joblib
 import numpy as np
 import torch
 
-from ._engine import BatchedINR, make_adam, padded_pixels
+from ._engine import BatchedINR, make_adam, padded_pixels, render_batch
 from ._functions import get_loss
 from ._networks import INRSpec
 
-__all__ = ["ShiftTrainer", "WeightsTrainer", "train"]
+__all__ = ["ShiftTrainer", "TrainResult", "WeightsTrainer", "train"]
 
 
 class WeightsTrainer:
@@ -45,6 +47,9 @@ class _BoundWeights:
 
     def after_step(self):
         pass
+
+    def select(self, rows):
+        self.params = self.net.params
 
     def features(self) -> torch.Tensor:
         return self.net.theta()
@@ -96,10 +101,21 @@ class _BoundShifts:
             device=net.flat.device,
         )
         self.flat.grad = torch.zeros_like(self.flat)
+        self.base_biases = [net.biases[k].clone() for k in self.layers]
+        self._views()
+
+    def _views(self):
+        depth, width = self.net.spec.hidden_layers, self.net.spec.hidden_features
         self.shifts = self.flat[:, : depth * width].view(-1, depth, width)
         self.grads = self.flat.grad[:, : depth * width].view(-1, depth, width)
-        self.base_biases = [net.biases[k].clone() for k in self.layers]
         self.params = [self.flat]
+
+    def select(self, rows):
+        grad = self.flat.grad
+        self.flat = self.flat[rows].clone()
+        self.flat.grad = grad[rows].clone()
+        self.base_biases = [bias[rows] for bias in self.base_biases]
+        self._views()
 
     def before_step(self):
         for i, k in enumerate(self.layers):
@@ -111,6 +127,15 @@ class _BoundShifts:
 
     def features(self) -> torch.Tensor:
         return self.shifts.reshape(self.net.batch_size, -1).clone()
+
+
+class TrainResult(NamedTuple):
+    """What :func:`train` returns, one row per network of the batch."""
+
+    history: torch.Tensor  # (B, len(record_steps) + final): losses, then final
+    output: torch.Tensor | None  # (B, n_pixels, out): reconstruction, if final
+    features: torch.Tensor  # (B, n_features): what the trainer fitted
+    n_steps: np.ndarray  # (B,): steps each network took
 
 
 @torch.no_grad()
@@ -125,8 +150,10 @@ def train(
     record_steps=(),
     on_step=None,
     final: bool = True,
-):
-    """Run ``n_steps`` full-batch Adam steps on ``bound.params``.
+    target_psnr: float | None = None,
+    check_every: int = 10,
+) -> TrainResult:
+    """Run up to ``n_steps`` full-batch Adam steps on ``bound.params``.
 
     Parameters
     ----------
@@ -144,38 +171,117 @@ def train(
     final : bool, default=True
         Also run a forward pass after the last step, for the final loss and
         output.
+    target_psnr : float, default=None
+        Every ``check_every`` steps (before that step's update), each network
+        whose reconstruction reaches this PSNR (dB, data range 1) stops and
+        leaves the batch, which goes on without it. Its recorded losses after
+        it stopped repeat its final loss.
+    check_every : int, default=10
 
     Returns
     -------
-    history : tensor of shape (B, len(record_steps) + final)
-        The recorded losses, then the final loss.
-    output : tensor of shape (B, n_pixels, out_features) or None
-        The reconstruction (``loss``'s inverse link applied) after the last
-        step, with ``final``.
+    result : TrainResult
     """
+    n_networks, targets_all = targets.shape[0], targets
     optimizer = make_adam(bound.params, lr)
     columns = {int(step): column for column, step in enumerate(record_steps)}
-    history = torch.empty(
-        (net.batch_size, len(columns) + int(final)),
+    history = torch.full(
+        (n_networks, len(columns) + int(final)),
+        torch.nan,
         dtype=targets.dtype,
         device=targets.device,
     )
+    stopped = _Stopped(n_networks, n_steps)
+    active = torch.arange(n_networks, device=targets.device)
     for step in range(n_steps):
+        check = target_psnr is not None and step % check_every == 0
         losses = net.backward(
             targets,
             loss,
             weight_grads=bound.weight_grads,
-            return_losses=step in columns,
+            return_losses=step in columns or check,
+            return_mse=check,
         )
-        if losses is not None:
-            history[:, columns[step]] = losses
+        if check:
+            losses, mse = losses
+        if step in columns:
+            history[active, columns[step]] = losses
+        if check:
+            reached = _psnr(mse) >= target_psnr
+            if reached.any():
+                stopped.add(
+                    active[reached],
+                    step,
+                    losses[reached],
+                    bound.features()[reached],
+                    net.theta()[reached],
+                )
+                keep = ~reached
+                active, targets = active[keep], targets[keep]
+                if not len(active):
+                    break
+                net.select(keep)
+                bound.select(keep)
+                optimizer = _select_adam(optimizer, bound.params, keep, lr)
         bound.before_step()
         optimizer.step()
         bound.after_step()
         if on_step is not None:
             on_step(step)
-    output = None
-    if final:
-        output = get_loss(loss).reconstruct(net.forward())
-        history[:, -1] = net.losses(targets, loss)
-    return history, output
+    output = torch.empty_like(targets_all) if final else None
+    features = torch.empty(
+        (n_networks, bound.features().shape[1]),
+        dtype=targets_all.dtype,
+        device=targets_all.device,
+    )
+    if len(active):
+        features[active] = bound.features()
+        if final:
+            output[active] = get_loss(loss).reconstruct(net.forward())
+            history[active, -1] = net.losses(targets, loss)
+    if stopped.rows:
+        rows = torch.cat(stopped.rows)
+        features[rows] = torch.cat(stopped.features)
+        if final:
+            history[rows, -1] = torch.cat(stopped.losses)
+            coords = net.coords[: net.n_pixels]
+            thetas = torch.cat(stopped.thetas)
+            output[rows] = get_loss(loss).reconstruct(
+                render_batch(net.spec, thetas, coords)
+            )
+        # Recorded steps after a network stopped repeat its final loss.
+        final_loss = history[rows, -1:].expand(-1, history.shape[1])
+        history[rows] = torch.where(history[rows].isnan(), final_loss, history[rows])
+    return TrainResult(history, output, features, stopped.n_steps)
+
+
+class _Stopped:
+    """The networks that reached the target, with their state at that step."""
+
+    def __init__(self, n_networks, n_steps):
+        self.rows, self.losses, self.features, self.thetas = [], [], [], []
+        self.n_steps = np.full(n_networks, n_steps, dtype=np.int64)
+
+    def add(self, rows, step, losses, features, thetas):
+        self.rows.append(rows)
+        self.losses.append(losses)
+        self.features.append(features)
+        self.thetas.append(thetas)
+        self.n_steps[rows.cpu().numpy()] = step
+
+
+def _psnr(mse: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB for data range 1 (infinite for a perfect fit)."""
+    return -10.0 * torch.log10(mse)
+
+
+def _select_adam(optimizer, params, rows, lr):
+    """A fresh Adam on ``params`` holding the old state's ``rows``."""
+    fresh = make_adam(params, lr)
+    for old, new in zip(optimizer.param_groups[0]["params"], params):
+        state = optimizer.state.get(old, {})
+        fresh.state[new] = {
+            name: value[rows].clone() if value.dim() else value.clone()
+            for name, value in state.items()
+        }
+    return fresh

@@ -46,6 +46,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     %(inr)s
+    %(target_psnr)s
     init : {"shared", "random", "meta"}, default="shared"
         ``"shared"``: every image starts from one initialisation drawn from
         ``random_state`` and stored as ``init_params_``, which puts all
@@ -82,9 +83,10 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         given order, each starting from the previous image of its class.
         This leaks the label into theta; see the Notes.
     image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` is 2-D; one
-        entry may be -1 (inferred). ``None``: square single-channel images.
-        Ignored for 3-D / 4-D ``X``.
+        ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` is 2-D (rows of
+        flattened images); one entry may be -1 (inferred). Required for 2-D
+        ``X``: a guess could read one ``(64, 64)`` image as 64 images of
+        8 x 8. Ignored for 3-D / 4-D ``X``.
     %(batch_size)s
     %(device)s
     %(memory)s
@@ -118,6 +120,9 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         Reconstruction mean squared error of each training image.
     train_psnr_ : ndarray of shape (n_train_images,)
         Reconstruction PSNR of each training image (dB).
+    n_steps_ : ndarray of int of shape (n_train_images,)
+        Adam steps each training image took (fewer than ``n_steps`` where
+        it reached ``target_psnr``).
     n_features_in_ : int
         Number of pixels times channels.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -184,8 +189,9 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             name: FIT_PARAMETER_CONSTRAINTS[name]
             for name in (
                 "model", "hidden_features", "hidden_layers", "omega_0", "loss",
-                "lr", "n_steps", "batch_size", "device", "memory", "n_jobs",
-                "checkpoint_every", "on_divergence", "random_state", "verbose",
+                "lr", "n_steps", "target_psnr", "batch_size", "device", "memory",
+                "n_jobs", "checkpoint_every", "on_divergence", "random_state",
+                "verbose",
             )
         },
         "init": [StrOptions(set(STARTS))],
@@ -208,6 +214,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         loss="bce",
         lr=1e-4,
         n_steps=1000,
+        target_psnr=None,
         init="shared",
         features="weights",
         meta_steps=100,
@@ -232,6 +239,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.loss = loss
         self.lr = lr
         self.n_steps = n_steps
+        self.target_psnr = target_psnr
         self.init = init
         self.features = features
         self.meta_steps = meta_steps
@@ -258,6 +266,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             lr=float(self.lr),
             n_steps=int(self.n_steps),
             record_every=max(1, self.n_steps // 100),
+            target_psnr=self.target_psnr,
         )
         return run_fits(
             images.reshape(*images.shape[:3], -1),
@@ -368,7 +377,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             fitted = {
                 "theta": result.theta, "loss_history": result.loss_history,
                 "history_steps": result.history_steps, "mse": result.mse,
-                "psnr": result.psnr,
+                "psnr": result.psnr, "n_steps": result.n_steps,
             }  # fmt: skip
         else:
             warnings.warn(
@@ -397,6 +406,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.history_steps_ = fitted["history_steps"]
         self.train_mse_ = fitted["mse"]
         self.train_psnr_ = fitted["psnr"]
+        self.n_steps_ = fitted["n_steps"]
         return fitted["theta"]
 
     @fill_doc

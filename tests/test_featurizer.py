@@ -304,3 +304,14 @@ def test_random_init_chain_starts_where_transform_starts(smooth_images):
         )
     alone = _featurizer(**settings).fit(smooth_images).transform(smooth_images[:2])
     np.testing.assert_allclose(chained[:2], alone, atol=1e-9)
+
+
+def test_target_psnr_records_the_steps_of_each_training_image(smooth_images):
+    images = np.concatenate([np.full((2, 12, 12), 0.3), smooth_images[:2]])
+    featurizer = _featurizer(
+        loss="mse", lr=1e-2, n_steps=70, target_psnr=40.0, hidden_layers=2
+    )
+    featurizer.fit(images.astype(np.float32))
+    np.testing.assert_array_equal(featurizer.n_steps_ < 70, [True, True, False, False])
+    assert (featurizer.train_psnr_[:2] >= 40.0).all()
+    assert (_featurizer(n_steps=5).fit(images).n_steps_ == 5).all()

@@ -269,3 +269,66 @@ def test_relu_cache_key_ignores_omega_0(tmp_path, smooth_images, fit_counter):
     fit_inrs(smooth_images[:2], omega_0=10.0, **kwargs)
     fit_inrs(smooth_images[:2], omega_0=30.0, **kwargs)
     assert fit_counter["images"] == 2
+
+
+# ------------------------------------------------------------ target_psnr
+def test_each_image_stops_at_the_target_psnr(smooth_images):
+    # Images of different difficulty: flat ones are easy, noisy ones hard.
+    rng = np.random.default_rng(0)
+    images = np.concatenate(
+        [np.full((2, 12, 12), 0.3), smooth_images[:2],
+         np.clip(smooth_images[:2] + 0.2 * rng.normal(size=(2, 12, 12)), 0, 1)]
+    ).astype(np.float32)  # fmt: skip
+    kwargs = dict(lr=1e-2, random_state=0, loss="mse", **SMALL)
+    result = fit_inrs(images, n_steps=70, target_psnr=40.0, **kwargs)
+    stopped = result.n_steps < 70
+    assert stopped[:2].all() and not stopped[2:].any()  # flat images are easy
+    assert (result.n_steps[stopped] % 10 == 0).all()  # checked every 10 steps
+    assert (result.psnr[stopped] >= 40.0).all()
+    assert (result.psnr[~stopped] < 40.0).all()
+    # Without the target, the same images run all their steps...
+    assert (fit_inrs(images, n_steps=70, **kwargs).n_steps == 70).all()
+    # ... and a stopped image's theta is its fixed-step theta at that step.
+    at_stop = fit_inrs(images[[0]], n_steps=int(result.n_steps[0]), **kwargs)
+    np.testing.assert_array_equal(at_stop.theta, result.theta[[0]])
+    np.testing.assert_array_equal(at_stop.reconstructions, result.reconstructions[[0]])
+    # Its recorded losses after it stopped repeat its final loss.
+    last = result.history_steps > result.n_steps[0]
+    assert last.any()
+    np.testing.assert_array_equal(
+        result.loss_history[0, last], np.full(last.sum(), result.loss[0])
+    )
+
+
+def test_target_psnr_results_do_not_depend_on_companions(smooth_images):
+    kwargs = dict(lr=1e-2, n_steps=300, random_state=0, target_psnr=32.0, **SMALL)
+    together = fit_inrs(smooth_images, batch_size=6, **kwargs)
+    assert len(set(together.n_steps.tolist())) > 1  # they stop at different steps
+    for row in range(6):
+        alone = fit_inrs(smooth_images[[row]], **kwargs)
+        np.testing.assert_array_equal(alone.theta[0], together.theta[row])
+        assert alone.n_steps[0] == together.n_steps[row]
+
+
+def test_finished_images_leave_the_batch(smooth_images, monkeypatch):
+    from sklearn_inr._engine import BatchedINR
+
+    sizes, original = [], BatchedINR.backward
+
+    def recording(self, *args, **kwargs):
+        sizes.append(self.batch_size)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchedINR, "backward", recording)
+    images = np.concatenate([np.full((3, 12, 12), 0.4), smooth_images[:3]])
+    result = fit_inrs(images.astype(np.float32), lr=1e-2, n_steps=200,
+                      target_psnr=35.0, loss="mse", batch_size=6, random_state=0,
+                      **SMALL)  # fmt: skip
+    # Every image stopped, the flat ones first; each step trained only the
+    # images still running (an image leaves at the check of its last step).
+    assert (result.n_steps < 200).all()
+    assert result.n_steps[:3].max() < result.n_steps[3:].min()
+    expected = [
+        int((result.n_steps >= s).sum()) for s in range(max(result.n_steps) + 1)
+    ]
+    assert sizes == expected

@@ -164,6 +164,11 @@ def test_fit_settings_key_names_what_changes_a_fit():
     assert settings.key(relu) == settings.key(INRSpec("relu", omega_0=30.0))
     assert settings.key(siren) != runner.FitSettings(lr=2e-3, n_steps=5).key(siren)
     np.testing.assert_array_equal(settings.history_steps, [0, 5])
+    stopping = runner.FitSettings(lr=1e-3, n_steps=5, target_psnr=30.0)
+    assert stopping.key(siren) != settings.key(siren)
+    assert stopping.key(siren) != runner.FitSettings(
+        lr=1e-3, n_steps=5, target_psnr=35.0
+    ).key(siren)
     with pytest.raises(AttributeError):  # frozen
         settings.lr = 1.0
 

@@ -83,6 +83,7 @@ def test_class_chains_start_each_image_from_its_predecessor(smooth_images):
             loss_history = np.zeros((len(images), 2))
             history_steps = np.array([0, 1])
             mse = psnr = np.zeros(len(images))
+            n_steps = np.ones(len(images), dtype=int)
 
         return Result
 

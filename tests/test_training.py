@@ -19,10 +19,12 @@ def test_hook_runs_after_every_step_and_history_records_the_asked_steps():
     spec = INRSpec(hidden_features=8, hidden_layers=1)
     net, targets = _batch(spec)
     seen = []
-    history, output = train(
+    history, output, features, n_steps = train(
         net, WeightsTrainer().bind(net), targets, loss="bce", lr=1e-2, n_steps=7,
         record_steps=[0, 3, 6], on_step=seen.append,
     )  # fmt: skip
+    np.testing.assert_array_equal(n_steps, [7, 7])
+    torch.testing.assert_close(features, net.theta(), rtol=0, atol=0)
     assert seen == list(range(7))
     assert history.shape == (2, 4)
     assert (history[:, -1] < history[:, 0]).all()
@@ -36,8 +38,10 @@ def test_hook_runs_after_every_step_and_history_records_the_asked_steps():
 def test_without_final_pass_nothing_is_rendered():
     spec = INRSpec(hidden_features=8, hidden_layers=1)
     net, targets = _batch(spec)
-    history, output = train(net, WeightsTrainer().bind(net), targets, loss="mse",
-                            lr=1e-2, n_steps=2, final=False)  # fmt: skip
+    bound = WeightsTrainer().bind(net)
+    history, output, _, _ = train(
+        net, bound, targets, loss="mse", lr=1e-2, n_steps=2, final=False
+    )
     assert output is None and history.shape == (2, 0)
 
 
@@ -46,8 +50,7 @@ def test_shift_trainer_moves_only_the_hidden_biases():
     net, targets = _batch(spec, n=3)
     start = net.theta().clone()
     bound = ShiftTrainer(spec.init_theta(0)).bind(net)
-    train(net, bound, targets, loss="bce", lr=1e-2, n_steps=5)
-    shifts = bound.features()
+    shifts = train(net, bound, targets, loss="bce", lr=1e-2, n_steps=5).features
     assert shifts.shape == (3, 12) and shifts.abs().min() > 0
     # The network's theta is the base with the shifts added, nothing else.
     expected = shifts_to_theta(shifts.numpy(), spec.init_theta(0), spec)
