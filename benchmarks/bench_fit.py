@@ -21,6 +21,9 @@ imports and a tiny warm-up fit), compared with the documented formula
 
 Run: ``python benchmarks/bench_fit.py`` (about 3 minutes on 2 CPU cores), or
 ``--quick`` for the two small sizes only. ``--device cuda`` adds GPU numbers.
+``--under-load`` instead times the engine on the quiet machine and again
+while two CPU-bound processes (started by the script) compete for the
+cores, and prints the slowdown (a fair share of 2 cores would be 2x).
 """
 
 from __future__ import annotations
@@ -151,14 +154,57 @@ def _in_subprocess(target, *args):
     return result
 
 
+def _busy(seconds):
+    """A CPU-bound process: one core busy for ``seconds``."""
+    end, count = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        count += 1
+
+
+def under_load(sizes, device, n_competitors=2):
+    """Engine time quiet and beside ``n_competitors`` busy processes."""
+    print(f"| size | quiet ms/img-step | loaded ms/img-step ({n_competitors} "
+          "busy processes) | slowdown |")  # fmt: skip
+    print("|---|---|---|---|")
+    context = mp.get_context("spawn")
+    for label, side, width, depth, n, batch, steps, _ in sizes:
+        args = (side, width, depth, n, batch, steps, device)
+        quiet = _in_subprocess(_engine, *args)[0]
+        competitors = [
+            context.Process(target=_busy, args=(3600,)) for _ in range(n_competitors)
+        ]
+        for process in competitors:
+            process.start()
+        try:
+            loaded = _in_subprocess(_engine, *args)[0]
+        finally:
+            for process in competitors:
+                process.terminate()
+                process.join()
+        print(
+            f"| {label} | {quiet * 1e3:.2f} | {loaded * 1e3:.2f} | "
+            f"{loaded / quiet:.2f}x |",
+            flush=True,
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small sizes only")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument(
+        "--under-load",
+        action="store_true",
+        help="time the engine quiet and beside two busy processes",
+    )
     args = parser.parse_args(argv)
     from sklearn_inr import INRSpec
 
     sizes = SIZES[:2] if args.quick else SIZES
+    if args.under_load:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        under_load(sizes[:3], args.device)
+        return
     print(
         f"torch {torch.__version__}, device {args.device}, "
         f"{torch.get_num_threads()} threads"

@@ -20,7 +20,8 @@ docdict = {
     Number of ``width -> width`` layers; the network has
     ``hidden_layers + 2`` Linear layers (the SIREN convention).""",
     "omega_0": """omega_0 : float, default=30.0
-    SIREN frequency factor; ignored by ``model="relu"``.""",
+    SIREN frequency factor, in [1e-3, 1e4] (1 to 100 in practice); ignored
+    by ``model="relu"``.""",
     "loss": """loss : {"bce", "mse"}, default="bce"
     ``"bce"``: binary cross-entropy on the logit output, the reconstruction
     being its sigmoid (the paper's BCEWithLogitsLoss; intensities must be in

@@ -37,9 +37,11 @@ FIT_PARAMETER_CONSTRAINTS = {
     "model": [StrOptions(set(ACTIVATIONS))],
     "hidden_features": [Interval(Integral, 1, None, closed="left")],
     "hidden_layers": [Interval(Integral, 0, None, closed="left")],
-    "omega_0": [Interval(Real, 0, None, closed="neither")],
+    # Beyond these, float32 overflows or the init's bounds underflow; useful
+    # values are 1 to 100.
+    "omega_0": [Interval(Real, 1e-3, 1e4, closed="both")],
     "loss": [StrOptions(set(LOSSES))],
-    "lr": [Interval(Real, 0, None, closed="neither")],
+    "lr": [Interval(Real, 0, 1e6, closed="right")],
     "n_steps": [Interval(Integral, 1, None, closed="left")],
     "target_psnr": [Interval(Real, 0, None, closed="neither"), None],
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, validate_data
@@ -71,6 +73,11 @@ def validate_images(estimator, X, *, reset: bool) -> np.ndarray:
     if reset:
         estimator.image_shape_ = tuple(int(n) for n in shape)
         estimator._input_was_2d = was_2d
+    if 0 in estimator.image_shape_:
+        raise ValueError(
+            f"X holds empty images of shape {estimator.image_shape_}: every image "
+            "needs at least one pixel and one channel."
+        )
     images = X.reshape(len(X), *estimator.image_shape_)
     if reset and np.prod(estimator.image_shape_[:2]) < MIN_PIXELS:
         warnings.warn(
@@ -86,7 +93,15 @@ def validate_images(estimator, X, *, reset: bool) -> np.ndarray:
 
 def _stack_images(images) -> np.ndarray:
     """A list of images as one array, or an error naming the first mismatch."""
-    shapes = [np.shape(image) for image in images]
+    shapes = []
+    for position, image in enumerate(images):
+        try:
+            shapes.append(np.shape(image))
+        except ValueError:  # a ragged nested list
+            raise ValueError(
+                f"X[{position}] is not a regular array (its rows have different "
+                "lengths); give each image as an array of shape (H, W) or (H, W, C)."
+            ) from None
     for position, shape in enumerate(shapes):
         if shape != shapes[0]:
             raise ValueError(
@@ -108,17 +123,20 @@ def flat_image_shape(image_shape, n_features: int) -> tuple:
             "(H, W, C) for rows of flattened images, or give the images as an "
             "array of shape (n_images, H, W[, C]) (X[None] for one image)."
         )
-    shape = [int(n) for n in image_shape]
+    shape = list(image_shape)
     if (
         len(shape) not in (2, 3)
+        or not all(isinstance(n, Integral) and not isinstance(n, bool) for n in shape)
         or shape.count(-1) > 1
         or any(n < 1 and n != -1 for n in shape)
     ):
         raise ValueError(
-            f"image_shape must be (H, W) or (H, W, C) with positive sizes and "
-            f"at most one -1, got {image_shape!r}."
+            f"image_shape must be (H, W) or (H, W, C) of positive ints with at "
+            f"most one -1, got {image_shape!r}."
         )
-    known = int(np.prod([n for n in shape if n != -1]))
+    # Python ints: a numpy product could wrap around for huge sizes.
+    shape = [int(n) for n in shape]
+    known = math.prod(n for n in shape if n != -1)
     if -1 in shape:
         if n_features % known:
             raise ValueError(
@@ -126,9 +144,9 @@ def flat_image_shape(image_shape, n_features: int) -> tuple:
                 f"{tuple(image_shape)} cannot hold."
             )
         shape[shape.index(-1)] = n_features // known
-    if int(np.prod(shape)) != n_features:
+    if math.prod(shape) != n_features:
         raise ValueError(
             f"X has {n_features} features but image_shape={tuple(shape)} holds "
-            f"{int(np.prod(shape))}; fix image_shape or X."
+            f"{math.prod(shape)}; fix image_shape or X."
         )
     return tuple(shape)

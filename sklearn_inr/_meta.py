@@ -44,9 +44,9 @@ _META_CONSTRAINTS = {
     "spec": [INRSpec],
     "init_theta": ["array-like", None],
     "meta_steps": [Interval(Integral, 1, None, closed="left")],
-    "meta_lr": [Interval(Real, 0, None, closed="neither")],
+    "meta_lr": [Interval(Real, 0, 1e6, closed="right")],
     "inner_steps": [Interval(Integral, 1, None, closed="left")],
-    "inner_lr": [Interval(Real, 0, None, closed="neither")],
+    "inner_lr": [Interval(Real, 0, 1e6, closed="right")],
     "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
     "loss": [StrOptions(set(LOSSES))],
     "random_state": ["random_state"],
@@ -297,8 +297,8 @@ def _meta_learn(images, spec, rule, *, init_theta, meta_steps, inner_steps,
             except FloatingPointError as exc:
                 raise ValueError(
                     f"Meta-learning diverged (NaN or infinite update) with "
-                    f"inner_lr={inner_lr:g}. Lower the learning rates (e.g. by "
-                    "10x)."
+                    f"inner_lr={inner_lr:g} and meta_lr={rule.meta_lr:g}. Lower "
+                    "the learning rates (e.g. by 10x)."
                 ) from exc
             if progress is not None:
                 progress.update()

@@ -23,7 +23,7 @@ __all__ = ["render_inrs"]
         "model": [StrOptions(set(ACTIVATIONS))],
         "hidden_features": [Interval(Integral, 1, None, closed="left")],
         "hidden_layers": [Interval(Integral, 0, None, closed="left")],
-        "omega_0": [Interval(Real, 0, None, closed="neither")],
+        "omega_0": [Interval(Real, 1e-3, 1e4, closed="both")],
         "out_features": [Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions(set(LOSSES))],
         "device": [str, torch.device, None],

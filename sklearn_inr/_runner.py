@@ -47,10 +47,11 @@ CPU_MEMORY_BUDGET = 512 * 2**20
 CPU_BATCH_PIXELS = 16384
 # Fraction of the free GPU memory a batch may take.
 GPU_MEMORY_FRACTION = 0.5
-# Speed assumed for sizing the first "auto" batch by duration, before any
-# batch is measured (a slow guess: one CPU core runs the engine at 50-140
-# GFLOP/s, benchmarks/bench_fit.py).
-ASSUMED_FLOPS = {"cpu": 2e10, "cuda": 1e12}
+# Speed assumed for sizing the first "auto" batches by duration, before any
+# batch is measured (one CPU thread ran the engine at 58 GFLOP/s with a
+# width-64 SIREN and 100 GFLOP/s with the paper net, benchmarks/bench_fit.py;
+# a GPU guess on the slow side).
+ASSUMED_FLOPS = {"cpu": 5e10, "cuda": 1e12}
 
 # joblib backends whose workers are processes on this machine: their torch
 # threads must share its cores. Dask, Ray and other backends manage their own

@@ -7,7 +7,11 @@ to ``--out``, all at once at the end, so an interrupted run leaves the
 previous outputs complete. Fitted INRs are cached in ``<out>/cache``
 (``--cache DIR`` moves it, ``--no-cache`` drops it), so rerunning the same
 command after Ctrl-C resumes instead of starting over; Ctrl-C prints one
-line saying so and exits with status 130.
+line saying so and exits with status 130. Before any work, it prints the
+plan (the INR fits of each stage, counted with the cache) and its estimated
+duration, from a short speed probe of the preset's networks
+(``sklearn_inr.experiments._estimate``); without ``--data``, before the
+synthetic cohort is written. ``--dry-run`` prints them and exits.
 Subcommands live in :func:`build_parser`; each has a ``_run_<name>``
 function taking the parsed arguments and the parser (to report bad
 arguments, such as an unusable ``--data`` or ``--out``, with exit code 2).
@@ -26,6 +30,7 @@ from pathlib import Path
 import torch
 
 from .experiments import PRESETS, get_preset, run_reproduction
+from .experiments._estimate import estimate, format_plan, plan, probe_throughput
 
 __all__ = ["build_parser", "main"]
 
@@ -56,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
             "noise and permuted-label controls and a pixel baseline. Writes "
             "results.json, report.md and PNG figures to --out, all at once at "
             "the end. Fitted INRs are cached (default: <out>/cache), so after "
-            "Ctrl-C the same command resumes where it stopped."
+            "Ctrl-C the same command resumes where it stopped. Before any work "
+            "it prints the plan and its estimated duration per stage."
         ),
     )
     reproduce.add_argument(
@@ -119,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="patients to use (default: the preset's; 40 for 'cpu', 75 for "
         "'paper'); a warning says so when --data has fewer",
+    )
+    reproduce.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (INR fits and FLOPs per stage) and its estimated "
+        "duration, from a few-second speed probe on --device, then exit: "
+        "nothing is fitted, generated or written. With --data, the slices are "
+        "assumed to be --n-patients (or the preset's) pairs, as the data are "
+        "not read",
     )
     reproduce.set_defaults(run=_run_reproduce, subparser=reproduce)
     return parser
@@ -201,6 +216,34 @@ def _reproduce(
     preset = args.preset or ("paper" if uses_cuda else "cpu")
     settings = get_preset(preset)
     n_patients = args.n_patients or settings["n_patients"]
+    size = settings["image_size"]
+    if args.data is None or args.dry_run:
+        # The estimate comes before any work: before the synthetic cohort is
+        # written (minutes at the paper's size), with its known layout.
+        if args.data is None:
+            shape = tuple(settings["cohort_shape"][:2])
+            basis = f"a synthetic cohort of {n_patients} patients"
+            if n_patients < args.folds:
+                parser.error(
+                    f"argument --folds: {args.folds} folds need at least "
+                    f"{args.folds} patients, and the preset {preset!r} writes "
+                    f"{n_patients}; raise --n-patients or lower --folds"
+                )
+        else:
+            if not args.data.is_dir():
+                parser.error(f"argument --data: {str(args.data)!r} does not exist")
+            # Native BraTS slices are 240 x 240.
+            shape = (240, 240)
+            basis = (
+                f"{args.data}, assuming {n_patients} patients with a slice pair "
+                "each (the data are not read in a dry run)"
+            )
+        if size is not None:
+            shape = (size, size)
+        _print_plan(settings, preset, 2 * n_patients, shape, basis, args)
+        if args.dry_run:
+            print("Dry run: nothing was fitted, generated or written.")
+            return 0
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sklearn_inr_cohort_") as tmp:
@@ -225,6 +268,7 @@ def _reproduce(
             )
         except (OSError, ValueError) as exc:
             parser.error(f"argument --data: {exc}")
+    data_seconds = time.perf_counter() - start
     n_loaded = len(set(data.groups.tolist()))
     if n_loaded < args.folds:
         parser.error(
@@ -238,6 +282,18 @@ def _reproduce(
             "no-tumour slice pair "
             f"({len(data.skipped)} folders skipped); using {n_loaded}.",
             file=sys.stderr,
+        )
+    if args.data is not None or n_loaded != n_patients:
+        # Only now is the real number of slices known.
+        _print_plan(
+            settings,
+            preset,
+            len(data.images),
+            data.images.shape[1:3],
+            f"{args.data or 'the cohort'} ({n_loaded} patients loaded)",
+            args,
+            data.target,
+            data.groups,
         )
     description += f", FLAIR, {n_loaded} patients loaded"
     print(
@@ -256,7 +312,7 @@ def _reproduce(
         device=args.device,
         cache_dir=cache,
         data_description=description,
-        stage_seconds={"data": time.perf_counter() - start},
+        stage_seconds={"data": data_seconds},
         verbose=1,
     )
     kept = "" if cache is None else f" Fitted INRs are cached in {cache} for reruns."
@@ -266,6 +322,38 @@ def _reproduce(
         f"{results['timings']['total']:.0f} s.{kept}"
     )
     return 0
+
+
+def _print_plan(
+    settings, preset, n_slices, image_shape, basis, args, target=None, groups=None
+) -> None:
+    """Print what the run will fit and how long that should take (stdout)."""
+    stages = plan(
+        settings,
+        n_slices,
+        tuple(image_shape),
+        n_splits=args.folds,
+        random_state=args.seed,
+        target=target,
+        groups=groups,
+    )
+    throughput = probe_throughput(
+        settings, args.device, tuple(image_shape), n_images=n_slices
+    )
+    title = (
+        f"Plan of preset {preset!r} on {basis}: {n_slices} slices of "
+        f"{' x '.join(map(str, image_shape))}, {args.folds}-fold grouped CV, "
+        f"seed {args.seed}."
+    )
+    text = format_plan(
+        stages,
+        estimate(stages, throughput),
+        throughput,
+        settings=settings,
+        image_shape=tuple(image_shape),
+        title=title,
+    )
+    print(text, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -197,7 +197,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         "init": [StrOptions(set(STARTS))],
         "features": [StrOptions(set(FEATURES))],
         "meta_steps": [Interval(Integral, 1, None, closed="left")],
-        "meta_lr": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "meta_lr": [StrOptions({"auto"}), Interval(Real, 0, 1e6, closed="right")],
         "inner_steps": [Interval(Integral, 1, None, closed="left")],
         "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
         "warm_start_by_class": ["boolean"],
@@ -298,6 +298,11 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                 "warm_start_by_class=True chains the training images by class and "
                 "needs y: call fit(X, y) / fit_transform(X, y), or set "
                 "warm_start_by_class=False."
+            )
+        if np.iscomplexobj(y):
+            raise ValueError(
+                "y is complex; warm_start_by_class needs class labels (ints or "
+                "strings)."
             )
         y = column_or_1d(y, warn=True)
         check_consistent_length(images, y)

@@ -49,3 +49,22 @@ def fit_counter(monkeypatch):
 
     monkeypatch.setattr(runner, "_train_batch", counting)
     return counter
+
+
+@pytest.fixture(
+    params=[
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(
+                not torch.cuda.is_available(), reason="no CUDA device"
+            ),
+        ),
+    ]
+)
+def device(request):
+    """Each device the code paths must run on unchanged (ids: cpu, cuda).
+
+    ``benchmarks/gpu_check.py`` runs the ``cuda`` ones (``pytest -k cuda``).
+    """
+    return request.param

@@ -326,3 +326,10 @@ def test_input_errors(binary_data):
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         _small().fit(X_nan, y)
+
+
+def test_trains_and_predicts_on_each_device(device, binary_data):
+    X, y = binary_data
+    clf = _small(device=device, max_epochs=30).fit(X, y)
+    assert clf.score(X, y) > 0.8
+    np.testing.assert_array_equal(np.unique(clf.predict(X)), ["healthy", "tumour"])

@@ -132,11 +132,18 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
         if line.startswith("| TinySIREN") or line.startswith("| SmallMLP")
     ]
     expected = [
-        s[k][stat]
+        value
         for fits in results["reconstruction"].values()
         for s in fits.values()
-        for k in ("bce", "bce_minus_entropy", "mse", "psnr")
-        for stat in ("mean", "std")
+        for value in [
+            *(
+                s[k][stat]
+                for k in ("bce", "bce_minus_entropy", "mse", "psnr")
+                for stat in ("mean", "std")
+            ),
+            # PSNR's median and 10th percentile, where the report has them.
+            *(s["psnr"][stat] for stat in ("median", "p10") if stat in s["psnr"]),
+        ]
     ]
     assert [x for line in recon for x in _numbers(line.split("|", 3)[3])] == expected
     for stage, seconds in results["timings"].items():
@@ -154,6 +161,10 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
         (["reproduce", "--folds", "1"], "--folds: must be at least 2"),
         (["reproduce", "--folds", "x"], "expected an integer"),
         (["reproduce", "--n-patients", "3"], "cannot fill 5 folds"),
+        (
+            ["reproduce", "--preset", "tiny", "--folds", "11"],
+            "11 folds need at least 11 patients, and the preset 'tiny' writes 10",
+        ),
         (["reproduce", "--preset", "huge"], "invalid choice"),
         (["reproduce", "--device", "tpu"], "invalid choice"),
         (["reproduce", "--data", "/nonexistent/folder"], "does not exist"),
@@ -365,3 +376,95 @@ def test_python_dash_m_entry_point():
     )
     assert result.returncode == 0
     assert "--n-patients" in result.stdout and "--preset" in result.stdout
+
+
+def _no_work(monkeypatch):
+    """Make generating, loading and running fail the test if reached."""
+
+    def forbidden(*args, **kwargs):
+        pytest.fail("a dry run did work")
+
+    monkeypatch.setattr(sklearn_inr.datasets, "make_brats_like", forbidden)
+    monkeypatch.setattr(sklearn_inr.datasets, "load_brats_slices", forbidden)
+    monkeypatch.setattr(cli, "run_reproduction", forbidden)
+
+
+def _plan_lines(printed):
+    return [line.split()[0] for line in printed.splitlines() if line.startswith("  ")]
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cpu"])
+def test_dry_run_prints_the_plan_and_does_nothing(
+    preset, tmp_path, fit_counter, monkeypatch, capsys
+):
+    _no_work(monkeypatch)
+    out = tmp_path / "out"
+    argv = ["reproduce", "--preset", preset, "--dry-run", "--out", str(out)]
+    assert main([*argv, "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    n_patients = {"tiny": 10, "cpu": 40}[preset]
+    size = {"tiny": 12, "cpu": 32}[preset]
+    assert printed.startswith(
+        f"Plan of preset {preset!r} on a synthetic cohort of {n_patients} patients: "
+        f"{2 * n_patients} slices of {size} x {size}, 5-fold grouped CV, seed 0."
+    )
+    stages = ["shared-init", "paper", "grouped", "pixel", "total"]
+    assert [w for w in _plan_lines(printed) if w in stages] == stages
+    assert "Speed, from a" in printed and "An estimate" in printed
+    assert printed.strip().endswith(
+        "Dry run: nothing was fitted, generated or written."
+    )
+    assert fit_counter["images"] == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_with_data_assumes_the_requested_patients(
+    small_cohort, tmp_path, monkeypatch, capsys
+):
+    _no_work(monkeypatch)
+    argv = _tiny(small_cohort, tmp_path / "out", "--dry-run", "--n-patients", "3")
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"on {small_cohort}, assuming 3 patients" in printed
+    assert "6 slices of 12 x 12, 2-fold grouped CV" in printed
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as exc:
+        main(_tiny(tmp_path / "missing", tmp_path / "out", "--dry-run"))
+    assert exc.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_estimate_is_printed_before_the_cohort_is_generated(
+    tmp_path, monkeypatch, capsys
+):
+    seen = {}
+
+    def generate(*args, **kwargs):
+        # What was printed by then; then stop the run (Ctrl-C).
+        seen["printed"] = capsys.readouterr().out
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sklearn_inr.datasets, "make_brats_like", generate)
+    argv = ["reproduce", "--preset", "tiny", "--out", str(tmp_path / "out")]
+    assert _main_interrupted([*argv, "--device", "cpu", "--no-cache"]) == 130
+    printed = seen["printed"]
+    assert printed.startswith("Plan of preset 'tiny' on a synthetic cohort")
+    assert "total" in _plan_lines(printed) and "An estimate" in printed
+    assert "Dry run" not in printed
+
+
+def test_plan_with_data_counts_the_loaded_slices(
+    small_cohort, tmp_path, monkeypatch, capsys
+):
+    def fake_run(images, target, groups, **kwargs):
+        print("RUN")
+        return {"verdict": {"text": ""}, "timings": {"total": 0.0}}
+
+    monkeypatch.setattr(cli, "run_reproduction", fake_run)
+    assert main(_tiny(small_cohort, tmp_path / "out", "--n-patients", "9")) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(
+        f"Plan of preset 'tiny' on {small_cohort} (4 patients loaded): 8 slices of "
+        "12 x 12, 2-fold grouped CV, seed 0."
+    )
+    assert printed.index("An estimate") < printed.index("RUN")

@@ -16,7 +16,7 @@ from sklearn_inr._engine import (
 
 
 def _autograd_grads(spec, theta, coords, target, loss):
-    net = theta_to_module(theta, spec)
+    net = theta_to_module(theta, spec).to(coords.device)
     out = net(coords)
     if loss == "bce":
         value = F.binary_cross_entropy_with_logits(out, target)
@@ -28,14 +28,14 @@ def _autograd_grads(spec, theta, coords, target, loss):
 
 @pytest.mark.parametrize("model", ["siren", "relu"])
 @pytest.mark.parametrize("loss", ["bce", "mse"])
-def test_hand_written_gradients_equal_autograd(model, loss):
+def test_hand_written_gradients_equal_autograd(model, loss, device):
     spec = INRSpec(model, hidden_features=7, hidden_layers=2, out_features=2)
     rng = np.random.default_rng(0)
     thetas = torch.as_tensor(
         np.stack([spec.init_theta(s) for s in range(3)]), dtype=torch.float64
-    )
-    coords = make_coordinates((5, 4), dtype=torch.float64)
-    targets = torch.as_tensor(rng.uniform(size=(3, 20, 2)))
+    ).to(device)
+    coords = make_coordinates((5, 4), dtype=torch.float64, device=device)
+    targets = torch.as_tensor(rng.uniform(size=(3, 20, 2))).to(device)
     net = BatchedINR(spec, thetas, coords)
     net.forward()
     losses = net.losses(targets, loss)

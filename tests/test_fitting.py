@@ -10,6 +10,7 @@ from sklearn_inr import (
     INRDivergenceError,
     INRSpec,
     fit_inrs,
+    fit_shifts,
     make_coordinates,
     render_inrs,
     theta_to_module,
@@ -332,3 +333,23 @@ def test_finished_images_leave_the_batch(smooth_images, monkeypatch):
         int((result.n_steps >= s).sum()) for s in range(max(result.n_steps) + 1)
     ]
     assert sizes == expected
+
+
+def test_every_path_runs_on_each_device(device, smooth_images):
+    """fit_inrs (weights, target_psnr), fit_shifts and render_inrs on ``device``.
+
+    In float64 the device's result equals the CPU's to rounding.
+    """
+    kwargs = dict(lr=1e-2, n_steps=60, random_state=0, dtype=torch.float64, **SMALL)
+    here = fit_inrs(smooth_images[:3], device=device, target_psnr=30.0, **kwargs)
+    cpu = fit_inrs(smooth_images[:3], device="cpu", target_psnr=30.0, **kwargs)
+    np.testing.assert_array_equal(here.n_steps, cpu.n_steps)
+    np.testing.assert_allclose(here.theta, cpu.theta, rtol=0, atol=1e-8)
+    rendered = render_inrs(here.theta, (12, 12), device=device, **SMALL)
+    np.testing.assert_allclose(rendered, here.reconstructions, atol=1e-5)
+    spec = INRSpec(**SMALL)
+    shifts = fit_shifts(smooth_images[:3], spec.init_theta(0), spec, n_steps=5,
+                        device=device, dtype=torch.float64)  # fmt: skip
+    cpu_shifts = fit_shifts(smooth_images[:3], spec.init_theta(0), spec, n_steps=5,
+                            device="cpu", dtype=torch.float64)  # fmt: skip
+    np.testing.assert_allclose(shifts.theta, cpu_shifts.theta, rtol=0, atol=1e-8)

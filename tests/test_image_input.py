@@ -18,7 +18,7 @@ def test_flat_image_shape(image_shape, n_features, expected):
     "image_shape, n_features, match",
     [(None, 16, r"pass image_shape"), ((3, 4), 16, "holds 12"),
      ((-1, 3), 16, "cannot hold"),
-     ((2, -1, -1), 16, "at most one -1"), ((0, 4), 16, "positive sizes")],
+     ((2, -1, -1), 16, "at most one -1"), ((0, 4), 16, "positive ints")],
 )  # fmt: skip
 def test_flat_image_shape_errors_say_what_to_do(image_shape, n_features, match):
     with pytest.raises(ValueError, match=match):

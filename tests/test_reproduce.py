@@ -200,3 +200,29 @@ def test_outputs_are_staged_beside_out_dir(tmp_path):
     out.mkdir()
     staging = _reproduce._staging_dir(out)
     assert staging.parent == tmp_path and staging.name.startswith(".results.")
+
+
+def test_verdict_flags_leak_free_rows_of_unconverged_inrs():
+    from sklearn_inr.experiments._report import reconstruction_table, verdict
+
+    def psnr(median):
+        return {
+            "psnr": {"mean": median, "std": 1.0, "median": median, "p10": median - 2},
+            **{k: {"mean": 0.1, "std": 0.0} for k in ("bce", "bce_minus_entropy",
+                                                       "mse")},
+        }  # fmt: skip
+
+    results = {
+        "scores": [],
+        "settings": {"models": {"siren": {"name": "TinySIREN"},
+                                "relu": {"name": "SmallMLP_INR"}}},
+        "reconstruction": {"siren": {"shared": psnr(11.6)},
+                           "relu": {"shared": psnr(36.0)}},
+    }  # fmt: skip
+    said = verdict(results)
+    assert said["unconverged_leak_free_fits"] == ["TinySIREN"]
+    assert "TinySIREN classify theta of unconverged INRs" in said["text"]
+    assert "median PSNR of 11.6 dB" in said["text"]
+    assert "SmallMLP_INR classify" not in said["text"]
+    table = reconstruction_table(results)
+    assert "| 11.6 | 9.6 |" in table and "PSNR median (dB)" in table

@@ -284,6 +284,11 @@ def _check_params(
     percentiles,
     on_error,
 ):
+    if not isinstance(modality, str | list | tuple):
+        raise ValueError(
+            f"modality must be one of {MODALITIES} or a list of distinct ones; "
+            f"got {modality!r}."
+        )
     modalities = [modality] if isinstance(modality, str) else list(modality)
     bad = [m for m in modalities if m not in MODALITIES]
     if not modalities or bad or len(set(modalities)) != len(modalities):
@@ -293,7 +298,12 @@ def _check_params(
         )
     out_size = None
     if size is not None:
-        out_size = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+        if isinstance(size, numbers.Integral):
+            out_size = (size, size)
+        elif isinstance(size, tuple | list):
+            out_size = tuple(size)
+        else:
+            out_size = ()  # reported below
         if len(out_size) != 2 or not all(
             isinstance(s, numbers.Integral) and s > 0 for s in out_size
         ):

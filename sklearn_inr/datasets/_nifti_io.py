@@ -5,6 +5,8 @@ only sees validated numpy arrays and every bad input is reported in one place,
 with the file that caused it and what to do about it.
 """
 
+import gzip
+import os
 import re
 from pathlib import Path
 
@@ -28,6 +30,11 @@ def find_case_dirs(root):
     Case folders are looked for directly in ``root`` and, when there are none,
     one level down (``root/BraTS2021_Training_Data/BraTS2021_00000``).
     """
+    if not isinstance(root, str | os.PathLike):
+        raise ValueError(
+            f"root must be a folder path (str or pathlib.Path), got "
+            f"{type(root).__name__}."
+        )
     root = Path(root).expanduser()
     if not root.exists():
         raise FileNotFoundError(
@@ -113,6 +120,17 @@ def case_file(case_dir, kind):
     )
 
 
+def _check_gzip(path) -> None:
+    """Read a .gz file to its end, so that gzip checks its CRC and length.
+
+    nibabel reads only the bytes the image needs and never reaches the gzip
+    trailer, so a damaged byte would otherwise load as wrong intensities.
+    """
+    with gzip.open(path, "rb") as file:
+        while file.read(1 << 22):
+            pass
+
+
 def read_volume(path):
     """Read one 3-D volume as stored on disk (no cast to float64).
 
@@ -124,6 +142,8 @@ def read_volume(path):
         # dataobj keeps the on-disk dtype (int16 for BraTS images, uint8 for segs):
         # a quarter of the memory and time of get_fdata's float64.
         data = np.asanyarray(img.dataobj)
+        if str(path).endswith(".gz"):
+            _check_gzip(path)
     except MemoryError:
         raise
     except Exception as exc:  # nibabel, gzip and zlib each raise their own types

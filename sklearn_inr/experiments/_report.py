@@ -58,12 +58,18 @@ def _percent(value) -> str:
     return "n/a" if value is None else f"{100 * value:.0f} %"
 
 
+# Leak-free fits whose median PSNR is below this do not represent the images.
+UNCONVERGED_PSNR = 25.0
+
+
 def verdict(results: dict) -> dict:
     """The plain-sentence answer: does the paper protocol pass the noise control?
 
     A protocol passes when its accuracy on pure noise is not significantly
     above guessing (one-sided binomial test at 5 %, against always
-    answering the test set's majority class).
+    answering the test set's majority class). The verdict also flags the
+    models whose leak-free (shared-init) fits have a median PSNR below
+    :data:`UNCONVERGED_PSNR`: "theta of unconverged INRs".
     """
     sentences, passes = [], True
     for row in results["scores"]:
@@ -100,7 +106,34 @@ def verdict(results: dict) -> dict:
             + "; ".join(pipeline)
             + " (chance 50 %)."
         )
-    return {"paper_protocol_passes_noise_control": passes, "text": " ".join(sentences)}
+    unconverged = _unconverged_fits(results)
+    for name, median in unconverged:
+        sentences.append(
+            f"The leak-free rows of {name} classify theta of unconverged INRs: "
+            f"their shared-init fits reach a median PSNR of {fmt(median)} dB "
+            f"(below {UNCONVERGED_PSNR:g} dB), so they do not represent the "
+            "images, and those accuracies say little about what INR weights "
+            "carry."
+        )
+    return {
+        "paper_protocol_passes_noise_control": passes,
+        "unconverged_leak_free_fits": [name for name, _ in unconverged],
+        "text": " ".join(sentences),
+    }
+
+
+def _unconverged_fits(results: dict) -> list:
+    """``(model name, median PSNR)`` of the shared-init fits below the bar."""
+    models = results["settings"]["models"]
+    found = []
+    for model, fits in results["reconstruction"].items():
+        shared = fits.get("shared")
+        if shared is None or "median" not in shared["psnr"]:
+            continue
+        median = shared["psnr"]["median"]
+        if median < UNCONVERGED_PSNR:
+            found.append((models[model]["name"], median))
+    return found
 
 
 def summary_table(results: dict) -> str:
@@ -122,11 +155,16 @@ def summary_table(results: dict) -> str:
 
 
 def reconstruction_table(results: dict) -> str:
-    """Mean ± std over slices of the reconstruction scores (markdown)."""
+    """Mean ± std over slices of the reconstruction scores (markdown).
+
+    PSNR also gets its median and 10th percentile: a few failed fits hide in
+    a mean.
+    """
     names = {"paper": "paper protocol fit", "shared": "shared init"}
     lines = [
-        "| Model | Fit | Final BCE | BCE - entropy | MSE | PSNR (dB) |",
-        "|---|---|---|---|---|---|",
+        "| Model | Fit | Final BCE | BCE - entropy | MSE | PSNR (dB) | "
+        "PSNR median (dB) | PSNR 10th pct (dB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     models = results["settings"]["models"]
     for model, fits in results["reconstruction"].items():
@@ -135,6 +173,7 @@ def reconstruction_table(results: dict) -> str:
                 f"{fmt(s[k]['mean'])} ± {fmt(s[k]['std'])}"
                 for k in ("bce", "bce_minus_entropy", "mse", "psnr")
             ]
+            cells += [fmt(s["psnr"].get(k)) for k in ("median", "p10")]
             lines.append(
                 f"| {models[model]['name']} | {names[fit]} | "
                 + " | ".join(cells)

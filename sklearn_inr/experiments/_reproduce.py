@@ -360,8 +360,14 @@ def _replace_outputs(staging: Path, out_dir: Path, names: list[str]) -> None:
 
 
 def _mean_std(values) -> dict:
+    """Mean, spread, median and 10th percentile of a per-slice score."""
     values = np.asarray(values, dtype=float)
-    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "median": float(np.median(values)),
+        "p10": float(np.percentile(values, 10)),
+    }
 
 
 def _run(

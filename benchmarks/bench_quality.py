@@ -1,0 +1,163 @@
+"""What a fidelity costs: wall time, steps and FLOPs to reach 30, 35 and 40 dB.
+
+Side by side in one run, for synthetic-cohort FLAIR slices (the embedded
+default data) at 64 x 64 and 240 x 240, a width-64 SIREN (2 -> 64 -> 3 x
+(64 -> 64) -> 1, lr 1e-3) and the paper's TinySIREN (256 x 4, lr 1e-4), each
+from the shared initialisation and from a meta-learned one (Reptile, learned
+on other slices of the cohort: its one-off cost is its own column), three
+ways of stopping:
+
+- ``target_psnr``: each image stops when it reaches the target (checked
+  every 10 steps) and leaves its batch;
+- ``fixed, enough``: one step count for every image, the smallest that
+  gets every image to the target (the largest of the target run's step
+  counts): the best a fixed count can do, known only afterwards;
+- ``fixed 1000``: the paper's step count.
+
+Work is counted as 6 x n_params x pixels FLOPs per image-step. Wall times
+are measured, except the ``fixed, enough`` ones, which are the ``fixed
+1000`` run's measured time per step times the step count. PSNR floor: the
+lowest PSNR of the images. Precision: float32 only (bf16 is not built yet).
+
+Run: ``python benchmarks/bench_quality.py`` (about 15 minutes on 2 CPU
+cores: the paper net runs only at 64 x 64 there), ``--quick`` (64 x 64,
+width 64, about 2 minutes), ``--device cuda --full`` (every combination).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from sklearn_inr import INRSpec, fit_inrs, meta_learn_init
+from sklearn_inr.datasets import load_brats_slices, make_brats_like
+
+NETWORKS = {
+    "width 64": dict(hidden_features=64, hidden_layers=3, lr=1e-3),
+    "paper": dict(hidden_features=256, hidden_layers=4, lr=1e-4),
+}
+TARGETS = (30.0, 35.0, 40.0)
+PAPER_STEPS = 1000
+
+
+def cohort_slices(size, n_fit, n_meta, seed=0):
+    """FLAIR slices of a synthetic cohort: ``n_fit`` to fit, ``n_meta`` to learn on."""
+    n_patients = -(-(n_fit + n_meta) // 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_brats_like(tmp + "/cohort", n_patients, (96, 96, 40), seed)
+        images = load_brats_slices(root, size=size).images
+    return images[:n_fit], images[n_fit : n_fit + n_meta]
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def run(images, meta_images, network, init_name, device, n_steps_cap):
+    """Rows of the table for one (data, network, init)."""
+    settings = dict(network)
+    lr = settings.pop("lr")
+    spec = INRSpec(**settings)
+    n_pixels = int(np.prod(images.shape[1:3]))
+    step_flops = 6.0 * spec.n_params * n_pixels
+    common = dict(lr=lr, device=device, random_state=0, **settings)
+    init, meta_seconds = "shared", 0.0
+    if init_name == "meta":
+        init, meta_seconds = timed(
+            meta_learn_init,
+            meta_images,
+            spec,
+            meta_steps=50,
+            inner_steps=10,
+            inner_lr=lr,
+            meta_batch_size=8,
+            random_state=0,
+            device=device,
+        )
+    fixed, fixed_seconds = timed(fit_inrs, images, n_steps=PAPER_STEPS, init=init,
+                                 **common)  # fmt: skip
+    seconds_per_step = fixed_seconds / PAPER_STEPS
+    rows = []
+    for target in TARGETS:
+        result, seconds = timed(fit_inrs, images, n_steps=n_steps_cap, init=init,
+                                target_psnr=target, **common)  # fmt: skip
+        reached = result.psnr >= target
+        enough = int(result.n_steps.max())
+        rows.append(
+            {
+                "target": target,
+                "reached": f"{int(reached.sum())}/{len(images)}",
+                "target_psnr": (
+                    seconds,
+                    float(result.n_steps.mean()),
+                    step_flops * result.n_steps.sum(),
+                    float(result.psnr.min()),
+                ),  # fmt: skip
+                "fixed, enough": (
+                    seconds_per_step * enough,
+                    float(enough),
+                    step_flops * enough * len(images),
+                    None,
+                ),
+                "fixed 1000": (
+                    fixed_seconds,
+                    float(PAPER_STEPS),
+                    step_flops * PAPER_STEPS * len(images),
+                    float(fixed.psnr.min()),
+                ),  # fmt: skip
+                "meta_seconds": meta_seconds,
+            }
+        )
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64x64, width 64")
+    parser.add_argument("--full", action="store_true", help="every combination")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--images", type=int, default=4, help="slices fitted")
+    args = parser.parse_args(argv)
+    combos = [(64, "width 64"), (64, "paper"), (240, "width 64")]
+    if args.full:
+        combos.append((240, "paper"))
+    if args.quick:
+        combos = [(64, "width 64")]
+    print(
+        f"torch {torch.__version__}, device {args.device}, "
+        f"{torch.get_num_threads()} threads, {args.images} slices, float32"
+    )
+    print(
+        "| slices | network | init | target dB | reached | stopping | wall s | "
+        "mean steps | TFLOP | PSNR floor dB | time / target_psnr time | "
+        "meta-learning s |"
+    )
+    print("|" + "---|" * 12)
+    for size, name in combos:
+        images, meta_images = cohort_slices(size, args.images, 16)
+        for init_name in ("shared", "meta"):
+            rows = run(images, meta_images, NETWORKS[name], init_name, args.device,
+                       n_steps_cap=3000)  # fmt: skip
+            for row in rows:
+                baseline = row["target_psnr"][0]
+                for stopping in ("target_psnr", "fixed, enough", "fixed 1000"):
+                    seconds, steps, flops, floor = row[stopping]
+                    floor = "-" if floor is None else f"{floor:.1f}"
+                    print(
+                        f"| {size}x{size} | {name} | {init_name} | "
+                        f"{row['target']:g} | {row['reached']} | {stopping} | "
+                        f"{seconds:.1f} | {steps:.0f} | {flops / 1e12:.2f} | "
+                        f"{floor} | {seconds / baseline:.2f}x | "
+                        f"{row['meta_seconds']:.1f} |",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
