@@ -111,6 +111,15 @@ docdict.update(
     }
 )
 
+docdict["meta_device"] = """device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+    ``"auto"`` takes the (first visible) GPU when there is one. The
+    meta-learning runs in the calling thread, on torch's threads."""
+docdict["meta_settings"] = "\n".join(
+    docdict[name]
+    for name in ("meta_batch_size", "loss", "meta_random_state", "meta_device",
+                 "dtype", "meta_verbose")
+)  # fmt: skip
+
 
 def fill_doc(obj):
     """Fill each line ``%(name)s`` of ``obj.__doc__`` from :data:`docdict`.

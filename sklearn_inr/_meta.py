@@ -129,12 +129,7 @@ def meta_learn_init(
     %(inner_steps)s
     inner_lr : float, default=1e-4
         Inner Adam learning rate; use the one the images will be fitted with.
-    %(meta_batch_size)s
-    %(loss)s
-    %(meta_random_state)s
-    %(device)s
-    %(dtype)s
-    %(meta_verbose)s
+    %(meta_settings)s
 
     Returns
     -------
@@ -201,12 +196,7 @@ def meta_learn_shift_base(
     inner_lr : float, default=1e-2
         Inner Adam learning rate on the shifts; use the one the shifts will
         be fitted with.
-    %(meta_batch_size)s
-    %(loss)s
-    %(meta_random_state)s
-    %(device)s
-    %(dtype)s
-    %(meta_verbose)s
+    %(meta_settings)s
 
     Returns
     -------

@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._cache import ArrayStore
-from ._inits import GivenInit, RandomInit, SharedInit
+from ._inits import RandomInit, SharedInit
 from ._meta import meta_learn_init, meta_learn_shift_base
 from ._seeds import content_digest, image_seeds
 from ._shifts import shift_feature_names, shifts_to_theta
 from ._training import ShiftTrainer, WeightsTrainer
 
-__all__ = ["FEATURES", "STARTS", "fit_class_chains"]
+__all__ = ["FEATURES", "STARTS"]
 
 
 class WeightFeatures:
@@ -175,59 +175,3 @@ class LearnedStart(SharedStart):
 
 FEATURES = {"weights": WeightFeatures, "shift": ShiftFeatures}
 STARTS = {"shared": SharedStart, "random": RandomStart, "meta": LearnedStart}
-
-
-def fit_class_chains(fit, images, y_index, n_classes, first_thetas, *, verbose=0):
-    """The paper's weight transfer: chain each class's images in the given order.
-
-    Parameters
-    ----------
-    fit : callable
-        ``fit(images, init)`` runs the fits of some images from an
-        initialisation object and returns an
-        :class:`~sklearn_inr.INRFitResult`.
-    images : ndarray of shape (n_images, H, W, C)
-    y_index : ndarray of int of shape (n_images,)
-        Class of each image, ``0 .. n_classes - 1``.
-    n_classes : int
-    first_thetas : callable
-        ``first_thetas(images)``: starting thetas of the first image of
-        each class.
-    verbose : int, default=0
-
-    Returns
-    -------
-    result : dict
-        ``theta``, ``loss_history``, ``history_steps``, ``mse``, ``psnr``
-        and ``n_steps`` of every image, and ``class_init``: the last theta
-        of each chain.
-    """
-    members = [np.flatnonzero(y_index == c) for c in range(n_classes)]
-    current = first_thetas(images[[m[0] for m in members]])
-    out = {"loss_history": [None] * len(images)}
-    positions = range(max(len(m) for m in members))
-    if verbose > 0:
-        from tqdm.auto import tqdm
-
-        positions = tqdm(positions, desc="Weight transfer by class", unit="step")
-    for position in positions:
-        active = [c for c, m in enumerate(members) if position < len(m)]
-        rows = [members[c][position] for c in active]
-        result = fit(images[rows], GivenInit(current[active]))
-        current[active] = result.theta
-        if position == 0:
-            out.update(
-                theta=np.empty((len(images), result.theta.shape[1]), np.float32),
-                mse=np.empty(len(images)),
-                psnr=np.empty(len(images)),
-                n_steps=np.empty(len(images), dtype=np.int64),
-                history_steps=result.history_steps,
-            )
-        out["theta"][rows] = result.theta
-        out["mse"][rows], out["psnr"][rows] = result.mse, result.psnr
-        out["n_steps"][rows] = result.n_steps
-        for row, history in zip(rows, result.loss_history):
-            out["loss_history"][row] = history
-    out["loss_history"] = np.stack(out["loss_history"])
-    out["class_init"] = current
-    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,9 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
-    check_consistent_length,
     check_is_fitted,
-    column_or_1d,
 )
 
 from ._docs import fill_doc
@@ -23,7 +20,8 @@ from ._image_input import validate_images
 from ._networks import INRSpec
 from ._rendering import render_inrs
 from ._runner import FitSettings, run_fits
-from ._strategies import FEATURES, STARTS, fit_class_chains
+from ._strategies import FEATURES, STARTS
+from ._weight_transfer import check_chain_labels, fit_class_chains, warn_label_leak
 
 __all__ = ["INRFeaturizer", "LabelLeakWarning"]
 
@@ -299,28 +297,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                 "needs y: call fit(X, y) / fit_transform(X, y), or set "
                 "warm_start_by_class=False."
             )
-        if np.iscomplexobj(y):
-            raise ValueError(
-                "y is complex; warm_start_by_class needs class labels (ints or "
-                "strings)."
-            )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
-        missing = _missing_labels(y)
-        if missing.any():
-            raise ValueError(
-                f"y has {int(missing.sum())} missing or non-finite label(s) (at "
-                f"positions {np.flatnonzero(missing)[:20].tolist()}); "
-                "warm_start_by_class chains images by class, so every image "
-                "needs a class. Drop those images or fill their labels."
-            )
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(
-                f"warm_start_by_class=True chains images by class, and y has "
-                f"{len(classes)} class(es); it needs at least two."
-            )
-        return y
+        return check_chain_labels(images, y)
 
     def _forget_fit(self):
         """Remove every fitted attribute, so a failed fit leaves none behind."""
@@ -385,16 +362,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                 "psnr": result.psnr, "n_steps": result.n_steps,
             }  # fmt: skip
         else:
-            warnings.warn(
-                "warm_start_by_class=True: each training image's INR starts from "
-                "the previous image of its class, so the training theta encodes "
-                "the label (even for pure noise). transform() has no labels and "
-                "starts new images from init_params_, so train and test features "
-                "differ. Evaluate only with test folds passed through transform() "
-                "(e.g. inside a Pipeline), never on fit_transform output.",
-                LabelLeakWarning,
-                stacklevel=3,
-            )
+            warn_label_leak(stacklevel=4)
             self.classes_, y_index = np.unique(y, return_inverse=True)
             fitted = fit_class_chains(
                 self._run,
@@ -531,18 +499,3 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.target_tags.required = bool(self.warm_start_by_class)
         return tags
-
-
-def _missing_labels(y) -> np.ndarray:
-    """Which labels are NaN, infinite or None."""
-    if y.dtype.kind in "fc":
-        return ~np.isfinite(y)
-    if y.dtype.kind == "O":
-        return np.array(
-            [
-                label is None
-                or (isinstance(label, float | np.floating) and not np.isfinite(label))
-                for label in y
-            ]
-        )
-    return np.zeros(len(y), dtype=bool)

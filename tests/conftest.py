@@ -31,6 +31,17 @@ def make_smooth_images():
     ).astype(np.float32)
 
 
+def make_toy_cohort(n_patients=6, size=8, seed=0):
+    """Bright-blob "tumour" slices and plain ones, two per patient, tumour
+    first: images, target and groups."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0.2, 0.4, size=(2 * n_patients, size, size))
+    images[::2, 2:5, 2:5] = 0.9
+    target = np.tile([1, 0], n_patients)
+    groups = np.repeat(np.arange(n_patients), 2)
+    return images.astype(np.float32), target, groups
+
+
 @pytest.fixture
 def smooth_images():
     return make_smooth_images()

@@ -72,21 +72,7 @@ def _numbers(text):
 
 def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
     out = tmp_path / "out"
-    status = main(
-        [
-            "reproduce",
-            "--data",
-            str(cohort),
-            "--out",
-            str(out),
-            "--preset",
-            "tiny",
-            "--folds",
-            "2",
-            "--device",
-            "cpu",
-        ]
-    )
+    status = main(_tiny(cohort, out))
     assert status == 0
     for name in OUTPUTS:
         assert (out / name).stat().st_size > 0, name

@@ -1,113 +1,17 @@
 """The plan and duration estimate printed before a reproduction runs."""
 
-import contextlib
-
-import numpy as np
 import pytest
 
-from sklearn_inr.experiments import _reproduce, get_preset, run_reproduction
+from sklearn_inr.experiments import get_preset
 from sklearn_inr.experiments._estimate import (
     STAGES,
     Throughput,
     estimate,
-    flops_per_fit,
     format_duration,
     format_plan,
     plan,
     probe_throughput,
 )
-
-
-def _toy_cohort(n_patients, size=8, seed=0):
-    """Two slices per patient, tumour first: the layout plan() assumes."""
-    rng = np.random.default_rng(seed)
-    images = rng.uniform(0.2, 0.4, size=(2 * n_patients, size, size))
-    images[::2, 2:5, 2:5] = 0.9
-    target = np.tile([1, 0], n_patients)
-    groups = np.repeat(np.arange(n_patients), 2)
-    return images.astype(np.float32), target, groups
-
-
-def test_plan_counts_the_fits_a_tiny_run_really_runs(
-    tmp_path, fit_counter, monkeypatch
-):
-    # Per stage, the images the runner trains (cache hits never reach it)
-    # must be what the plan counts, cache included: the shared-init fits
-    # serving the grouped CV, the chain heads and the chain prefixes already
-    # fitted, the permuted labels' reuse of the slices' random-init fits.
-    images, target, groups = _toy_cohort(7)
-    per_stage = {}
-    stage = _reproduce._Timer.stage
-
-    @contextlib.contextmanager
-    def counted(self, name):
-        before = fit_counter["images"]
-        with stage(self, name):
-            yield
-        per_stage[name] = per_stage.get(name, 0) + fit_counter["images"] - before
-
-    monkeypatch.setattr(_reproduce._Timer, "stage", counted)
-    settings = get_preset("tiny")
-    results = run_reproduction(
-        images,
-        target,
-        groups,
-        settings=settings,
-        out_dir=tmp_path / "out",
-        cache_dir=tmp_path / "cache",
-        n_splits=3,
-        random_state=1,
-        device="cpu",
-        verbose=0,
-    )
-    stages = plan(settings, len(images), (8, 8), n_splits=3, random_state=1)
-    assert [s.name for s in stages] == list(STAGES)
-    assert set(STAGES) <= set(results["timings"])
-    assert {s.name: s.fits for s in stages} == {
-        name: per_stage[name] for name in STAGES
-    }
-    assert sum(s.fits for s in stages) == fit_counter["images"]
-    # Given explicitly, the same labels and patients give the same plan.
-    explicit = plan(
-        settings, len(images), (8, 8), n_splits=3, random_state=1,
-        target=target, groups=groups,
-    )  # fmt: skip
-    assert [s.fits for s in explicit] == [s.fits for s in stages]
-    # The cache did serve fits: without it the run would fit far more.
-    assert stages[2].fits < 3 * 2 * 3 * 3 * len(images)
-    assert stages[3].fits == 0
-
-
-def test_plan_of_the_paper_preset():
-    settings = get_preset("paper")
-    stages = {s.name: s for s in plan(settings, 150, (240, 240))}
-    per_fit = flops_per_fit(settings["models"]["siren"], (240, 240))
-    assert per_fit == 6.0 * 264_193 * 240 * 240 * 1000
-    shared = stages["shared-init INRs"]
-    assert (shared.fits, shared.chained_fits) == (600, 0)
-    assert shared.flops == 600 * per_fit
-    # SmallMLP_INR: slices and noise; TinySIREN: three chains, less the
-    # prefixes the permuted labels share with the true ones.
-    paper = stages["paper protocol"]
-    assert 2 * 150 + 2 * 150 < paper.fits <= 2 * 150 + 3 * 150
-    assert paper.chained_fits == paper.fits - 2 * 150
-    # Only the weight-transfer chains of the training folds are fitted.
-    cv = stages["grouped CV"]
-    assert cv.chained_fits == cv.fits
-    assert cv.fits < 2 * 3 * 5 * 120
-    assert cv.classifier_fits == 2 * 2 * 3 * 5
-    assert stages["paper protocol"].classifier_fits == 6
-
-
-def test_plan_follows_the_settings():
-    settings = get_preset("paper")
-    settings["weight_transfer_pipeline_controls"] = False
-    fewer = {s.name: s.fits for s in plan(settings, 150, (240, 240))}
-    full = {s.name: s.fits for s in plan(get_preset("paper"), 150, (240, 240))}
-    assert fewer["grouped CV"] < full["grouped CV"] / 2
-    assert fewer["shared-init INRs"] == full["shared-init INRs"]
-    with pytest.raises(ValueError, match="150 entries"):
-        plan(settings, 150, (240, 240), target=np.zeros(10), groups=np.zeros(10))
 
 
 def test_estimate_scales_inversely_with_speed():

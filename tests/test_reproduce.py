@@ -1,13 +1,12 @@
 """The reproduction experiment as a function: run_reproduction and its parts."""
 
 import json
-import os
-import signal
 
 import numpy as np
 import pytest
+from conftest import make_toy_cohort
 
-from sklearn_inr.experiments import PRESETS, _reproduce, get_preset, run_reproduction
+from sklearn_inr.experiments import PRESETS, get_preset, run_reproduction
 from sklearn_inr.experiments._protocols import (
     INR_KEYS,
     make_featurizer,
@@ -16,16 +15,6 @@ from sklearn_inr.experiments._protocols import (
     permute_within_groups,
 )
 from sklearn_inr.experiments._report import fmt, rounded
-
-
-def _toy_cohort(n_patients=6, size=8, seed=0):
-    """Bright-blob "tumour" slices and plain ones, two per patient."""
-    rng = np.random.default_rng(seed)
-    images = rng.uniform(0.2, 0.4, size=(2 * n_patients, size, size))
-    images[::2, 2:5, 2:5] = 0.9
-    target = np.tile([1, 0], n_patients)
-    groups = np.repeat(np.arange(n_patients), 2)
-    return images.astype(np.float32), target, groups
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -85,7 +74,7 @@ def test_rounding_is_what_the_report_prints():
 
 
 def test_run_reproduction_on_arrays(tmp_path):
-    images, target, groups = _toy_cohort()
+    images, target, groups = make_toy_cohort()
     settings = get_preset("tiny")
     settings["weight_transfer_pipeline_controls"] = False
     results = run_reproduction(
@@ -131,7 +120,7 @@ def test_run_reproduction_on_arrays(tmp_path):
     ],
 )
 def test_run_reproduction_rejects_bad_input(kwargs, message, tmp_path):
-    images, target, groups = _toy_cohort()
+    images, target, groups = make_toy_cohort()
     params = {"groups": groups, "n_splits": 2}
     params.update(kwargs)
     groups = params.pop("groups")
@@ -145,61 +134,6 @@ def test_run_reproduction_rejects_bad_input(kwargs, message, tmp_path):
             verbose=0,
             **params,
         )
-
-
-def _staged(tmp_path, names, content):
-    folder = tmp_path / content
-    folder.mkdir()
-    for name in names:
-        (folder / name).write_text(f"{content} {name}")
-    return folder
-
-
-def test_replace_outputs_is_all_or_nothing(tmp_path, monkeypatch):
-    names = ["a.png", "report.md", "results.json"]
-    out = _staged(tmp_path, names, "old")
-    (out / "cache").mkdir()
-    staging = _staged(tmp_path, names, "new")
-    replace, calls = os.replace, []
-
-    def failing(src, dst):
-        # Interrupted after the first file is in place and the second moved
-        # aside: the rollback must restore every old file.
-        calls.append(src)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", failing)
-    with pytest.raises(KeyboardInterrupt):
-        _reproduce._replace_outputs(staging, out, names)
-    monkeypatch.setattr(os, "replace", replace)
-    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "cache"])
-    for name in names:
-        assert (out / name).read_text() == f"old {name}"
-
-    staging = _staged(tmp_path, names, "newer")
-    _reproduce._replace_outputs(staging, out, names)
-    for name in names:
-        assert (out / name).read_text() == f"newer {name}"
-    assert (out / "cache").is_dir()
-
-
-def test_ctrl_c_waits_for_the_output_moves():
-    done = []
-    with pytest.raises(KeyboardInterrupt):
-        with _reproduce._sigint_held():
-            signal.raise_signal(signal.SIGINT)
-            done.append("moves finished")
-    assert done == ["moves finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_outputs_are_staged_beside_out_dir(tmp_path):
-    out = tmp_path / "results"
-    out.mkdir()
-    staging = _reproduce._staging_dir(out)
-    assert staging.parent == tmp_path and staging.name.startswith(".results.")
 
 
 def test_verdict_flags_leak_free_rows_of_unconverged_inrs():

@@ -15,12 +15,9 @@ anything else in ``out_dir`` stay where they are.
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -32,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from .._device import resolve_device
+from ._outputs import replace_outputs, staging_dir
 from ._protocols import (
     fit_featurizer,
     grouped_cv_score,
@@ -269,7 +267,7 @@ def run_reproduction(
     }
     results = rounded(results)
     results["verdict"] = verdict(results)
-    staging = _staging_dir(out_dir)
+    staging = staging_dir(out_dir)
     try:
         with timer.stage("figures"):
             results["figures"] = write_figures(staging, raw["figure_data"], results)
@@ -280,83 +278,12 @@ def run_reproduction(
         write_report(staging, results)
         # results.json last: it is the record of a complete run.
         names = [*results["figures"].values(), "report.md", "results.json"]
-        _replace_outputs(staging, out_dir, names)
+        replace_outputs(staging, out_dir, names)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if verbose > 0:
         print(summary_table(results))
     return results
-
-
-def _staging_dir(out_dir: Path) -> Path:
-    """A fresh hidden folder for the new outputs, on ``out_dir``'s file system.
-
-    There, moving the outputs into ``out_dir`` is a rename, not a copy that
-    an interruption could cut short.
-    """
-    out_dir = Path(os.path.abspath(out_dir))
-    if os.stat(out_dir.parent).st_dev == os.stat(out_dir).st_dev:
-        try:
-            return Path(
-                tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent)
-            )
-        except OSError:
-            pass
-    # out_dir is a mount point (e.g. a container volume) or its parent is
-    # read-only: stage inside out_dir, which is on its own file system.
-    return Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
-
-
-@contextmanager
-def _sigint_held():
-    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it.
-
-    Only the main thread can set signal handlers, and a handler installed
-    outside Python cannot be restored: then this does nothing (the moves are
-    still undone if Ctrl-C stops them).
-    """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is None
-    ):
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(1))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            signal.raise_signal(signal.SIGINT)
-
-
-def _replace_outputs(staging: Path, out_dir: Path, names: list[str]) -> None:
-    """Move the files ``names`` from ``staging`` into ``out_dir``: all or none.
-
-    Each old file is first moved aside into ``staging`` (removed by the
-    caller), so that if a move fails the new files are taken out and the old
-    ones put back: ``out_dir`` never mixes outputs of two runs. Ctrl-C waits
-    for the moves, which take milliseconds.
-    """
-    previous = staging / ".previous"
-    previous.mkdir()
-    moved, placed = [], []
-    with _sigint_held():
-        try:
-            for name in names:
-                target = out_dir / name
-                if target.exists() or target.is_symlink():
-                    os.replace(target, previous / name)
-                    moved.append(name)
-                os.replace(staging / name, target)
-                placed.append(name)
-        except BaseException:
-            for name in placed:
-                (out_dir / name).unlink(missing_ok=True)
-            for name in moved:
-                os.replace(previous / name, out_dir / name)
-            raise
 
 
 def _mean_std(values) -> dict:
