@@ -102,6 +102,9 @@ docdict.update(
     Images sampled per outer step (all of them if there are fewer).""",
         "meta_random_state": """random_state : int, RandomState instance or None, default=None
     Seeds the starting point and the batch sampling.""",
+        "meta_device": """device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+    ``"auto"`` takes the (first visible) GPU when there is one. The
+    meta-learning runs in the calling thread, on torch's threads.""",
         "meta_verbose": """verbose : int, default=0
     Progress bar of outer steps when > 0.""",
         "X_images": """X : array-like of shape (n_images, n_features) or (n_images, H, W[, C])
@@ -111,9 +114,6 @@ docdict.update(
     }
 )
 
-docdict["meta_device"] = """device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
-    ``"auto"`` takes the (first visible) GPU when there is one. The
-    meta-learning runs in the calling thread, on torch's threads."""
 docdict["meta_settings"] = "\n".join(
     docdict[name]
     for name in ("meta_batch_size", "loss", "meta_random_state", "meta_device",
