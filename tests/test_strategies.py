@@ -1,14 +1,12 @@
 """The featurizer's strategies, and the one array store behind every cache."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
 
-from sklearn_inr import INRFeaturizer, LabelLeakWarning
-from sklearn_inr._inits import GivenInit
-from sklearn_inr._strategies import FEATURES, STARTS, fit_class_chains
+from sklearn_inr import INRFeaturizer
+from sklearn_inr._strategies import FEATURES, STARTS
 
 SMALL = {"hidden_features": 8, "hidden_layers": 1}
 
@@ -69,40 +67,3 @@ def test_tables_name_every_public_choice():
                                    random_state=0, **SMALL)  # fmt: skip
         featurizer.fit(np.full((2, 4, 4), 0.5))
         assert (featurizer.init_params_ is None) == (start is STARTS["random"])
-
-
-def test_class_chains_start_each_image_from_its_predecessor(smooth_images):
-    calls = []
-
-    def fit(images, init):
-        assert isinstance(init, GivenInit)
-        calls.append((images[..., 0].copy(), init.thetas.copy()))
-
-        class Result:  # each "fit" adds the image's mean to its start
-            theta = init.thetas + images.reshape(len(images), -1).mean(1)[:, None]
-            loss_history = np.zeros((len(images), 2))
-            history_steps = np.array([0, 1])
-            mse = psnr = np.zeros(len(images))
-            n_steps = np.ones(len(images), dtype=int)
-
-        return Result
-
-    images = smooth_images[..., None]
-    y_index = np.array([1, 0, 1, 0, 0, 1])
-    out = fit_class_chains(fit, images, y_index, 2, lambda firsts: np.zeros((2, 3)))
-    means = images.reshape(6, -1).mean(1)
-    # Class 0 chains rows 1, 3, 4 in order; class 1 rows 0, 2, 5.
-    np.testing.assert_allclose(out["theta"][4], means[[1, 3, 4]].sum())
-    np.testing.assert_allclose(out["theta"][5], means[[0, 2, 5]].sum())
-    np.testing.assert_allclose(out["class_init"][:, 0], out["theta"][[4, 5], 0])
-    assert len(calls) == 3  # one call per position, both classes together
-
-
-def test_weight_transfer_warns_and_transform_stays_label_free(smooth_images):
-    featurizer = INRFeaturizer(warm_start_by_class=True, n_steps=5, lr=1e-3,
-                               random_state=0, **SMALL)  # fmt: skip
-    with pytest.warns(LabelLeakWarning):
-        featurizer.fit(smooth_images, [0, 1, 0, 1, 0, 1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", LabelLeakWarning)
-        featurizer.transform(smooth_images)
