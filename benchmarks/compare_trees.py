@@ -42,9 +42,11 @@ def time_tree(tree: Path, args: list) -> float:
     """Seconds per image-step of the package in ``tree``."""
     environment = dict(os.environ, PYTHONPATH=str(tree))
     code = _CHILD.format(benchmarks=str(HERE))
+    # Run in the tree: a ``python -c`` child imports from its working folder
+    # first.
     done = subprocess.run(
         [sys.executable, "-c", code, json.dumps(args)],
-        env=environment, capture_output=True, text=True, check=True,
+        env=environment, cwd=tree, capture_output=True, text=True, check=True,
     )  # fmt: skip
     path, seconds = json.loads(done.stdout.strip().splitlines()[-1])
     if not Path(path).resolve().is_relative_to(tree.resolve()):
