@@ -161,18 +161,13 @@ class BatchedINR:
         # so Adam keeps it 0.
         out_padded = max(2, spec.out_features)
         shapes = spec.layer_shapes[:-1] + ((out_padded, spec.hidden_features),)
-        slices = layer_slices(shapes)
-        row = padded_pixels(slices[-1][1].stop)
+        self._layout = (shapes, layer_slices(shapes))
+        row = padded_pixels(self._layout[1][-1][1].stop)
         factory = {"dtype": theta.dtype, "device": theta.device}
-        self.flat = torch.zeros((batch, row), **factory)
-        self.weights, self.biases = _layer_views(self.flat, shapes, slices)
-        self.load_theta(theta)
+        flat = torch.zeros((batch, row), **factory)
         self.training = training
-        if training:
-            self.flat.grad = torch.zeros_like(self.flat)
-            self.weight_grads, self.bias_grads = _layer_views(
-                self.flat.grad, shapes, slices
-            )
+        self._attach(flat, torch.zeros_like(flat) if training else None)
+        self.load_theta(theta)
         self._output = torch.empty((batch, n_pad, out_padded), **factory)
         self._buffers: dict[tuple[int, int], dict] = {}
 
@@ -215,20 +210,18 @@ class BatchedINR:
         would have.
         """
         rows = torch.as_tensor(rows, device=self.flat.device)
-        shapes = self.spec.layer_shapes[:-1] + (
-            (self._output.shape[2], self.spec.hidden_features),
-        )
-        slices = layer_slices(shapes)
-        grad = self.flat.grad
-        self.flat = self.flat[rows].clone()
-        self.weights, self.biases = _layer_views(self.flat, shapes, slices)
-        if self.training:
-            self.flat.grad = grad[rows].clone()
-            self.weight_grads, self.bias_grads = _layer_views(
-                self.flat.grad, shapes, slices
-            )
+        grad = None if self.flat.grad is None else self.flat.grad[rows].clone()
+        self._attach(self.flat[rows].clone(), grad)
         self._output = self._output[rows].clone()
         self._buffers = {}
+
+    def _attach(self, flat: torch.Tensor, grad: torch.Tensor | None) -> None:
+        """Hold ``flat`` (and its ``grad``) and the per-layer views of both."""
+        self.flat = flat
+        self.weights, self.biases = _layer_views(flat, *self._layout)
+        if grad is not None:
+            flat.grad = grad
+            self.weight_grads, self.bias_grads = _layer_views(grad, *self._layout)
 
     def _chunks(self):
         """``(images, pixels, valid pixels, buffers)`` of each chunk in order."""

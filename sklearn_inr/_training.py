@@ -229,13 +229,12 @@ def train(
         if on_step is not None:
             on_step(step)
     output = torch.empty_like(targets_all) if final else None
+    running = bound.features()  # of the networks still in the batch
     features = torch.empty(
-        (n_networks, bound.features().shape[1]),
-        dtype=targets_all.dtype,
-        device=targets_all.device,
+        (n_networks, running.shape[1]), dtype=running.dtype, device=running.device
     )
     if len(active):
-        features[active] = bound.features()
+        features[active] = running
         if final:
             output[active] = get_loss(loss).reconstruct(net.forward())
             history[active, -1] = net.losses(targets, loss)
