@@ -29,8 +29,12 @@ def check_intensity_range(images: np.ndarray, loss: str) -> None:
         )
 
 
-def check_images(images, loss: str = "bce") -> np.ndarray:
-    """Validate images and return them as ``(n, H, W, C)`` float arrays."""
+def check_images(images, loss: str = "bce", out_features=None) -> np.ndarray:
+    """Validate images and return them as ``(n, H, W, C)`` float arrays.
+
+    With ``out_features``, the images must have that many channels (those
+    of a given network).
+    """
     images = np.asarray(images)
     if images.dtype == object or not (
         np.issubdtype(images.dtype, np.floating)
@@ -56,4 +60,9 @@ def check_images(images, loss: str = "bce") -> np.ndarray:
     check_intensity_range(images, loss)
     if images.ndim == 3:
         images = images[..., np.newaxis]
+    if out_features is not None and images.shape[-1] != out_features:
+        raise ValueError(
+            f"images have {images.shape[-1]} channel(s) but spec.out_features="
+            f"{out_features}."
+        )
     return images

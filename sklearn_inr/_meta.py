@@ -58,12 +58,7 @@ _META_CONSTRAINTS = {
 
 def _prepare(images, spec, loss, device, dtype):
     """Checked images on the device as targets, and their coordinates."""
-    images = check_images(images, loss)
-    if images.shape[-1] != spec.out_features:
-        raise ValueError(
-            f"images have {images.shape[-1]} channel(s) but spec.out_features="
-            f"{spec.out_features}."
-        )
+    images = check_images(images, loss, out_features=spec.out_features)
     device = resolve_device(parse_device(device))
     coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
     targets = torch.as_tensor(

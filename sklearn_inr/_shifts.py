@@ -228,12 +228,7 @@ def fit_shifts(
     (3, 16)
     """
     check_shift_spec(spec)
-    images = check_images(images, loss)
-    if images.shape[-1] != spec.out_features:
-        raise ValueError(
-            f"images have {images.shape[-1]} channel(s) but spec.out_features="
-            f"{spec.out_features}."
-        )
+    images = check_images(images, loss, out_features=spec.out_features)
     base = check_base(base_theta, spec)
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),

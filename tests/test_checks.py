@@ -106,3 +106,10 @@ def test_mse_accepts_any_finite_range(low, high):
 def test_unknown_loss_is_a_key_error():
     with pytest.raises(KeyError):
         check_intensity_range(np.zeros((1, 2, 2)), "l1")
+
+
+def test_check_images_checks_the_channels_of_a_network():
+    images = np.zeros((2, 4, 4, 3))
+    assert check_images(images, "mse", out_features=3).shape == (2, 4, 4, 3)
+    with pytest.raises(ValueError, match=r"3 channel\(s\) but spec.out_features=1"):
+        check_images(images, "mse", out_features=1)
