@@ -1,13 +1,26 @@
 # The two set-up commands of the README, plus the developer targets.
 # `install` takes the CPU wheel of torch when torch is missing (an unpinned
 # torch can pull a multi-GB CUDA build); an existing torch is kept.
+#
+# pip runs only when it has to: on a fresh clone, when pyproject.toml changed
+# since the last install, or with another interpreter (PYTHON=..., a new
+# virtual environment), each of which has its own stamp in .make/. Otherwise
+# `make test` goes straight to the tests. `rm -rf .make` forces a reinstall.
 PYTHON ?= python
+
+# One stamp per interpreter prefix, so switching environments reinstalls.
+PREFIX_ID := $(shell $(PYTHON) -c "import hashlib, sys; print(hashlib.sha1(sys.prefix.encode()).hexdigest()[:12])" 2>/dev/null)
+INSTALL_STAMP := .make/install-$(or $(PREFIX_ID),unknown).stamp
 
 .PHONY: install reproduce test lint docs bench
 
-install:
-	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.0"
-	$(PYTHON) -m pip install -e ".[dev,docs]"
+install: $(INSTALL_STAMP)
+
+$(INSTALL_STAMP): pyproject.toml
+	@$(PYTHON) -c "import torch" 2>/dev/null || { echo "Installing torch 2.13.0 (CPU)..."; $(PYTHON) -m pip install -q "torch==2.13.0"; }
+	@echo "Installing sklearn-inr and its dev and docs extras (pip install -q -e .[dev,docs])..."
+	@$(PYTHON) -m pip install -q -e ".[dev,docs]"
+	@mkdir -p $(@D) && touch $@
 
 reproduce: install
 	$(PYTHON) -m sklearn_inr reproduce

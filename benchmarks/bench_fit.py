@@ -6,7 +6,9 @@ a fresh subprocess (so peak memory is its own):
 - ``engine``: :func:`sklearn_inr.fit_inrs`, the batched hand-written kernel;
 - ``naive``: one ``nn.Module`` per image with autograd and ``torch.optim.Adam``;
 - ``torch.mm``: a plain matrix product of one hidden layer's shape, the
-  machine's practical ceiling for the GEMMs that dominate the work.
+  machine's practical ceiling for the GEMMs that dominate the work;
+- ``bf16``: the engine again with ``precision="bf16"`` (bfloat16 products,
+  float32 everything else), and its speed-up over the float32 engine.
 
 Work per image-step is counted as 6 x weights x pixels FLOPs (forward, and the
 two backward products). The engine fits the images in two batches: on CPU
@@ -57,7 +59,7 @@ def _images(n, side):
     )
 
 
-def _engine(queue, side, width, depth, n, batch, steps, device):
+def _engine(queue, side, width, depth, n, batch, steps, device, precision="fp32"):
     from sklearn_inr import fit_inrs
     from sklearn_inr._engine import bytes_per_batch
     from sklearn_inr._networks import INRSpec
@@ -69,6 +71,7 @@ def _engine(queue, side, width, depth, n, batch, steps, device):
         lr=1e-4,
         batch_size=batch,
         device=device,
+        precision=precision,
         random_state=0,
     )
     # Load what the first fit loads lazily, before the memory baseline.
@@ -212,7 +215,7 @@ def main(argv=None):
     header = (
         "| size | engine ms/img-step | engine GFLOP/s | naive GFLOP/s | "
         "torch.mm GFLOP/s | engine/naive | engine/mm | peak MiB | "
-        "formula MiB |"
+        "formula MiB | bf16 ms/img-step | bf16 speed-up |"
     )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
@@ -226,11 +229,15 @@ def main(argv=None):
             _naive, side, width, depth, min(n, 4), naive_steps, args.device
         )
         (ceiling,) = _in_subprocess(_ceiling, side, width, args.device)
+        bf16_s, _, _ = _in_subprocess(
+            _engine, side, width, depth, n, batch, steps, args.device, "bf16"
+        )
         engine_gf, naive_gf = flops / engine_s / 1e9, flops / naive_s / 1e9
         print(
             f"| {label} | {engine_s * 1e3:.1f} | {engine_gf:.1f} | {naive_gf:.1f} | "
             f"{ceiling:.1f} | {naive_s / engine_s:.2f}x | "
-            f"{engine_gf / ceiling:.0%} | {peak / 2**20:.0f} | {formula / 2**20:.0f} |"
+            f"{engine_gf / ceiling:.0%} | {peak / 2**20:.0f} | {formula / 2**20:.0f} | "
+            f"{bf16_s * 1e3:.1f} | {engine_s / bf16_s:.2f}x |"
         )
 
 

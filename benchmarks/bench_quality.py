@@ -17,16 +17,19 @@ ways of stopping:
 Work is counted as 6 x n_params x pixels FLOPs per image-step. Wall times
 are measured, except the ``fixed, enough`` ones, which are the ``fixed
 1000`` run's measured time per step times the step count. PSNR floor: the
-lowest PSNR of the images. Precision: float32 only (bf16 is not built yet).
+lowest PSNR of the images. Every row runs in float32 and in bfloat16
+(``precision="bf16"``: bfloat16 products, float32 everything else).
 
-Run: ``python benchmarks/bench_quality.py`` (about 15 minutes on 2 CPU
+Run: ``python benchmarks/bench_quality.py`` (about 30 minutes on 2 CPU
 cores: the paper net runs only at 64 x 64 there), ``--quick`` (64 x 64,
-width 64, about 2 minutes), ``--device cuda --full`` (every combination).
+width 64, about 4 minutes), ``--device cuda --full`` (every combination);
+``--network``, ``--size``, ``--init`` and ``--precision`` pick a subset.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 
@@ -48,7 +51,9 @@ def cohort_slices(size, n_fit, n_meta, seed=0):
     """FLAIR slices of a synthetic cohort: ``n_fit`` to fit, ``n_meta`` to learn on."""
     n_patients = -(-(n_fit + n_meta) // 2)
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_brats_like(tmp + "/cohort", n_patients, (96, 96, 40), seed)
+        # The default run's cohort at 64 x 64; BraTS' native size at 240.
+        shape = (240, 240, 155) if size > 96 else (96, 96, 60)
+        root = make_brats_like(tmp + "/cohort", n_patients, shape, seed)
         images = load_brats_slices(root, size=size).images
     return images[:n_fit], images[n_fit : n_fit + n_meta]
 
@@ -59,14 +64,14 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def run(images, meta_images, network, init_name, device, n_steps_cap):
-    """Rows of the table for one (data, network, init)."""
+def run(images, meta_images, network, init_name, device, n_steps_cap, precision):
+    """Rows of the table for one (data, network, init, precision)."""
     settings = dict(network)
     lr = settings.pop("lr")
     spec = INRSpec(**settings)
     n_pixels = int(np.prod(images.shape[1:3]))
     step_flops = 6.0 * spec.n_params * n_pixels
-    common = dict(lr=lr, device=device, random_state=0, **settings)
+    common = dict(lr=lr, device=device, random_state=0, precision=precision, **settings)
     init, meta_seconds = "shared", 0.0
     if init_name == "meta":
         init, meta_seconds = timed(
@@ -123,34 +128,52 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true", help="every combination")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--images", type=int, default=4, help="slices fitted")
+    parser.add_argument(
+        "--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"]
+    )
+    parser.add_argument(
+        "--network", nargs="+", choices=sorted(NETWORKS), help="only these networks"
+    )
+    parser.add_argument(
+        "--size", nargs="+", type=int, choices=[64, 240], help="only these sizes"
+    )
+    parser.add_argument(
+        "--init", nargs="+", default=["shared", "meta"], choices=["shared", "meta"]
+    )
     args = parser.parse_args(argv)
     combos = [(64, "width 64"), (64, "paper"), (240, "width 64")]
     if args.full:
         combos.append((240, "paper"))
     if args.quick:
         combos = [(64, "width 64")]
+    combos = [
+        (size, name)
+        for size, name in combos
+        if (args.size is None or size in args.size)
+        and (args.network is None or name in args.network)
+    ]
     print(
         f"torch {torch.__version__}, device {args.device}, "
-        f"{torch.get_num_threads()} threads, {args.images} slices, float32"
+        f"{torch.get_num_threads()} threads, {args.images} slices"
     )
     print(
-        "| slices | network | init | target dB | reached | stopping | wall s | "
-        "mean steps | TFLOP | PSNR floor dB | time / target_psnr time | "
+        "| slices | network | init | precision | target dB | reached | stopping | "
+        "wall s | mean steps | TFLOP | PSNR floor dB | time / target_psnr time | "
         "meta-learning s |"
     )
-    print("|" + "---|" * 12)
+    print("|" + "---|" * 13)
     for size, name in combos:
         images, meta_images = cohort_slices(size, args.images, 16)
-        for init_name in ("shared", "meta"):
+        for init_name, precision in itertools.product(args.init, args.precision):
             rows = run(images, meta_images, NETWORKS[name], init_name, args.device,
-                       n_steps_cap=3000)  # fmt: skip
+                       n_steps_cap=3000, precision=precision)  # fmt: skip
             for row in rows:
                 baseline = row["target_psnr"][0]
                 for stopping in ("target_psnr", "fixed, enough", "fixed 1000"):
                     seconds, steps, flops, floor = row[stopping]
                     floor = "-" if floor is None else f"{floor:.1f}"
                     print(
-                        f"| {size}x{size} | {name} | {init_name} | "
+                        f"| {size}x{size} | {name} | {init_name} | {precision} | "
                         f"{row['target']:g} | {row['reached']} | {stopping} | "
                         f"{seconds:.1f} | {steps:.0f} | {flops / 1e12:.2f} | "
                         f"{floor} | {seconds / baseline:.2f}x | "

@@ -88,8 +88,12 @@ sphinx_gallery_conf = {
     "filename_pattern": r"plot_",
     "within_subsection_order": "gallery_order.QuickstartFirst",
     "backreferences_dir": "generated/backreferences",
+    # Code in the examples links to this documentation's own API pages for
+    # the doc_module names (and, with intersphinx on, to other projects').
+    # Current sphinx-gallery (0.22) resolves these itself; its old
+    # "reference_url" option is deprecated and ignored, and setting it only
+    # prints a deprecation notice, so it is not set.
     "doc_module": ("sklearn_inr",),
-    "reference_url": {"sklearn_inr": None},
     "download_all_examples": False,
     "remove_config_comments": True,
     "matplotlib_animations": False,

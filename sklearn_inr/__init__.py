@@ -2,6 +2,7 @@
 
 from ._exceptions import DivergenceWarning, INRDivergenceError, LabelLeakWarning
 from ._fitting import fit_inrs
+from ._invariant_classifier import PermutationInvariantClassifier
 from ._meta import meta_learn_init, meta_learn_shift_base
 from ._networks import (
     INRSpec,
@@ -18,6 +19,7 @@ from ._shifts import (
     shift_indices,
     shifts_to_theta,
 )
+from ._task_init import task_learn_init
 from ._weight_statistics import WeightStatistics
 from .classifier import MLPClassifier
 from .featurizer import INRFeaturizer
@@ -33,6 +35,7 @@ __all__ = [
     "INRSpec",
     "LabelLeakWarning",
     "MLPClassifier",
+    "PermutationInvariantClassifier",
     "WeightStatistics",
     "binary_entropy",
     "fit_inrs",
@@ -47,6 +50,7 @@ __all__ = [
     "shift_feature_names",
     "shift_indices",
     "shifts_to_theta",
+    "task_learn_init",
     "theta_to_module",
     "unflatten_theta",
 ]

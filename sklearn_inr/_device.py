@@ -6,7 +6,17 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["parse_device", "resolve_device", "torch_threads"]
+__all__ = [
+    "PRECISIONS",
+    "gemm_dtype",
+    "matmul_precision",
+    "parse_device",
+    "resolve_device",
+    "torch_threads",
+]
+
+#: Values of ``precision``: what the width x width products compute in.
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def parse_device(device) -> str:
@@ -58,3 +68,38 @@ def torch_threads(n_threads: int):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def gemm_dtype(precision: str) -> torch.dtype | None:
+    """Operand dtype of the engine's width x width products, or None (theta's)."""
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+@contextmanager
+def matmul_precision(precision: str, device: torch.device):
+    """TF32 matmuls on CUDA for ``precision="auto"``; nothing anywhere else.
+
+    TF32 keeps float32 storage and a 10-bit mantissa in the products (what
+    cuBLAS does for float32 on Ampere and later when allowed). On CPU,
+    ``"auto"`` means float32: bfloat16 is opt-in there (see the performance
+    guide for its measured speed and PSNR ceiling). The setting is
+    process-wide in torch, so it is restored on exit.
+    """
+    if precision != "auto" or device.type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):  # torch >= 2.9
+        previous = matmul.fp32_precision
+        matmul.fp32_precision = "tf32"
+        try:
+            yield
+        finally:
+            matmul.fp32_precision = previous
+    else:  # pragma: no cover - older torch
+        previous = matmul.allow_tf32
+        matmul.allow_tf32 = True
+        try:
+            yield
+        finally:
+            matmul.allow_tf32 = previous

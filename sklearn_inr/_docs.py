@@ -45,6 +45,16 @@ docdict = {
     batch trains on one thread and as many batches as torch has threads
     (``torch.get_num_threads()``) train at once.""",
     "dtype": """dtype : torch.dtype, default=torch.float32""",
+    "precision": """precision : {"auto", "fp32", "bf16"}, default="auto"
+    What the width x width matrix products compute in. ``"fp32"``: float32
+    throughout. ``"bf16"``: bfloat16 operands (float32 accumulation inside
+    each product, one rounding of its result), with float32 parameters,
+    gradients, Adam state, loss, output layer and SIREN first layer (whose
+    argument spans tens of radians); about 1.7x faster per step for the
+    paper's width 256 on a CPU with AVX512-BF16/AMX, slower for narrow
+    networks, and a lower PSNR ceiling (see the performance guide).
+    ``"auto"``: TF32 products on CUDA, float32 on CPU. Results with
+    ``"bf16"`` are cached apart from the others.""",
     "record_every": """record_every : int, default=10
     Stride of the loss history, in steps.""",
     "memory": """memory : None, str, path or joblib.Memory, default=None
@@ -110,7 +120,8 @@ docdict.update(
         "X_images": """X : array-like of shape (n_images, n_features) or (n_images, H, W[, C])
     Images: 2-D rows of ``image_shape``, or image arrays.""",
         "y_chains": """y : array-like of shape (n_images,), default=None
-    Only used with ``warm_start_by_class=True``.""",
+    Only used with ``warm_start_by_class=True`` (the class chains) and
+    ``init="task"`` (the learned initialisation).""",
     }
 )
 

@@ -131,6 +131,11 @@ class BatchedINR:
     training : bool, default=True
         ``False`` allocates only what :meth:`forward` needs (rendering):
         no gradients and no backward buffers.
+    gemm_dtype : torch.dtype, default=None
+        Operand dtype of the width x width products (``torch.bfloat16`` for
+        ``precision="bf16"``); ``None`` keeps theta's dtype. See
+        :func:`gemm_layers`: the parameters, their gradients, Adam's state,
+        the loss and the layers that need it stay in theta's dtype.
     """
 
     def __init__(
@@ -141,9 +146,12 @@ class BatchedINR:
         chunk: tuple[int, int] | None = None,
         *,
         training: bool = True,
+        gemm_dtype: torch.dtype | None = None,
     ):
         self.spec = spec
         self.activation = get_activation(spec)
+        self.low_dtype = theta.dtype if gemm_dtype is None else gemm_dtype
+        self.low_layers = gemm_layers(spec, self.low_dtype != theta.dtype)
         batch, self.n_pixels = theta.shape[0], coords.shape[0]
         if chunk is None:
             chunk = chunk_shape(self.n_pixels, theta.device.type)
@@ -239,50 +247,79 @@ class BatchedINR:
                     self._chunk_buffers(n_images, stop - start),
                 )
 
+    def _dtype(self, k: int) -> torch.dtype:
+        """Dtype of layer ``k``'s GEMM operands and outputs."""
+        return self.low_dtype if k in self.low_layers else self._output.dtype
+
     def _chunk_buffers(self, n_images: int, rows: int) -> dict:
         """Buffers for a chunk of ``n_images x rows``, allocated once and reused.
 
         ``pre[k]`` holds the GEMM output of hidden layer k where the
         activation keeps it (SIREN: omega_0 (W a + b), then its cosine in
-        the backward); ``act[k]`` holds the activation.
+        the backward); ``act[k]`` holds the activation. Both are in layer
+        k's GEMM dtype; where layer k + 1 computes in another one,
+        ``cast[k]`` holds ``act[k]`` converted for it.
         """
         buffers = self._buffers.get((n_images, rows))
         if buffers is None:
-            factory = {"dtype": self._output.dtype, "device": self._output.device}
+            device = self._output.device
             shape = (n_images, rows, self.spec.hidden_features)
             n_hidden = self.spec.hidden_layers + 1
             keeps_pre = self.activation.keeps_pre_activation
+
+            def empty(k):
+                return torch.empty(shape, dtype=self._dtype(k), device=device)
+
             buffers = {
-                "act": [torch.empty(shape, **factory) for _ in range(n_hidden)],
-                "pre": [torch.empty(shape, **factory) for _ in range(n_hidden)]
-                if keeps_pre
-                else [None] * n_hidden,
+                "act": [empty(k) for k in range(n_hidden)],
+                "pre": [empty(k) if keeps_pre else None for k in range(n_hidden)],
+                "cast": [
+                    empty(k + 1) if self._dtype(k) != self._dtype(k + 1) else None
+                    for k in range(n_hidden)
+                ],
                 "output": torch.empty(
-                    (n_images, rows, self._output.shape[2]), **factory
+                    (n_images, rows, self._output.shape[2]),
+                    dtype=self._output.dtype,
+                    device=device,
                 ),
             }
             if self.training:  # what only the backward pass needs
-                buffers["grad_act"] = [torch.empty(shape, **factory) for _ in range(2)]
+                dtypes = {self._dtype(k) for k in range(n_hidden + 1)}
+                buffers["grad_act"] = {
+                    dtype: [torch.empty(shape, dtype=dtype, device=device)
+                            for _ in range(2)]
+                    for dtype in dtypes
+                }  # fmt: skip
                 buffers["mask"] = (
                     None
                     if keeps_pre
-                    else torch.empty(shape, dtype=torch.bool, device=factory["device"])
+                    else torch.empty(shape, dtype=torch.bool, device=device)
                 )
                 buffers["grad_output"] = torch.zeros_like(buffers["output"])
             self._buffers[(n_images, rows)] = buffers
         return buffers
 
+    def _gemm_operands(self) -> None:
+        """The layers' weights and biases in their GEMM dtype, for this step."""
+        self._gemm_weights, self._gemm_biases = [], []
+        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            if k in self.low_layers:
+                weight, bias = weight.to(self.low_dtype), bias.to(self.low_dtype)
+            self._gemm_weights.append(weight)
+            self._gemm_biases.append(bias)
+
     def _layer_input(self, k, images, pixels, buffers) -> torch.Tensor:
         if k == 0:
-            coords = self.coords[pixels]
+            coords = self.coords[pixels].to(self._dtype(0))
             return coords.expand(images.stop - images.start, *coords.shape)
-        return buffers["act"][k - 1]
+        cast = buffers["cast"][k - 1]
+        return buffers["act"][k - 1] if cast is None else cast
 
     def _forward_chunk(self, images, pixels, buffers) -> torch.Tensor:
         n_layers = len(self.weights)
         for k in range(n_layers):
-            weight_t = self.weights[k][images].transpose(1, 2)
-            bias = self.biases[k][images].unsqueeze(1)
+            weight_t = self._gemm_weights[k][images].transpose(1, 2)
+            bias = self._gemm_biases[k][images].unsqueeze(1)
             inputs = self._layer_input(k, images, pixels, buffers)
             if k == n_layers - 1:
                 torch.baddbmm(bias, inputs, weight_t, out=buffers["output"])
@@ -290,11 +327,14 @@ class BatchedINR:
                 self.activation.forward(
                     bias, inputs, weight_t, pre=buffers["pre"][k], act=buffers["act"][k]
                 )
+                if buffers["cast"][k] is not None:
+                    buffers["cast"][k].copy_(buffers["act"][k])
         return buffers["output"]
 
     @torch.no_grad()
     def forward(self) -> torch.Tensor:
         """The output (logits or intensities) on every pixel, ``(B, n_pixels, out)``."""
+        self._gemm_operands()
         for images, pixels, _, buffers in self._chunks():
             self._output[images, pixels] = self._forward_chunk(images, pixels, buffers)
         return self._output[:, : self.n_pixels, : self.spec.out_features]
@@ -342,6 +382,7 @@ class BatchedINR:
         factory = {"dtype": targets.dtype, "device": targets.device}
         total = torch.zeros(self.batch_size, **factory) if return_losses else None
         squared = torch.zeros(self.batch_size, **factory) if return_mse else None
+        self._gemm_operands()
         for images, pixels, valid, buffers in self._chunks():
             output = self._forward_chunk(images, pixels, buffers)
             grad = buffers["grad_output"]
@@ -381,30 +422,45 @@ class BatchedINR:
             # Gradients w.r.t. the layer's GEMM output u; for a sine layer
             # u = omega (W a + b), hence the factor omega below.
             factor = 1.0 if k == n_layers - 1 else self.activation.gemm_scale
+            inputs = self._layer_input(k, images, pixels, buffers)
             if weight_grads:
                 # beta=0 ignores the stale contents (even NaN) on the first
                 # chunk; later chunks add their share of the pixel sum.
-                self.weight_grads[k][images].baddbmm_(
-                    grad.transpose(1, 2),
-                    self._layer_input(k, images, pixels, buffers),
-                    beta=1.0 if accumulate else 0.0,
-                    alpha=factor,
-                )
+                target = self.weight_grads[k][images]
+                beta = 1.0 if accumulate else 0.0
+                if k in self.low_layers:
+                    # The product in the GEMM dtype, accumulated over chunks
+                    # in theta's: one rounding per chunk, not per addition.
+                    product = torch.bmm(grad.transpose(1, 2), inputs)
+                    if accumulate:
+                        target.add_(product, alpha=factor)
+                    else:
+                        torch.mul(product, factor, out=target)
+                else:
+                    target.baddbmm_(
+                        grad.transpose(1, 2), inputs, beta=beta, alpha=factor
+                    )
             bias_grad = self.bias_grads[k][images]
             if not accumulate:
                 bias_grad.zero_()
+            # (A low-precision sum is rounded once, like the weights' product.)
             bias_grad.add_(grad.sum(dim=1), alpha=factor)
             if k == 0:
                 break
-            grad_in = buffers["grad_act"][k % 2]
+            grad_in = buffers["grad_act"][self._dtype(k)][k % 2]
             torch.baddbmm(
                 grad_in,
                 grad,
-                self.weights[k][images],
+                self._gemm_weights[k][images],
                 beta=0.0,
                 alpha=factor,
                 out=grad_in,
             )
+            if self._dtype(k - 1) != grad_in.dtype:
+                # Into the dtype of the layer below before its elementwise
+                # work: mixed-dtype elementwise kernels run 3-5x slower.
+                converted = buffers["grad_act"][self._dtype(k - 1)][k % 2]
+                grad_in = converted.copy_(grad_in)
             self.activation.backward_(
                 grad_in,
                 pre=buffers["pre"][k - 1],
@@ -412,6 +468,22 @@ class BatchedINR:
                 mask=buffers["mask"],
             )
             grad = grad_in
+
+
+def gemm_layers(spec: INRSpec, low_precision: bool) -> frozenset:
+    """Layers whose GEMMs may run in a low-precision dtype (e.g. bfloat16).
+
+    The width x width products, nearly all the FLOPs, go to the low dtype.
+    The output layer stays in theta's dtype: its product is cheap, and the
+    reconstruction and the loss are what the fit is judged on. So does a
+    SIREN's first layer: its argument omega_0 (W x + b) spans tens of
+    radians, where bfloat16's 8-bit mantissa would be off by up to 0.1 rad;
+    a ReLU's first layer has no such factor and goes low too.
+    """
+    if not low_precision:
+        return frozenset()
+    first = 0 if not get_activation(spec).keeps_pre_activation else 1
+    return frozenset(range(first, spec.hidden_layers + 1))
 
 
 def _layer_views(flat, shapes, slices):
@@ -423,12 +495,16 @@ def _layer_views(flat, shapes, slices):
     return weights, biases
 
 
-def make_adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
-    """``torch.optim.Adam`` with its defaults, fused where the device allows."""
+def make_adam(params, lr: float, **kwargs) -> torch.optim.Adam:
+    """``torch.optim.Adam``, fused where the device allows.
+
+    The fused kernel makes one pass over the parameters instead of about
+    eight; for the classifier's 3.3M weights it was most of a step's time.
+    """
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, fused=True, **kwargs)
     except (RuntimeError, TypeError):  # pragma: no cover - older torch / device
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, **kwargs)
 
 
 @torch.no_grad()

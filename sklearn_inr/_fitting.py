@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import (
 )
 
 from ._checks import check_images
-from ._device import parse_device
+from ._device import PRECISIONS, parse_device
 from ._docs import fill_doc
 from ._functions import ACTIVATIONS, LOSSES
 from ._inits import resolve_init
@@ -47,6 +47,7 @@ FIT_PARAMETER_CONSTRAINTS = {
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device, None],
     "dtype": [torch.dtype],
+    "precision": [StrOptions(set(PRECISIONS))],
     "record_every": [Interval(Integral, 1, None, closed="left")],
     "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     "n_jobs": [Integral, None],
@@ -83,6 +84,7 @@ def fit_inrs(
     batch_size="auto",
     device="auto",
     dtype=torch.float32,
+    precision: str = "auto",
     record_every: int = 10,
     memory=None,
     n_jobs: int | None = None,
@@ -117,6 +119,7 @@ def fit_inrs(
     %(batch_size)s
     %(device)s
     %(dtype)s
+    %(precision)s
     %(record_every)s
     %(memory)s
     %(n_jobs)s
@@ -179,6 +182,7 @@ def fit_inrs(
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),
         record_every=int(record_every), dtype=dtype, target_psnr=target_psnr,
+        precision=precision,
     )  # fmt: skip
     return run_fits(
         images,

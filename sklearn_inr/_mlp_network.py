@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from torch import nn
+
+from ._device import torch_threads
+from ._engine import make_adam
 
 __all__ = ["MLP_ACTIVATIONS", "MLPModule", "cuda_indices", "make_net"]
 
@@ -59,7 +64,7 @@ def make_net(config: dict, train_split=None, callbacks=()):
         module__activation=config["activation"],
         module__dropout=config["dropout"],
         module__output_dim=1 if binary else config["n_classes"],
-        optimizer=torch.optim.Adam,
+        optimizer=make_adam,
         optimizer__weight_decay=config["weight_decay"],
         lr=config["lr"],
         max_epochs=config["max_epochs"],
@@ -71,6 +76,24 @@ def make_net(config: dict, train_split=None, callbacks=()):
         verbose=config["verbose"],
         **extra,
     )
+
+
+# Multiply-adds per training step below which a CPU step runs on one thread:
+# on 2 cores, a (12,737 -> 256 -> 1) classifier with batches of 32 (1e8)
+# trained 2.5x faster on one thread beside other work (and no slower alone),
+# as the OpenMP threads of small products spend their time waiting.
+SINGLE_THREAD_MACS = 2**28
+
+
+def training_threads(config: dict):
+    """One torch thread for a small network's CPU training; else as it is."""
+    output_dim = 1 if config["n_classes"] == 2 else config["n_classes"]
+    sizes = [config["input_dim"], *config["hidden_layer_sizes"], output_dim]
+    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    macs = n_weights * config["batch_size"]
+    if torch.device(config["device"]).type == "cpu" and macs < SINGLE_THREAD_MACS:
+        return torch_threads(1)
+    return contextlib.nullcontext()
 
 
 def cuda_indices(device: str) -> list[int]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ._cache import ArrayStore
-from ._device import resolve_device, torch_threads
+from ._device import gemm_dtype, matmul_precision, resolve_device, torch_threads
 from ._engine import BatchedINR, bytes_per_batch
 from ._networks import INRSpec, make_coordinates
 from ._results import INRFitResult, collect_results, diverged
@@ -78,6 +78,9 @@ class FitSettings:
         Each image stops when its reconstruction reaches this PSNR (dB),
         checked every ``check_every`` steps, or after ``n_steps``.
     check_every : int
+    precision : {"auto", "fp32", "bf16"}
+        What the width x width products compute in (see
+        :func:`~sklearn_inr._engine.gemm_layers`).
     """
 
     loss: str = "bce"
@@ -87,6 +90,7 @@ class FitSettings:
     dtype: torch.dtype = torch.float32
     target_psnr: float | None = None
     check_every: int = 10
+    precision: str = "auto"
 
     @property
     def record_steps(self) -> np.ndarray:
@@ -114,6 +118,10 @@ class FitSettings:
         }
         if self.target_psnr is not None:
             key["stop"] = (float(self.target_psnr), int(self.check_every))
+        # "auto" is float32 on CPU and TF32 on CUDA: a rounding difference,
+        # like the device itself, so it shares float32's entries.
+        if self.precision == "bf16":
+            key["precision"] = self.precision
         return key
 
 
@@ -211,7 +219,9 @@ def run_fits(
         None if store is None else store.location, float(checkpoint_every), None,
     )  # fmt: skip
     progress = None
-    if verbose > 0:
+    # No bar when the cache holds every image: a grid search would print one
+    # finished bar per test fold and refit.
+    if verbose > 0 and len(todo):
         from tqdm.auto import tqdm
 
         progress = tqdm(
@@ -374,13 +384,14 @@ def _train_batch(chunk: _Chunk, local, coords, device):
         dtype=settings.dtype,
     ).to(device)
     net = BatchedINR(spec, chunk.init.start(spec, local, settings.dtype, device),
-                     coords)  # fmt: skip
+                     coords, gemm_dtype=gemm_dtype(settings.precision))  # fmt: skip
     bound = chunk.trainer.bind(net)
-    result = train(
-        net, bound, targets, loss=settings.loss, lr=settings.lr,
-        n_steps=settings.n_steps, record_steps=settings.record_steps,
-        target_psnr=settings.target_psnr, check_every=settings.check_every,
-    )  # fmt: skip
+    with matmul_precision(settings.precision, device):
+        result = train(
+            net, bound, targets, loss=settings.loss, lr=settings.lr,
+            n_steps=settings.n_steps, record_steps=settings.record_steps,
+            target_psnr=settings.target_psnr, check_every=settings.check_every,
+        )  # fmt: skip
     output = result.output.reshape(len(local), *chunk.images.shape[1:])
     return (
         result.features.cpu().numpy(),

@@ -23,7 +23,7 @@ from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from ._device import resolve_device
-from ._mlp_network import MLP_ACTIVATIONS, cuda_indices, make_net
+from ._mlp_network import MLP_ACTIVATIONS, cuda_indices, make_net, training_threads
 
 __all__ = ["MLPClassifier"]
 
@@ -253,8 +253,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         if n_classes < 2:
             raise ValueError(
-                "MLPClassifier needs samples of at least 2 classes; got 1 class "
-                f"({self.classes_[0]!r})."
+                f"{type(self).__name__} needs samples of at least 2 classes; got "
+                f"1 class ({self.classes_[0]!r})."
             )
         y_enc = encoder.transform(y)
         binary = n_classes == 2
@@ -302,19 +302,28 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "device": device,
             "verbose": int(self.verbose),
         }
-        net = make_net(self._net_config, train_split=train_split, callbacks=callbacks)
+        net = self._make_net(
+            self._net_config, train_split=train_split, callbacks=callbacks
+        )
         y_net = y_enc.astype(np.float32) if binary else y_enc.astype(np.int64)
 
         # fork_rng restores torch's global RNG state afterwards, so seeding
         # here makes this fit reproducible without side effects on the caller.
         with torch.random.fork_rng(devices=cuda_indices(device)):
             torch.manual_seed(seed)
-            net.fit(X, y_net)
+            with training_threads(self._net_config):
+                net.fit(X, y_net)
 
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)
         return self
+
+    def _make_net(self, config: dict, train_split=None, callbacks=()):
+        # The one place that builds the skorch net, in fit and on unpickling:
+        # a subclass that trains another torch module with the same loop
+        # (labels, seeds, loss, persistence) overrides only this.
+        return make_net(config, train_split=train_split, callbacks=callbacks)
 
     def __getstate__(self) -> dict:
         # Persist the weights as NumPy arrays and the history as plain lists,
@@ -346,7 +355,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         config = dict(self._net_config)
         if config["device"].startswith("cuda") and not torch.cuda.is_available():
             config["device"] = "cpu"
-        net = make_net(config)
+        net = self._make_net(config)
         # initialize() draws a throwaway random init: keep the global RNG as is.
         with torch.random.fork_rng(devices=cuda_indices(config["device"])):
             net.initialize()

@@ -12,6 +12,8 @@ plan (the INR fits of each stage, counted with the cache) and its estimated
 duration, from a short speed probe of the preset's networks
 (``sklearn_inr.experiments._estimate``); without ``--data``, before the
 synthetic cohort is written. ``--dry-run`` prints them and exits.
+``--dask-scheduler ADDRESS`` runs the INR fits on an existing Dask cluster
+(through joblib's ``"dask"`` backend), with the same results as a local run.
 Subcommands live in :func:`build_parser`; each has a ``_run_<name>``
 function taking the parsed arguments and the parser (to report bad
 arguments, such as an unusable ``--data`` or ``--out``, with exit code 2).
@@ -25,14 +27,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
+import joblib
 import torch
 
 from .experiments import PRESETS, get_preset, run_reproduction
 from .experiments._estimate import estimate, format_plan, plan, probe_throughput
 
 __all__ = ["build_parser", "main"]
+
+# How long to try to reach a --dask-scheduler before giving up.
+_DASK_CONNECT_TIMEOUT = "10s"
 
 
 def _positive_int(text: str) -> int:
@@ -135,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
         "assumed to be --n-patients (or the preset's) pairs, as the data are "
         "not read",
     )
+    reproduce.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="run the INR fits on an existing Dask cluster, e.g. "
+        "tcp://head-node:8786, with the same results as a local run (needs "
+        "dask.distributed: pip install 'sklearn-inr[dask]'). The data are "
+        "read, and the classifiers trained, here; the workers write fitted "
+        "INRs to the cache folder, so give --cache a folder they all reach "
+        "(a shared file system) to resume after Ctrl-C. The plan's estimate "
+        "is this machine's speed, and the default --preset is chosen from "
+        "this machine's device: pass --preset paper for a GPU cluster",
+    )
     reproduce.set_defaults(run=_run_reproduce, subparser=reproduce)
     return parser
 
@@ -188,8 +207,15 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         )
     if problem:
         parser.error(f"argument --cache: {problem}")
+    if cache is not None and args.dask_scheduler is not None:
+        # Dask workers would resolve a relative path in their own folder.
+        cache = Path(os.path.abspath(cache))
     try:
-        return _reproduce(args, parser, cache)
+        with ExitStack() as stack:
+            client = None
+            if args.dask_scheduler is not None:
+                client = stack.enter_context(_dask_client(args.dask_scheduler, parser))
+            return _reproduce(args, parser, cache, client)
     except KeyboardInterrupt:
         # Ctrl-C is the user's choice, not a crash: no traceback, the
         # conventional status 128 + SIGINT, and how to pick up again.
@@ -205,8 +231,51 @@ def _run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         return 130
 
 
+def _dask_client(address: str, parser: argparse.ArgumentParser):
+    """A ``distributed.Client`` connected to ``address``, or exit 2 saying why.
+
+    Connected before any work, so a wrong address fails at once, not after
+    the cohort is written.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        parser.error(
+            "argument --dask-scheduler: needs dask.distributed, which is not "
+            "installed; install it with pip install 'sklearn-inr[dask]' (or "
+            "pip install 'dask[distributed]'), or drop --dask-scheduler to fit "
+            "on this machine"
+        )
+    try:
+        client = Client(address, timeout=_DASK_CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError) as exc:
+        # OSError: nothing answered in time; ValueError: not an address.
+        parser.error(
+            f"argument --dask-scheduler: cannot reach a Dask scheduler at "
+            f"{address!r} ({exc}); check the address (e.g. tcp://head-node:8786, "
+            "as the scheduler prints it) and that the scheduler is running"
+        )
+    workers = client.scheduler_info().get("workers", {})
+    threads = sum(worker.get("nthreads", 0) for worker in workers.values())
+    print(
+        f"Dask scheduler {address}: {len(workers)} workers, {threads} threads; "
+        "the INR fits will run there.",
+        file=sys.stderr,
+    )
+    if not workers:
+        print(
+            "Warning: the Dask scheduler has no workers yet; the INR fits will "
+            "wait until some join (dask worker ADDRESS).",
+            file=sys.stderr,
+        )
+    return client
+
+
 def _reproduce(
-    args: argparse.Namespace, parser: argparse.ArgumentParser, cache: Path | None
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    cache: Path | None,
+    client=None,
 ) -> int:
     from .datasets import load_brats_slices, make_brats_like
 
@@ -301,20 +370,28 @@ def _reproduce(
         f"Data: {description}; {len(data.images)} slices.",
         file=sys.stderr,
     )
-    results = run_reproduction(
-        data.images,
-        data.target,
-        data.groups,
-        settings=settings,
-        out_dir=args.out,
-        n_splits=args.folds,
-        random_state=args.seed,
-        device=args.device,
-        cache_dir=cache,
-        data_description=description,
-        stage_seconds={"data": data_seconds},
-        verbose=1,
+    # The runner sends its chunks of INR fits to the active joblib backend:
+    # with --dask-scheduler, the cluster's workers.
+    backend = (
+        nullcontext()
+        if client is None
+        else joblib.parallel_config(backend="dask", client=client)
     )
+    with backend:
+        results = run_reproduction(
+            data.images,
+            data.target,
+            data.groups,
+            settings=settings,
+            out_dir=args.out,
+            n_splits=args.folds,
+            random_state=args.seed,
+            device=args.device,
+            cache_dir=cache,
+            data_description=description,
+            stage_seconds={"data": data_seconds},
+            verbose=1,
+        )
     kept = "" if cache is None else f" Fitted INRs are cached in {cache} for reruns."
     print(
         f"\n{results['verdict']['text']}\n\nWrote {args.out / 'report.md'}, "

@@ -45,7 +45,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     ----------
     %(inr)s
     %(target_psnr)s
-    init : {"shared", "random", "meta"}, default="shared"
+    %(precision)s
+    init : {"shared", "random", "meta", "task"}, default="shared"
         ``"shared"``: every image starts from one initialisation drawn from
         ``random_state`` and stored as ``init_params_``, which puts all
         thetas in one coordinate system. ``"random"``: each image gets its
@@ -56,7 +57,13 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         :meth:`transform` reaches a given PSNR in far fewer steps
         (``benchmarks/bench_meta.py`` measured 2 to 59 steps to match what the
         shared init reaches in 1000, on small SIRENs).
-    features : {"weights", "shift"}, default="weights"
+        ``"task"`` (``features="weights"`` only): :meth:`fit` learns the
+        shared initialisation from the training images *and their labels*
+        (:func:`task_learn_init`: a classifier head's loss is
+        backpropagated through ``inner_steps`` differentiable Adam steps;
+        ``meta_lr="auto"`` = ``lr * inner_steps``), so it needs ``y``;
+        :meth:`transform` stays label-free, as with ``"meta"``.
+    features : {"weights", "shift", "latent"}, default="weights"
         ``"weights"``: the output is theta, all network parameters.
         ``"shift"``: a base network shared by all images (``init_params_``:
         meta-learned with ``init="meta"``, a random draw with
@@ -67,12 +74,23 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         network instead of 264,193). Shifts start at zero and are fitted
         with Adam at ``lr``, which wants a larger value than weights do
         (e.g. ``lr=1e-2``).
+        ``"latent"`` (needs ``init="meta"``): each image is a vector of
+        ``latent_dim`` numbers that one linear map turns into those shifts
+        (functa). :meth:`fit` meta-learns the base network, the map and one
+        inner learning rate per latent dimension (second-order MAML with
+        meta-SGD, starting the rates at ``lr``, e.g. ``lr=1e-2``); each
+        image then takes ``inner_steps`` gradient steps on its latent from
+        zero at the learned rates (``n_steps`` is not used). The output
+        has ``latent_dim`` columns, ``latent[0]``, ...
+    latent_dim : int, default=64
+        With ``features="latent"``: numbers per image.
     %(meta_steps)s
     meta_lr : float or "auto", default="auto"
         With ``init="meta"``: outer step size. For ``features="weights"``
         (Reptile) the fraction of the way the init moves toward the mean
-        adapted theta, ``"auto"`` = 1.0; for ``features="shift"`` the Adam
-        learning rate of the base network, ``"auto"`` = 1e-3.
+        adapted theta, ``"auto"`` = 1.0; for ``features="shift"`` and
+        ``"latent"`` the Adam learning rate of the base network (and map),
+        ``"auto"`` = 1e-3.
     %(inner_steps)s
     %(meta_batch_size)s
     warm_start_by_class : bool, default=False
@@ -100,13 +118,15 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         The fitted architecture (with ``out_features`` = channels).
     n_params_ : int
         Number of output features (length of theta; with
-        ``features="shift"``, ``hidden_layers * hidden_features``).
+        ``features="shift"``, ``hidden_layers * hidden_features``; with
+        ``features="latent"``, ``latent_dim``).
     image_shape_ : tuple of int
         ``(H, W)`` or ``(H, W, C)``.
     init_params_ : ndarray of shape (n_params,) or None
         The shared initialisation (``None`` with ``init="random"``); the
         learned one with ``init="meta"``, and the fixed base network with
-        ``features="shift"``.
+        ``features="shift"``. With ``features="latent"``, the base network,
+        latent map and inner learning rates packed in one vector.
     class_init_ : ndarray of shape (n_classes, n_params)
         With ``warm_start_by_class``: the last theta of each class chain.
     classes_ : ndarray of shape (n_classes,)
@@ -161,6 +181,16 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     this process (``n_jobs`` applies to the per-image fits). See the user
     guide's meta-learning section.
 
+    **Task-aware initialisation.** With ``init="task"``, :meth:`fit` also
+    reads ``y``: the init is learned so that a linear head classifies the
+    images' thetas after ``inner_steps`` steps. Every image, training or
+    new, is then fitted from that one init, so ``fit_transform(X, y)``
+    equals ``fit(X, y).transform(X)`` and there is no train/test mismatch;
+    but the init has seen the training labels, so evaluate it only inside a
+    Pipeline (each training fold learns its own), never after fitting it on
+    all images. With ``memory=`` the init is cached, keyed by the training
+    images, their labels and the settings.
+
     Input: ``X`` is ``(n_images, H, W)``, ``(n_images, H, W, C)`` or 2-D
     ``(n_images, H * W * C)`` with ``image_shape``. Channels become output
     features of one network per image. Coordinates are pixel centres scaled
@@ -187,13 +217,15 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             name: FIT_PARAMETER_CONSTRAINTS[name]
             for name in (
                 "model", "hidden_features", "hidden_layers", "omega_0", "loss",
-                "lr", "n_steps", "target_psnr", "batch_size", "device", "memory",
+                "lr", "n_steps", "target_psnr", "precision", "batch_size", "device",
+                "memory",
                 "n_jobs", "checkpoint_every", "on_divergence", "random_state",
                 "verbose",
             )
         },
         "init": [StrOptions(set(STARTS))],
         "features": [StrOptions(set(FEATURES))],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "meta_steps": [Interval(Integral, 1, None, closed="left")],
         "meta_lr": [StrOptions({"auto"}), Interval(Real, 0, 1e6, closed="right")],
         "inner_steps": [Interval(Integral, 1, None, closed="left")],
@@ -213,8 +245,10 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         lr=1e-4,
         n_steps=1000,
         target_psnr=None,
+        precision="auto",
         init="shared",
         features="weights",
+        latent_dim=64,
         meta_steps=100,
         meta_lr="auto",
         inner_steps=10,
@@ -238,8 +272,10 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.n_steps = n_steps
         self.target_psnr = target_psnr
+        self.precision = precision
         self.init = init
         self.features = features
+        self.latent_dim = latent_dim
         self.meta_steps = meta_steps
         self.meta_lr = meta_lr
         self.inner_steps = inner_steps
@@ -259,12 +295,14 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     def _run(self, images, start):
         """Fit ``images`` (n, H, W[, C]) from an initialisation object."""
         features = FEATURES[self.features]
+        n_steps = int(features.fit_steps(self))
         settings = FitSettings(
             loss=self.loss,
             lr=float(self.lr),
-            n_steps=int(self.n_steps),
-            record_every=max(1, self.n_steps // 100),
+            n_steps=n_steps,
+            record_every=max(1, n_steps // 100),
             target_psnr=self.target_psnr,
+            precision=self.precision,
         )
         return run_fits(
             images.reshape(*images.shape[:3], -1),
@@ -283,9 +321,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
     def _fit_label_free(self, images):
         """Fit ``images`` from the label-free initialisation."""
-        start = STARTS[self.init].start(
-            self.init_params_, images, self.spec_, self._seed
-        )
+        theta = FEATURES[self.features].start_theta(self.init_params_, self.spec_)
+        start = STARTS[self.init].start(theta, images, self.spec_, self._seed)
         return self._run(images, start)
 
     def _check_labels(self, images, y):
@@ -340,7 +377,9 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         # Every check before any fitted attribute is set or any work starts.
         features.check(self)
         images = validate_images(self, X, reset=True)
-        y = self._check_labels(images, y)
+        # init="task" learns the init with the labels (it checks them itself);
+        # y below is only the chains' (warm_start_by_class).
+        labels, y = y, self._check_labels(images, y)
         channels = self.image_shape_[2] if len(self.image_shape_) == 3 else 1
         self.spec_ = INRSpec(
             self.model,
@@ -349,11 +388,13 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             out_features=channels,
             omega_0=float(self.omega_0),
         )
-        self.n_params_ = features.n_features(self.spec_)
+        self.n_params_ = features.n_features(self.spec_, self)
         # One concrete seed, so transform() reproduces the inits of fit().
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(np.iinfo(np.int32).max))
-        self.init_params_ = start.init_params(self, images, self.spec_, self._seed)
+        self.init_params_ = start.init_params(
+            self, images, self.spec_, self._seed, y=labels
+        )
         if y is None:
             result = self._fit_label_free(images)
             fitted = {
@@ -478,7 +519,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """Names of the theta entries, e.g. ``l2.w[17,3]`` and ``l2.b[17]``.
 
-        With ``features="shift"``: ``l1.shift[0]``, ...
+        With ``features="shift"``: ``l1.shift[0]``, ...; with
+        ``features="latent"``: ``latent[0]``, ...
 
         Parameters
         ----------
@@ -490,12 +532,14 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        return FEATURES[self.features].names(self.spec_)
+        return FEATURES[self.features].names(self.spec_, self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.input_tags.positive_only = self.loss == "bce"
         tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.target_tags.required = bool(self.warm_start_by_class)
+        tags.target_tags.required = bool(self.warm_start_by_class) or (
+            self.init == "task"
+        )
         return tags

@@ -6,13 +6,15 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import sklearn_inr._runner as runner
 import sklearn_inr.cli as cli
 import sklearn_inr.datasets
 from sklearn_inr.cli import main
 from sklearn_inr.datasets import make_brats_like
-from sklearn_inr.experiments import _reproduce
+from sklearn_inr.experiments import _reproduce, get_preset
 
 OUTPUTS = (
     "results.json",
@@ -20,6 +22,7 @@ OUTPUTS = (
     "loss_curves.png",
     "reconstructions.png",
     "accuracy.png",
+    "weight_space.png",
 )
 
 
@@ -106,6 +109,9 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
             expected.append(result[metric])
             if f"{metric}_std" in result:
                 expected.append(result[metric + "_std"])
+            if metric == "accuracy":  # its count and Wilson interval
+                expected += [result["n_correct"], result["n_test"]]
+                expected += result["accuracy_ci"]
         got = _numbers(" ".join(cells))
         assert got == pytest.approx(
             [v for v in expected if v is not None], rel=0, abs=0
@@ -388,8 +394,9 @@ def test_dry_run_prints_the_plan_and_does_nothing(
     argv = ["reproduce", "--preset", preset, "--dry-run", "--out", str(out)]
     assert main([*argv, "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    n_patients = {"tiny": 10, "cpu": 40}[preset]
-    size = {"tiny": 12, "cpu": 32}[preset]
+    # The preset's own sizes, so retuning a preset does not break this test.
+    n_patients = get_preset(preset)["n_patients"]
+    size = get_preset(preset)["image_size"]
     assert printed.startswith(
         f"Plan of preset {preset!r} on a synthetic cohort of {n_patients} patients: "
         f"{2 * n_patients} slices of {size} x {size}, 5-fold grouped CV, seed 0."
@@ -454,3 +461,95 @@ def test_plan_with_data_counts_the_loaded_slices(
         "12 x 12, 2-fold grouped CV, seed 0."
     )
     assert printed.index("An estimate") < printed.index("RUN")
+
+
+def _theta_store(cache):
+    """Every cached fit under ``cache``: {relative path: {name: array}}."""
+    entries = {}
+    for path in sorted(cache.rglob("*.npz")):
+        with np.load(path, allow_pickle=False) as npz:
+            entries[str(path.relative_to(cache))] = {k: npz[k] for k in npz.files}
+    return entries
+
+
+def test_dask_scheduler_runs_the_fits_on_the_cluster_with_local_results(
+    small_cohort, tmp_path, monkeypatch, capsys
+):
+    distributed = pytest.importorskip("distributed")
+    where = []
+    train_batch = runner._train_batch
+
+    def recording(*args):
+        # A task's thread knows its Dask worker; the caller's thread has none.
+        try:
+            distributed.get_worker()
+            where.append("dask")
+        except ValueError:
+            where.append("local")
+        return train_batch(*args)
+
+    monkeypatch.setattr(runner, "_train_batch", recording)
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    assert main(_tiny(small_cohort, local)) == 0
+    assert set(where) == {"local"}
+    where.clear()
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert main(_tiny(small_cohort, remote, "--dask-scheduler", address)) == 0
+    assert set(where) == {"dask"}
+    assert f"Dask scheduler {address}: 2 workers, 2 threads" in capsys.readouterr().err
+
+    # The same INRs, to the bit, and so the same scores.
+    expected, got = _theta_store(local / "cache"), _theta_store(remote / "cache")
+    assert expected and sorted(got) == sorted(expected)
+    for key, arrays in expected.items():
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(got[key][name], array, err_msg=key)
+    a, b = (json.loads((d / "results.json").read_text()) for d in (local, remote))
+    assert a["scores"] == b["scores"]
+    assert a["reconstruction"] == b["reconstruction"]
+
+
+@pytest.mark.parametrize(
+    "address, reason",
+    [
+        # Nothing listens on port 1: refused until the connect timeout.
+        ("tcp://127.0.0.1:1", "Timed out trying to connect"),
+        ("head-node", "missing port number"),
+    ],
+)
+def test_unreachable_dask_scheduler_exits_2_before_any_work(
+    address, reason, tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("distributed")
+    _no_work(monkeypatch)
+    monkeypatch.setattr(cli, "_DASK_CONNECT_TIMEOUT", "0.5s")
+    argv = ["reproduce", "--preset", "tiny", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--dask-scheduler", address])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        f"argument --dask-scheduler: cannot reach a Dask scheduler at {address!r}"
+        in err
+    )
+    assert reason in err and "that the scheduler is running" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dask_scheduler_without_distributed_says_what_to_install(
+    tmp_path, monkeypatch, capsys
+):
+    _no_work(monkeypatch)
+    # None in sys.modules makes the import fail, as if not installed.
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    argv = ["reproduce", "--preset", "tiny", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--dask-scheduler", "tcp://127.0.0.1:8786"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --dask-scheduler: needs dask.distributed" in err
+    assert "pip install 'sklearn-inr[dask]'" in err
+    assert list(tmp_path.iterdir()) == []

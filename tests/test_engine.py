@@ -9,6 +9,7 @@ from sklearn_inr._engine import (
     BatchedINR,
     bytes_per_batch,
     chunk_shape,
+    gemm_layers,
     make_adam,
     padded_pixels,
     render_batch,
@@ -65,8 +66,8 @@ def test_bytes_per_batch_matches_allocated_buffers(model, shape, batch):
         v for state in optimizer.state.values() for v in state.values() if v.dim() > 0
     ]
     for buffers in net._buffers.values():
-        tensors += buffers["act"] + buffers["grad_act"]
-        tensors += [t for t in buffers["pre"] if t is not None]
+        tensors += buffers["act"] + [t for g in buffers["grad_act"].values() for t in g]
+        tensors += [t for t in buffers["pre"] + buffers["cast"] if t is not None]
         tensors += [buffers["output"], buffers["grad_output"]]
         tensors += [] if buffers["mask"] is None else [buffers["mask"]]
     allocated = sum(t.numel() * t.element_size() for t in tensors)
@@ -132,7 +133,8 @@ def test_rendering_allocates_no_training_state():
     training = BatchedINR(spec, theta, make_coordinates((5, 5)))
     torch.testing.assert_close(net.forward(), training.forward())
     assert net.flat.grad is None
-    assert all(set(b) == {"act", "pre", "output"} for b in net._buffers.values())
+    expected = {"act", "pre", "cast", "output"}
+    assert all(set(b) == expected for b in net._buffers.values())
 
 
 def test_chunks_depend_on_the_image_size_only():
@@ -159,3 +161,35 @@ def test_theta_round_trips_through_the_padded_layout():
     other = BatchedINR(spec, theta[:1].expand(3, -1), make_coordinates((3, 3)))
     other.load_theta(net.theta())
     torch.testing.assert_close(other.theta(), net.theta(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("model", ["siren", "relu"])
+def test_bf16_products_give_nearly_the_float32_gradient(model):
+    spec = INRSpec(model, hidden_features=64, hidden_layers=3)
+    theta = torch.as_tensor(np.stack([spec.init_theta(s) for s in range(3)]))
+    coords = make_coordinates((16, 16))
+    targets = torch.rand((3, 256, 1), generator=torch.Generator().manual_seed(0))
+    grads, losses = [], []
+    for gemm_dtype in (None, torch.bfloat16):
+        net = BatchedINR(spec, theta, coords, gemm_dtype=gemm_dtype)
+        losses.append(net.backward(targets, "bce", return_losses=True))
+        grads.append(net.grad_theta())
+        assert net.flat.dtype == net.flat.grad.dtype == torch.float32
+    error = (grads[1] - grads[0]).norm() / grads[0].norm()
+    assert 1e-5 < error < 3e-2  # rounded, but by bfloat16's 2**-9, not more
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-2, atol=0)
+
+
+def test_bf16_keeps_the_siren_first_and_output_layers_in_float32():
+    spec = INRSpec("siren", hidden_features=16, hidden_layers=2)
+    assert gemm_layers(spec, low_precision=True) == {1, 2}
+    assert gemm_layers(
+        INRSpec("relu", hidden_features=16, hidden_layers=2), low_precision=True
+    ) == {0, 1, 2}
+    assert gemm_layers(spec, low_precision=False) == frozenset()
+    theta = torch.as_tensor(spec.init_theta(0))[None]
+    net = BatchedINR(spec, theta, make_coordinates((8, 8)), gemm_dtype=torch.bfloat16)
+    net.backward(torch.rand((1, 64, 1)), "mse")
+    (buffers,) = net._buffers.values()
+    assert [t.dtype for t in buffers["pre"]] == [torch.float32] + [torch.bfloat16] * 2
+    assert buffers["output"].dtype == torch.float32

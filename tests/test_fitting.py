@@ -260,9 +260,14 @@ def test_memory_cache_hits_and_misses(tmp_path, smooth_images, fit_counter):
         assert counter["images"] == before + 1, changed
 
 
-def test_progress_bar_when_verbose(smooth_images, capsys):
-    fit_inrs(smooth_images[:2], n_steps=2, verbose=1, **SMALL)
+def test_progress_bar_when_verbose_and_something_to_fit(
+    tmp_path, smooth_images, capsys
+):
+    kwargs = dict(n_steps=2, verbose=1, memory=tmp_path, random_state=0, **SMALL)
+    fit_inrs(smooth_images[:2], **kwargs)
     assert "Fitting INRs" in capsys.readouterr().err
+    fit_inrs(smooth_images[:2], **kwargs)  # all cached: nothing to show
+    assert "Fitting INRs" not in capsys.readouterr().err
 
 
 def test_relu_cache_key_ignores_omega_0(tmp_path, smooth_images, fit_counter):
@@ -353,3 +358,50 @@ def test_every_path_runs_on_each_device(device, smooth_images):
     cpu_shifts = fit_shifts(smooth_images[:3], spec.init_theta(0), spec, n_steps=5,
                             device="cpu", dtype=torch.float64)  # fmt: skip
     np.testing.assert_allclose(shifts.theta, cpu_shifts.theta, rtol=0, atol=1e-8)
+
+
+# ------------------------------------------------------------------ precision
+@pytest.mark.parametrize("model", ["siren", "relu"])
+def test_bf16_theta_does_not_depend_on_batch_or_company(model, smooth_images):
+    kwargs = dict(model=model, hidden_features=32, hidden_layers=2, lr=1e-3,
+                  n_steps=100, random_state=0, precision="bf16")  # fmt: skip
+    base = fit_inrs(smooth_images, batch_size=6, **kwargs)
+    alone = fit_inrs(smooth_images[[4]], batch_size=1, **kwargs)
+    np.testing.assert_array_equal(alone.theta, base.theta[[4]])
+    fp32 = fit_inrs(smooth_images, batch_size=6, **{**kwargs, "precision": "fp32"})
+    # Not the float32 fit: the products really ran in bfloat16.
+    assert np.abs(fp32.theta - base.theta).max() > 1e-6
+
+
+def test_bf16_ceiling_is_far_above_the_fidelities_fits_aim_at():
+    y, x = np.mgrid[0:32, 0:32] / 31.0
+    image = 0.5 + 0.25 * np.sin(3 * np.pi * x) * np.cos(2 * np.pi * y) + 0.1 * x * y
+    kwargs = dict(model="siren", hidden_features=64, hidden_layers=3, lr=1e-3,
+                  n_steps=300, random_state=0)  # fmt: skip
+    fp32 = fit_inrs(image[None], precision="fp32", **kwargs).psnr[0]
+    bf16 = fit_inrs(image[None], precision="bf16", **kwargs).psnr[0]
+    # On this smooth image float32 goes past 70 dB; bfloat16's rounding
+    # of each product (2**-9) stops it lower, but far above 30-40 dB.
+    assert fp32 >= 45.0
+    assert 45.0 <= bf16 < fp32, (fp32, bf16)
+
+
+def test_precision_auto_is_float32_on_cpu(smooth_images):
+    kwargs = dict(lr=1e-3, n_steps=20, random_state=0, device="cpu", **SMALL)
+    auto = fit_inrs(smooth_images, precision="auto", **kwargs)
+    fp32 = fit_inrs(smooth_images, precision="fp32", **kwargs)
+    np.testing.assert_array_equal(auto.theta, fp32.theta)
+
+
+def test_bf16_fits_are_cached_apart(tmp_path, smooth_images, fit_counter):
+    kwargs = dict(lr=1e-3, n_steps=5, random_state=0, memory=tmp_path, **SMALL)
+    fit_inrs(smooth_images, precision="fp32", **kwargs)
+    fit_inrs(smooth_images, precision="auto", **kwargs)  # same entries on CPU
+    assert fit_counter["images"] == len(smooth_images)
+    fit_inrs(smooth_images, precision="bf16", **kwargs)
+    assert fit_counter["images"] == 2 * len(smooth_images)
+
+
+def test_unknown_precision_is_a_clear_error(smooth_images):
+    with pytest.raises(ValueError, match="precision"):
+        fit_inrs(smooth_images, precision="fp16", n_steps=1, **SMALL)

@@ -38,3 +38,19 @@ def test_binary_nets_have_one_logit(n_classes, net_type, outputs):
 def test_cuda_indices_only_for_cuda():
     assert cuda_indices("cpu") == []
     assert cuda_indices("cuda:1") == [1]
+
+
+def test_small_cpu_training_runs_on_one_thread():
+    import torch
+
+    from sklearn_inr._mlp_network import training_threads
+
+    small = {"n_classes": 2, "input_dim": 100, "hidden_layer_sizes": (16,),
+             "batch_size": 32, "device": "cpu"}  # fmt: skip
+    large = {**small, "input_dim": 264_193, "hidden_layer_sizes": (256,)}
+    before = torch.get_num_threads()
+    with training_threads(small):
+        assert torch.get_num_threads() == 1
+    with training_threads(large):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before

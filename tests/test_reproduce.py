@@ -1,6 +1,7 @@
 """The reproduction experiment as a function: run_reproduction and its parts."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -9,16 +10,26 @@ from conftest import make_toy_cohort
 from sklearn_inr.experiments import PRESETS, get_preset, run_reproduction
 from sklearn_inr.experiments._protocols import (
     INR_KEYS,
+    _accuracy_counts,
+    critical_count,
+    detection_power,
+    grouped_cv_score,
+    grouped_folds,
     make_featurizer,
+    make_pixel_baseline,
     noise_images,
     paper_split,
     permute_within_groups,
+    permuted_fold_targets,
+    slices_needed,
+    wilson_interval,
 )
-from sklearn_inr.experiments._report import fmt, rounded
+from sklearn_inr.experiments._report import cohort_warning, fmt, rounded, verdict
+
+PRESET_MODELS = [(p, m) for p in sorted(PRESETS) for m in PRESETS[p]["models"]]
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-@pytest.mark.parametrize("model", ["siren", "relu"])
+@pytest.mark.parametrize("preset, model", PRESET_MODELS)
 def test_featurizers_carry_every_preset_setting(preset, model):
     """What reaches the featurizer is the preset's entry, nothing dropped."""
     settings = get_preset(preset)["models"][model]
@@ -26,12 +37,35 @@ def test_featurizers_carry_every_preset_setting(preset, model):
     params = featurizer.get_params()
     for key in INR_KEYS + ("n_steps",):
         assert params[key] == settings[key], (preset, model, key)
+    assert params["target_psnr"] is None  # the paper protocol: fixed steps
+    overrides = settings.get("leak_free", {})
+    if overrides is None:
+        with pytest.raises(ValueError, match="no leak-free fits"):
+            make_featurizer(settings, device="cpu", memory=None, random_state=0,
+                            protocol="leak-free")  # fmt: skip
+    else:
+        leak_free = make_featurizer(settings, device="cpu", memory=None,
+                                    random_state=0, protocol="leak-free")  # fmt: skip
+        expected = {**{k: settings[k] for k in INR_KEYS + ("n_steps",)}, **overrides}
+        for key, value in expected.items():
+            assert leak_free.get_params()[key] == value, (preset, model, key)
     # The paper's network has the paper's 264,193 parameters per slice.
     if preset == "paper":
         fitted = make_featurizer(
             {**settings, "n_steps": 1}, device="cpu", memory=None, random_state=0
         ).fit(np.zeros((1, 2, 2)))
         assert fitted.n_params_ == 264_193
+
+
+def test_cpu_presets_fit_leak_free_inrs_to_a_fidelity():
+    """The cpu preset's leak-free fits stop at a PSNR; the paper's don't."""
+    siren = get_preset("cpu")["models"]["siren"]
+    assert siren["leak_free"]["target_psnr"] >= 35.0
+    assert siren["lr"] == PRESETS["paper"]["models"]["siren"]["lr"]
+    assert all(
+        model.get("leak_free", {}) == {}
+        for model in get_preset("paper")["models"].values()
+    )
 
 
 def test_get_preset_returns_a_copy():
@@ -73,6 +107,7 @@ def test_rounding_is_what_the_report_prints():
     assert fmt(None) == "n/a"
 
 
+@pytest.mark.filterwarnings("ignore:Only 6 patients:UserWarning")
 def test_run_reproduction_on_arrays(tmp_path):
     images, target, groups = make_toy_cohort()
     settings = get_preset("tiny")
@@ -107,7 +142,7 @@ def test_run_reproduction_on_arrays(tmp_path):
     assert pixels["images"]["accuracy"] == 1.0
     assert set(results["reconstruction"]) == {"siren", "relu"}
     assert set(results["reconstruction"]["siren"]) == {"shared", "paper"}
-    assert results["settings"]["torch_threads"] == 1
+    assert results["settings"]["torch_threads"] is None
     assert isinstance(results["verdict"]["paper_protocol_passes_noise_control"], bool)
     assert "total" in results["timings"]
 
@@ -148,6 +183,7 @@ def test_verdict_flags_leak_free_rows_of_unconverged_inrs():
 
     results = {
         "scores": [],
+        "data": {"n_patients": 40},
         "settings": {"models": {"siren": {"name": "TinySIREN"},
                                 "relu": {"name": "SmallMLP_INR"}}},
         "reconstruction": {"siren": {"shared": psnr(11.6)},
@@ -160,3 +196,245 @@ def test_verdict_flags_leak_free_rows_of_unconverged_inrs():
     assert "SmallMLP_INR classify" not in said["text"]
     table = reconstruction_table(results)
     assert "| 11.6 | 9.6 |" in table and "PSNR median (dB)" in table
+
+
+# ---------------------------------------------------------------------------
+# The report's statistics: counts, Wilson intervals, the power of the noise
+# control, its three outcomes, the cohort-size warning and the permuted-label
+# control drawn afresh in each fold.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n_correct, n_total, low, high",
+    [
+        # Newcombe (1998), Statistics in Medicine 17, table I, method 3.
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
+def test_wilson_interval_matches_published_values(n_correct, n_total, low, high):
+    got = wilson_interval(n_correct, n_total)
+    assert got == pytest.approx((low, high), abs=5e-5)
+
+
+def test_wilson_interval_is_statsmodels_formula():
+    # statsmodels' proportion_confint(33, 40, alpha=0.1, method="wilson"),
+    # written out: centre (p + z^2/2n) / (1 + z^2/n), half-width
+    # z sqrt(p q / n + z^2 / 4n^2) / (1 + z^2/n), z = 1.6448536269514722.
+    z, n, p = 1.6448536269514722, 40, 33 / 40
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    low, high = wilson_interval(33, 40, confidence=0.9)
+    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)
+    assert low < 33 / 40 < high
+    # Wider at higher confidence; always inside [0, 1].
+    wide = wilson_interval(33, 40, confidence=0.99)
+    assert wide[0] < low and wide[1] > high
+    assert wilson_interval(5, 5) == (pytest.approx(0.5655, abs=5e-5), 1.0)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((3, 0), "n_total must be an integer >= 1"),
+        ((5, 4), "n_correct must be an integer between 0 and n_total=4"),
+        ((-1, 4), "n_correct must be an integer between 0"),
+        ((1.5, 4), "n_correct must be an integer"),
+        ((1, 4, 1.0), "confidence must be strictly between 0 and 1"),
+        ((1, 4, 95), "confidence must be strictly between 0 and 1"),
+    ],
+)
+def test_wilson_interval_rejects_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        wilson_interval(*args)
+
+
+def _power_by_hand(n, chance, accuracy=0.8, alpha=0.05):
+    """Critical count and power, from binomial sums written out."""
+
+    def tail(k, p):  # P(X >= k), X ~ Binomial(n, p)
+        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+    crit = next((k for k in range(n + 1) if tail(k, chance) < alpha), n + 1)
+    return crit, tail(crit, accuracy)
+
+
+@pytest.mark.parametrize("n", [2, 4, 5, 12, 13, 17, 18, 40])
+@pytest.mark.parametrize("chance", [0.5, 0.6])
+def test_detection_power_is_the_exact_binomial_power(n, chance):
+    crit, power = _power_by_hand(n, chance)
+    assert critical_count(n, chance) == crit
+    assert detection_power(n, chance) == pytest.approx(power, abs=1e-12)
+
+
+def test_slices_needed_is_the_first_count_with_enough_power():
+    needed = slices_needed(0.5)
+    assert _power_by_hand(needed, 0.5)[1] >= 0.8
+    assert all(_power_by_hand(n, 0.5)[1] < 0.8 for n in range(1, needed))
+    # Two test slices can never beat chance at 5 %: power 0.
+    assert critical_count(2, 0.5) == 3 and detection_power(2, 0.5) == 0.0
+    with pytest.raises(ValueError, match="too imbalanced"):
+        slices_needed(0.85)
+
+
+def _results(rows, n_patients=40):
+    """A results dict with the fields the verdict reads."""
+    return {
+        "scores": rows,
+        "data": {"n_patients": n_patients, "n_slices": 2 * n_patients,
+                 "n_tumour": n_patients, "n_no_tumour": n_patients},
+        "settings": {"split": [0.8, 0.1, 0.1], "models": {}},
+        "reconstruction": {},
+    }  # fmt: skip
+
+
+def _row(key, protocol, label, n_correct, n_test):
+    y_test = np.tile([0, 1], n_test // 2)
+    y_pred = np.where(np.arange(n_test) < n_correct, y_test, 1 - y_test)
+    noise = {"accuracy": n_correct / n_test, **_accuracy_counts(y_test, y_pred)}
+    return {
+        "key": key,
+        "protocol": protocol,
+        "label": label,
+        "conditions": {"images": noise, "noise": rounded(noise), "permuted": None},
+    }
+
+
+def test_noise_control_has_three_outcomes_with_power_and_needed_sizes():
+    rows = [
+        _row("paper/siren", "paper", "Paper protocol (leaky): TinySIREN", 8, 8),
+        _row("paper/relu", "paper", "Paper protocol (leaky): SmallMLP_INR", 1, 2),
+        _row("pipeline-shared/siren", "pipeline (shared)",
+             "Leak-free pipeline: TinySIREN, shared init", 42, 80),
+        _row("pipeline-shared/relu", "pipeline (shared)",
+             "Leak-free pipeline: SmallMLP_INR, shared init", 56, 80),
+    ]  # fmt: skip
+    results = _results(rows)
+    said = verdict(results)
+    kinds = {k: c["kind"] for k, c in said["noise_control"].items()}
+    assert kinds == {
+        "paper/siren": "leak",
+        "paper/relu": "inconclusive",
+        "pipeline-shared/siren": "no evidence of a leak",
+        "pipeline-shared/relu": "leak",
+    }
+    assert said["paper_protocol_passes_noise_control"] is False
+    assert said["cohort_warning"] is None
+    paper, pipeline = (
+        said["noise_control"]["paper/relu"],
+        said["noise_control"]["pipeline-shared/siren"],
+    )
+    assert paper["power"] == 0.0 and paper["n_test_needed"] == slices_needed(0.5)
+    # Under the paper's split, a patient adds 0.2 test slices.
+    n_patients = paper["n_patients_needed"]
+    assert len(paper_split(2 * n_patients, (0.8, 0.1, 0.1), 0)[2]) >= 18
+    assert len(paper_split(2 * (n_patients - 1), (0.8, 0.1, 0.1), 0)[2]) < 18
+    assert pipeline["power"] == pytest.approx(detection_power(80, 0.5), rel=1e-3)
+    assert pipeline["power"] >= 0.8
+    text = said["text"]
+    assert "TinySIREN) scores 100 % (8/8 test slices" in text
+    assert "a leak; it measures the labels" in text
+    assert "SmallMLP_INR) scores 50 % (1/2 test slices, 95 % CI 9 % to 91 %" in text
+    assert f"({n_patients} patients under this protocol)" in text
+    assert "TinySIREN, shared init: 52 % (42/80" in text
+    assert "The pooled 80 test slices" in text
+    # A leak-free row above chance on noise is called out, with its p.
+    p = said["noise_control"]["pipeline-shared/relu"]["p_value"]
+    assert 0 < p < 0.05
+    assert (
+        f"The leak-free row SmallMLP_INR, shared init scores significantly above "
+        f"chance on pure noise (p = {fmt(p)})"
+    ) in text
+    assert "weaker leak" in text and "brightness" in text
+    # Every number of a control is in the JSON (rounded as the report shows).
+    assert said["noise_control"] == rounded(said["noise_control"])
+
+
+def test_cohort_warning_below_twenty_patients():
+    assert cohort_warning(20) is None
+    assert "Only 19 patients: below 20, these numbers are anecdotal" in (
+        cohort_warning(19)
+    )
+    said = verdict(_results([], n_patients=7))
+    assert said["text"].startswith("Only 7 patients")
+    assert said["cohort_warning"] == cohort_warning(7)
+
+
+def test_permuted_fold_targets_are_independent_draws_per_fold():
+    target = np.tile([1, 0], 30)
+    groups = np.repeat(np.arange(30), 2)
+    folds = grouped_folds(target, groups, 3, random_state=0)
+    drawn = permuted_fold_targets(target, groups, folds, random_state=0)
+    assert len(drawn) == 3
+    for y in drawn:
+        for g in range(30):
+            assert sorted(y[groups == g]) == [0, 1]
+    assert not np.array_equal(drawn[0], drawn[1])
+    again = permuted_fold_targets(target, groups, folds, random_state=0)
+    assert all(np.array_equal(a, b) for a, b in zip(drawn, again))
+
+
+def test_grouped_cv_trains_and_scores_on_the_fold_targets():
+    images, target, groups = make_toy_cohort()
+    X = images.reshape(len(images), -1)
+    folds = grouped_folds(target, groups, 2, random_state=0)
+    baseline = make_pixel_baseline()
+    # Inverted labels in every fold: the bright blob still predicts them all,
+    # so the scores are against the fold's labels, not ``target``.
+    flipped = grouped_cv_score(baseline, X, target, folds, [1 - target] * 2)
+    assert (flipped["n_correct"], flipped["n_test"]) == (12, 12)
+    assert flipped["accuracy_ci"] == list(wilson_interval(12, 12))
+    assert flipped["n_chance"] == 6
+
+
+def test_six_patient_run_is_inconclusive_and_warns(tmp_path):
+    """Issue 14's done-when check, on the tiny preset."""
+    images, target, groups = make_toy_cohort(6)
+    settings = get_preset("tiny")
+    settings["weight_transfer_pipeline_controls"] = False
+    with pytest.warns(UserWarning, match="Only 6 patients: below 20"):
+        results = run_reproduction(
+            images, target, groups, settings=settings, out_dir=tmp_path,
+            n_splits=2, device="cpu", verbose=0,
+        )  # fmt: skip
+    report = (tmp_path / "report.md").read_text()
+    assert "inconclusive" in report
+    assert "these numbers are anecdotal" in report
+    controls = results["verdict"]["noise_control"]
+    # Two test slices in the paper split, twelve pooled in grouped CV: too few
+    # for 80 % power whatever the noise scores (unless it is a leak).
+    for key, control in controls.items():
+        assert control["kind"] in ("leak", "inconclusive"), key
+        assert control["power"] < 0.8 and control["n_test_needed"] == 18
+    assert controls["pipeline-shared/siren"]["n_patients_needed"] == 9
+    # results.json holds every number the report shows: counts and intervals.
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    for row in results["scores"]:
+        for result in row["conditions"].values():
+            if result is not None:
+                low, high = result["accuracy_ci"]
+                cell = f"({result['n_correct']}/{result['n_test']}, CI "
+                assert f"{cell}{fmt(low)}–{fmt(high)})" in report
+
+
+@pytest.mark.filterwarnings("ignore:Only 6 patients:UserWarning")
+def test_a_model_without_leak_free_fits_runs_the_paper_protocol_only(tmp_path):
+    images, target, groups = make_toy_cohort()
+    settings = get_preset("tiny")
+    settings["weight_transfer_pipeline_controls"] = False
+    settings["models"]["relu"]["leak_free"] = None
+    settings["models"]["relu"]["leak_free_note"] = "too slow to converge here"
+    results = run_reproduction(images, target, groups, settings=settings,
+                               out_dir=tmp_path, n_splits=2, device="cpu",
+                               verbose=0)  # fmt: skip
+    keys = [row["key"] for row in results["scores"]]
+    assert "paper/relu" in keys
+    assert not any(k.startswith("pipeline") and k.endswith("/relu") for k in keys)
+    assert "shared" not in results["reconstruction"]["relu"]
+    assert (
+        "Leak-free pipeline fits: too slow to converge here."
+        in (tmp_path / "report.md").read_text()
+    )

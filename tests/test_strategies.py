@@ -65,5 +65,6 @@ def test_tables_name_every_public_choice():
     for name, start in STARTS.items():
         featurizer = INRFeaturizer(init=name, n_steps=1, meta_steps=1, inner_steps=1,
                                    random_state=0, **SMALL)  # fmt: skip
-        featurizer.fit(np.full((2, 4, 4), 0.5))
+        # y is read by init="task" only (the others ignore it).
+        featurizer.fit(np.full((2, 4, 4), 0.5), [0, 1])
         assert (featurizer.init_params_ is None) == (start is STARTS["random"])

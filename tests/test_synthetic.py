@@ -1,8 +1,10 @@
+import socket
+
 import nibabel as nib
 import numpy as np
 import pytest
 
-from sklearn_inr.datasets import make_brats_like
+from sklearn_inr.datasets import _mni_template, load_brats_slices, make_brats_like
 
 SHAPE = (64, 64, 40)
 KINDS = ("flair", "t1", "t1ce", "t2", "seg")
@@ -70,17 +72,106 @@ def test_labels_and_tumour_inside_brain(cohort):
     assert seen == {0, 1, 2, 4}
 
 
+def _healthy(root, case):
+    """Modalities as float, the seg, and the healthy brain voxels."""
+    seg = _load(root, case, "seg")
+    images = {m: _load(root, case, m).astype(float) for m in KINDS[:4]}
+    return images, seg, (images["flair"] > 0) & (seg == 0)
+
+
 def test_contrasts_make_the_tumour_visible(cohort):
     for case in sorted(p.name for p in cohort.iterdir()):
-        seg = _load(cohort, case, "seg")
-        flair = _load(cohort, case, "flair").astype(float)
-        t1ce = _load(cohort, case, "t1ce").astype(float)
-        t1 = _load(cohort, case, "t1").astype(float)
-        healthy = (flair > 0) & (seg == 0)
-        # FLAIR: oedema hyperintense; T1ce: the enhancing rim brighter than in T1.
-        assert flair[seg == 2].mean() > 1.3 * flair[healthy].mean()
+        images, seg, healthy = _healthy(cohort, case)
+        flair, t1, t1ce, t2 = (images[m] for m in ("flair", "t1", "t1ce", "t2"))
+        # White matter: the brightest fifth of healthy T1.
+        wm = healthy & (t1 > np.percentile(t1[healthy], 80))
+        # FLAIR and T2: oedema brighter than white matter (1.4 and 2.1 times
+        # before partial volume at 3.75 mm and jitter); T1ce: the enhancing rim
+        # brighter than in T1.
+        assert flair[seg == 2].mean() > 1.05 * flair[wm].mean()
+        assert t2[seg == 2].mean() > 1.4 * t2[wm].mean()
         rim_ratio = t1ce[seg == 4].mean() / t1ce[healthy].mean()
         assert rim_ratio > t1[seg == 4].mean() / t1[healthy].mean()
+
+
+def test_modality_contrasts_follow_the_tissues(cohort):
+    for case in sorted(p.name for p in cohort.iterdir()):
+        images, _, healthy = _healthy(cohort, case)
+        flair, t1, t2 = (images[m][healthy] for m in ("flair", "t1", "t2"))
+        # CSF (the brightest T2) is dark on FLAIR and on T1; at 3.75 mm most
+        # CSF voxels also hold some tissue, hence the loose bounds.
+        csf = t2 > np.percentile(t2, 95)
+        assert flair[csf].mean() < 0.85 * np.median(flair)
+        assert t1[csf].mean() < 0.85 * np.median(t1)
+        # White matter (the brightest T1) is dark on T2 and darker than grey
+        # matter (the middle of T1) on FLAIR.
+        wm = t1 > np.percentile(t1, 80)
+        gm = (t1 > np.percentile(t1, 30)) & (t1 < np.percentile(t1, 50))
+        assert t2[wm].mean() < 0.85 * t2[gm].mean()
+        assert flair[wm].mean() < flair[gm].mean()
+
+
+def test_anatomy_is_oriented_as_brats(cohort):
+    for case in sorted(p.name for p in cohort.iterdir()):
+        brain = _load(cohort, case, "flair") != 0
+        area = brain.sum(axis=(0, 1))
+        slices = np.flatnonzero(area)
+        low = brain[:, :, slices[: len(slices) // 6]]
+        # y grows to the back and z to the top: the lowest brain slices hold the
+        # cerebellum and the brain stem, behind the middle of the head.
+        ys = np.nonzero(low)[1]
+        assert ys.mean() > 0.5 * SHAPE[1]
+        # The head is longer front to back than it is wide, and roughly
+        # left-right symmetric.
+        widest = brain[:, :, int(np.argmax(area))]
+        xs, ys = np.nonzero(widest)
+        assert np.ptp(ys) > 1.1 * np.ptp(xs)
+        assert abs(xs.mean() - SHAPE[0] / 2) < 0.1 * SHAPE[0]
+
+
+def test_same_patient_at_any_shape(tmp_path):
+    """One patient is the same anatomy and tumour whatever the voxel size."""
+    centres, volumes = [], []
+    for shape in [(32, 32, 20), (48, 48, 30)]:
+        root = make_brats_like(tmp_path / str(shape[0]), n_patients=1, shape=shape)
+        seg = _load(root, "BraTS2021_00000", "seg")
+        zooms = 240 / shape[0], 240 / shape[1], 155 / shape[2]
+        tumour = np.argwhere(seg > 0)
+        centres.append((tumour.mean(0) + 0.5) * zooms)
+        volumes.append(len(tumour) * np.prod(zooms))
+    assert np.all(np.abs(centres[0] - centres[1]) < 5.0)  # mm
+    assert volumes[1] == pytest.approx(volumes[0], rel=0.2)
+
+
+def test_loader_finds_a_pair_for_every_patient(cohort):
+    data = load_brats_slices(cohort, size=32)
+    assert data.skipped == {}
+    assert data.images.shape == (12, 32, 32)
+    assert data.images.dtype == np.float32
+    assert np.all(data.tumor_pixels[data.target == 1] > 0)
+    assert np.all(data.tumor_pixels[data.target == 0] == 0)
+
+
+def test_odd_shapes(tmp_path):
+    root = make_brats_like(tmp_path, n_patients=1, shape=(40, 36, 9))
+    for kind in KINDS:
+        assert _load(root, "BraTS2021_00000", kind).shape == (40, 36, 9)
+
+
+def test_no_network(tmp_path, monkeypatch):
+    """The template comes from nilearn's wheel: generating opens no socket."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("make_brats_like tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    # Load the template again, under the patch.
+    _mni_template._template.cache_clear()
+    _mni_template.tissue_maps.cache_clear()
+    _mni_template._wm_candidates.cache_clear()
+    root = make_brats_like(tmp_path, n_patients=1, shape=(32, 32, 16))
+    assert (_load(root, "BraTS2021_00000", "seg") > 0).any()
 
 
 def test_deterministic_and_patients_independent_of_n(tmp_path):

@@ -31,7 +31,7 @@ from ._plan import (
     inr_spec,
     plan,
 )
-from ._protocols import make_classifier
+from ._protocols import PROTOCOLS, fit_params, make_classifier
 
 __all__ = [
     "STAGES",
@@ -456,8 +456,14 @@ def format_plan(
     if settings is not None and image_shape is not None:
         per_fit = sorted(
             {
-                (inr_spec(m).n_params, m["n_steps"], flops_per_fit(m, image_shape))
+                (
+                    inr_spec(m).n_params,
+                    fit_params(m, protocol)["n_steps"],
+                    flops_per_fit(m, image_shape, protocol),
+                )
                 for m in settings["models"].values()
+                for protocol in PROTOCOLS
+                if protocol == "paper" or m.get("leak_free", {}) is not None
             }
         )
         cost = (

@@ -24,9 +24,12 @@ import numpy as np
 
 from .._networks import INRSpec
 from ._protocols import (
+    PROTOCOLS,
+    fit_params,
     grouped_folds,
     paper_split,
     permute_within_groups,
+    permuted_fold_targets,
 )
 
 __all__ = [
@@ -95,10 +98,14 @@ def inr_spec(model_settings: dict) -> INRSpec:
     )
 
 
-def flops_per_fit(model_settings: dict, image_shape) -> float:
-    """FLOPs of one INR fit: ``6 * n_params * n_pixels * n_steps``."""
+def flops_per_fit(model_settings: dict, image_shape, protocol="paper") -> float:
+    """FLOPs of one INR fit: ``6 * n_params * n_pixels * n_steps``.
+
+    With a ``target_psnr`` (the leak-free fits of the cpu presets),
+    ``n_steps`` is a cap: the fits stop earlier, so this is an upper bound.
+    """
     n_pixels = math.prod(image_shape)
-    steps = model_settings["n_steps"]
+    steps = fit_params(model_settings, protocol)["n_steps"]
     return 6.0 * inr_spec(model_settings).n_params * n_pixels * steps
 
 
@@ -211,7 +218,15 @@ def plan(
             f"and {len(groups)}."
         )
     models = settings["models"]
-    flops = {name: flops_per_fit(models[name], image_shape) for name in models}
+    # Fits are replayed by (model, protocol): the two protocols' settings
+    # differ (e.g. a fidelity for the leak-free fits), so do their cache keys.
+    leak_free = [m for m in models if models[m].get("leak_free", {}) is not None]
+    flops = {
+        (name, protocol): flops_per_fit(models[name], image_shape, protocol)
+        for name in models
+        for protocol in PROTOCOLS
+        if protocol == "paper" or name in leak_free
+    }
     n_features = {name: inr_spec(models[name]).n_params for name in models}
     labels = {
         "images": target,
@@ -228,7 +243,11 @@ def plan(
         """Close a stage; ``classifiers``: ``(model, n_train)`` of each fit."""
         fits = replay.take()
         costs = [classifier_cost(settings, n_features[m], n) for m, n in classifiers]
-        work = {key: n * flops[key[0]] for key, n in fits.items()}
+        # Work by (model, kind): both protocols train the same network.
+        work = {}
+        for (model, kind), n in fits.items():
+            key = (model[0], kind)
+            work[key] = work.get(key, 0.0) + n * flops[model]
         stages.append(
             Stage(
                 name=name,
@@ -244,12 +263,12 @@ def plan(
         )
 
     # 1. Shared-init INRs of the slices and of the noise.
-    for name in models:
+    for name in leak_free:
         for condition in ("images", "noise"):
-            replay.fit_all(name, condition, every, "shared")
+            replay.fit_all((name, "leak-free"), condition, every, "shared")
     stage(
         STAGES[0],
-        f"{len(models)} models x (slices, noise), shared init",
+        f"{len(leak_free)} models x (slices, noise), shared init",
     )
 
     # 2. The paper protocol: weight-transfer chains (from each chain head's
@@ -259,12 +278,13 @@ def plan(
         model = models[name]
         transfer = model["paper_weight_transfer"]
         for condition in _CONDITIONS:
+            key = (name, "paper")
             if transfer:
                 replay.chains(
-                    name, source[condition], every, labels[condition], "random-theta"
+                    key, source[condition], every, labels[condition], "random-theta"
                 )
             else:
-                replay.fit_all(name, source[condition], every, "random")
+                replay.fit_all(key, source[condition], every, "random")
         parts.append(
             model["name"] + (" chained by class" if transfer else " from random inits")
         )
@@ -278,26 +298,30 @@ def plan(
     # (chained by class with weight transfer), test folds through transform
     # (the shared init).
     folds = grouped_folds(target, groups, n_splits, random_state)
+    # As the run does: the permuted-label control draws afresh in each fold.
+    fold_labels = {c: [labels[c]] * len(folds) for c in _CONDITIONS}
+    fold_labels["permuted"] = permuted_fold_targets(target, groups, folds, random_state)
     classifiers, chained = [], 0
     for transfer in (False, True):
-        for name in models:
+        for name in leak_free:
+            key = (name, "leak-free")
             conditions = _CONDITIONS
             if transfer and not settings["weight_transfer_pipeline_controls"]:
                 conditions = ("images",)
             for condition in conditions:
-                for train_rows, test_rows in folds:
+                for fold, (train_rows, test_rows) in enumerate(folds):
                     if transfer:
                         replay.chains(
-                            name,
+                            key,
                             source[condition],
                             train_rows,
-                            labels[condition][train_rows],
+                            fold_labels[condition][fold][train_rows],
                             "shared",
                         )
                         chained += 1
                     else:
-                        replay.fit_all(name, source[condition], train_rows, "shared")
-                    replay.fit_all(name, source[condition], test_rows, "shared")
+                        replay.fit_all(key, source[condition], train_rows, "shared")
+                    replay.fit_all(key, source[condition], test_rows, "shared")
                     classifiers.append((name, len(train_rows)))
     stage(
         STAGES[2],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binom, binomtest, norm
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
@@ -23,14 +23,40 @@ from ..featurizer import INRFeaturizer
 from ..metrics import binary_entropy
 
 INR_KEYS = ("model", "hidden_features", "hidden_layers", "omega_0", "loss", "lr")
+#: The two protocols a preset's model entry configures: the paper's fits
+#: (its learning rates and fixed step count) and the leak-free pipeline's
+#: shared-init fits (the entry's ``"leak_free"`` overrides, e.g. a fidelity).
+PROTOCOLS = ("paper", "leak-free")
 
 
-def make_featurizer(model_settings: dict, *, device, memory, random_state, **extra):
-    """An :class:`INRFeaturizer` from a preset's model entry."""
-    params = {key: model_settings[key] for key in INR_KEYS}
+def fit_params(model_settings: dict, protocol: str = "paper") -> dict:
+    """The :class:`INRFeaturizer` fit parameters of a preset's model entry.
+
+    ``protocol="leak-free"`` applies the entry's ``"leak_free"`` overrides
+    (absent or ``{}``: the paper's settings). An entry whose ``"leak_free"``
+    is None has no leak-free rows.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}.")
+    params = {key: model_settings[key] for key in (*INR_KEYS, "n_steps")}
+    params["target_psnr"] = None
+    params["precision"] = model_settings.get("precision", "auto")
+    if protocol == "leak-free":
+        overrides = model_settings.get("leak_free", {})
+        if overrides is None:
+            raise ValueError(
+                f"{model_settings['name']} has no leak-free fits in this preset."
+            )
+        params.update(overrides)
+    return params
+
+
+def make_featurizer(
+    model_settings: dict, *, device, memory, random_state, protocol="paper", **extra
+):
+    """An :class:`INRFeaturizer` of a preset's model entry; see :func:`fit_params`."""
     return INRFeaturizer(
-        **params,
-        n_steps=model_settings["n_steps"],
+        **fit_params(model_settings, protocol),
         device=device,
         memory=memory,
         random_state=random_state,
@@ -118,32 +144,180 @@ def _auc(y_true, scores):
     return float(roc_auc_score(y_true, scores))
 
 
+# The noise control's test: one-sided binomial at ALPHA against guessing,
+# sized to detect a true accuracy of DETECTABLE_ACCURACY with TARGET_POWER.
+ALPHA = 0.05
+DETECTABLE_ACCURACY = 0.8
+TARGET_POWER = 0.8
+
+
+def wilson_interval(
+    n_correct: int, n_total: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``n_correct / n_total``.
+
+    Unlike the normal approximation, it stays inside [0, 1] and keeps close
+    to its nominal coverage on the few test slices of a small cohort
+    (Newcombe, Statistics in Medicine 17, 1998). It is statsmodels'
+    ``proportion_confint(..., method="wilson")``.
+
+    Parameters
+    ----------
+    n_correct : int
+        Successes (correct test slices), between 0 and ``n_total``.
+    n_total : int
+        Trials (test slices), at least 1.
+    confidence : float, default=0.95
+        Coverage of the interval, strictly between 0 and 1.
+
+    Returns
+    -------
+    low, high : float
+
+    Examples
+    --------
+    >>> from sklearn_inr.experiments._protocols import wilson_interval
+    >>> low, high = wilson_interval(81, 263)
+    >>> round(low, 4), round(high, 4)
+    (0.2553, 0.3662)
+    """
+    if isinstance(n_total, bool) or int(n_total) != n_total or n_total < 1:
+        raise ValueError(f"n_total must be an integer >= 1, got {n_total!r}.")
+    if int(n_correct) != n_correct or not 0 <= n_correct <= n_total:
+        raise ValueError(
+            f"n_correct must be an integer between 0 and n_total={n_total}, got "
+            f"{n_correct!r}."
+        )
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(
+            f"confidence must be strictly between 0 and 1 (e.g. 0.95), got "
+            f"{confidence!r}."
+        )
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    p = n_correct / n_total
+    denominator = 1.0 + z**2 / n_total
+    centre = (p + z**2 / (2 * n_total)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n_total + z**2 / (4 * n_total**2)) / denominator
+    # Clipped: at 0 or n_total successes rounding can leave -1e-17 or 1+1e-16.
+    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+
+
+def chance_count(y_test) -> int:
+    """Test slices that guessing gets right: those of the majority class.
+
+    Always answering the test set's majority class is the best label-only
+    strategy, so ``chance_count(y) / len(y)`` is the chance level the
+    noise control tests against.
+    """
+    _, counts = np.unique(np.asarray(y_test), return_counts=True)
+    return int(counts.max())
+
+
 def above_chance_pvalue(n_correct: int, n_total: int, y_test) -> float:
     """One-sided binomial p-value of ``n_correct`` against guessing.
 
     Guessing is taken as always answering the majority class of the test
     set, the best label-only strategy.
     """
-    majority = max(np.mean(y_test), 1.0 - np.mean(y_test))
-    return float(binomtest(n_correct, n_total, majority, alternative="greater").pvalue)
+    chance = chance_count(y_test) / len(y_test)
+    return float(binomtest(n_correct, n_total, chance, alternative="greater").pvalue)
+
+
+def critical_count(n_total: int, chance: float, alpha: float = ALPHA) -> int:
+    """The fewest correct slices out of ``n_total`` that beat ``chance``.
+
+    The smallest ``k`` with one-sided binomial p-value ``P(X >= k) < alpha``
+    under ``X ~ Binomial(n_total, chance)``; ``n_total + 1`` when even a
+    perfect score is not significant.
+    """
+    k = np.arange(n_total + 2)
+    significant = np.flatnonzero(binom.sf(k - 1, n_total, chance) < alpha)
+    return int(k[significant[0]]) if len(significant) else n_total + 1
+
+
+def detection_power(
+    n_total: int,
+    chance: float,
+    *,
+    accuracy: float = DETECTABLE_ACCURACY,
+    alpha: float = ALPHA,
+) -> float:
+    """Power of the one-sided binomial test on ``n_total`` test slices.
+
+    The probability that a classifier whose true accuracy is ``accuracy``
+    scores significantly above ``chance`` (``P(X >= critical count)``,
+    ``X ~ Binomial(n_total, accuracy)``), computed exactly.
+
+    Examples
+    --------
+    >>> from sklearn_inr.experiments._protocols import detection_power
+    >>> round(detection_power(12, 0.5), 3), round(detection_power(18, 0.5), 3)
+    (0.558, 0.867)
+    """
+    crit = critical_count(n_total, chance, alpha)
+    return float(binom.sf(crit - 1, n_total, accuracy))
+
+
+def slices_needed(
+    chance: float,
+    *,
+    accuracy: float = DETECTABLE_ACCURACY,
+    alpha: float = ALPHA,
+    power: float = TARGET_POWER,
+    max_slices: int = 100_000,
+) -> int:
+    """The fewest test slices whose noise control reaches ``power``.
+
+    Power is not monotone in the number of slices (the critical count moves
+    in whole slices), so this is the smallest such number, searched upward.
+
+    Examples
+    --------
+    >>> from sklearn_inr.experiments._protocols import slices_needed
+    >>> slices_needed(0.5)
+    18
+    """
+    if not chance < accuracy:
+        raise ValueError(
+            f"No test set detects accuracy {accuracy} against a chance level of "
+            f"{chance}; the classes are too imbalanced for this control."
+        )
+    for n in range(1, max_slices + 1):
+        if detection_power(n, chance, accuracy=accuracy, alpha=alpha) >= power:
+            return n
+    raise ValueError(f"More than {max_slices} test slices would be needed.")
+
+
+def _accuracy_counts(y_true, y_pred) -> dict:
+    """Correct slices, the chance count and the Wilson interval."""
+    n_correct, n_total = int(np.sum(y_pred == y_true)), len(y_true)
+    return {
+        "n_correct": n_correct,
+        "n_test": n_total,
+        "n_chance": chance_count(y_true),
+        "accuracy_ci": list(wilson_interval(n_correct, n_total)),
+        "p_value": above_chance_pvalue(n_correct, n_total, y_true),
+    }
 
 
 def single_split_score(classifier, theta, target, split) -> dict:
-    """Train on the training part; score on validation and test."""
+    """Train on the training part; score on validation and test.
+
+    Besides the accuracies: the test set's correct and chance counts, the
+    95 % Wilson interval of the accuracy and the one-sided binomial p-value
+    against guessing.
+    """
     train, val, test = split
     classifier = clone(classifier).fit(theta[train], target[train])
     val_scores, val_pred = _positive_scores(classifier, theta[val])
     test_scores, test_pred = _positive_scores(classifier, theta[test])
-    n_correct = int(np.sum(test_pred == target[test]))
     return {
         "accuracy": float(accuracy_score(target[test], test_pred)),
         "roc_auc": _auc(target[test], test_scores),
         "val_accuracy": float(accuracy_score(target[val], val_pred)),
         "n_train": len(train),
         "n_val": len(val),
-        "n_test": len(test),
-        "n_correct": n_correct,
-        "p_value": above_chance_pvalue(n_correct, len(test), target[test]),
+        **_accuracy_counts(target[test], test_pred),
     }
 
 
@@ -155,25 +329,32 @@ def grouped_folds(target, groups, n_splits: int, random_state) -> list:
     return list(cv.split(np.zeros(len(target)), target, groups))
 
 
-def grouped_cv_score(estimator, X, target, folds) -> dict:
+def grouped_cv_score(estimator, X, target, folds, fold_targets=None) -> dict:
     """Accuracy and ROC AUC of ``estimator`` on each fold.
 
     ``estimator`` is cloned and fitted on each training fold; its test fold
     goes through ``predict_proba`` only (for a Pipeline with an
     :class:`INRFeaturizer`, through ``transform``, which never sees labels).
+    ``fold_targets``, one label array per fold (see
+    :func:`permuted_fold_targets`), replaces ``target`` in that fold, for
+    training and scoring alike.
+
+    The counts, Wilson interval and p-value are those of the pooled
+    out-of-fold predictions. Folds are not independent, and slices of one
+    patient are not either, so read the p-value as a rough guide only.
     """
-    accuracy, auc, n_correct, n_total, y_all = [], [], 0, 0, []
-    for train, test in folds:
+    if fold_targets is None:
+        fold_targets = [target] * len(folds)
+    accuracy, auc, y_all, pred_all = [], [], [], []
+    for (train, test), y in zip(folds, fold_targets):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LabelLeakWarning)
-            fitted = clone(estimator).fit(X[train], target[train])
+            fitted = clone(estimator).fit(X[train], y[train])
         scores, pred = _positive_scores(fitted, X[test])
-        accuracy.append(float(accuracy_score(target[test], pred)))
-        auc.append(_auc(target[test], scores))
-        n_correct += int(np.sum(pred == target[test]))
-        n_total += len(test)
-        y_all.append(target[test])
-    y_all = np.concatenate(y_all)
+        accuracy.append(float(accuracy_score(y[test], pred)))
+        auc.append(_auc(y[test], scores))
+        y_all.append(y[test])
+        pred_all.append(pred)
     return {
         "accuracy": float(np.mean(accuracy)),
         "accuracy_std": float(np.std(accuracy)),
@@ -181,11 +362,7 @@ def grouped_cv_score(estimator, X, target, folds) -> dict:
         "roc_auc_std": float(np.nanstd(auc)),
         "fold_accuracy": accuracy,
         "fold_roc_auc": auc,
-        "n_correct": n_correct,
-        "n_test": n_total,
-        # Pooled out-of-fold predictions against guessing; folds are not
-        # independent, so read it as a rough guide only.
-        "p_value": above_chance_pvalue(n_correct, n_total, y_all),
+        **_accuracy_counts(np.concatenate(y_all), np.concatenate(pred_all)),
     }
 
 
@@ -207,6 +384,9 @@ def permute_within_groups(target, groups, random_state) -> np.ndarray:
     no-tumour slice for BraTS pairs: the pair's labels are swapped or not by
     a coin flip), so the class balance and the grouped folds stay as they
     are; only the link between image and label is broken.
+
+    ``random_state`` may be a :class:`numpy.random.Generator`, which is
+    drawn from (for several independent draws).
     """
     rng = np.random.default_rng(random_state)
     permuted = np.array(target, copy=True)
@@ -214,3 +394,26 @@ def permute_within_groups(target, groups, random_state) -> np.ndarray:
         members = np.flatnonzero(groups == group)
         permuted[members] = permuted[rng.permutation(members)]
     return permuted
+
+
+def permuted_fold_targets(target, groups, folds, random_state) -> list:
+    """One independent :func:`permute_within_groups` draw per fold.
+
+    The permuted-label control of grouped CV trains and scores each fold on
+    its own draw. With one draw shared by all folds, the draws of the
+    training folds and of the test fold are tied: given the draw, patients
+    whose pair was swapped are a fixed number, so a training fold with more
+    of them leaves the test fold with fewer. A classifier that finds the
+    tumour then learns the training folds' majority (swapped or not) and
+    scores below chance on the test fold, and the folds err together, so a
+    small cohort lands far below (or above) chance more often than a fair
+    coin would. With a fresh draw per fold, each fold's test patients are
+    independent coin flips of everything it trained on.
+
+    Returns
+    -------
+    fold_targets : list of ndarray
+        Labels for each fold, for its training and its test part alike.
+    """
+    rng = np.random.default_rng(random_state)
+    return [permute_within_groups(target, groups, rng) for _ in folds]

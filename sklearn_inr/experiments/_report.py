@@ -13,6 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ._protocols import (
+    ALPHA,
+    DETECTABLE_ACCURACY,
+    TARGET_POWER,
+    detection_power,
+    paper_split,
+    slices_needed,
+)
+
 CONDITIONS = ("images", "noise", "permuted")
 SIGNIFICANT = 4
 
@@ -54,6 +63,17 @@ def _cell(result: dict | None, metric: str) -> str:
     return value
 
 
+def _accuracy_cell(result: dict | None) -> str:
+    """Accuracy (± fold spread), its count and its 95 % Wilson interval."""
+    if result is None:
+        return "not run"
+    low, high = result["accuracy_ci"]
+    return (
+        f"{_cell(result, 'accuracy')} ({result['n_correct']}/{result['n_test']}, "
+        f"CI {fmt(low)}–{fmt(high)})"
+    )
+
+
 def _percent(value) -> str:
     return "n/a" if value is None else f"{100 * value:.0f} %"
 
@@ -61,51 +81,198 @@ def _percent(value) -> str:
 # Leak-free fits whose median PSNR is below this do not represent the images.
 UNCONVERGED_PSNR = 25.0
 
+# Below this many patients the report calls its numbers anecdotal.
+MIN_PATIENTS = 20
+
+NOISE_KINDS = ("leak", "no evidence of a leak", "inconclusive")
+
+
+def cohort_warning(n_patients: int) -> str | None:
+    """The warning of a cohort below :data:`MIN_PATIENTS` patients, or None."""
+    if n_patients >= MIN_PATIENTS:
+        return None
+    return (
+        f"Only {n_patients} patients: below {MIN_PATIENTS}, these numbers are "
+        "anecdotal. A patient's slices succeed or fail together, so every "
+        "accuracy rests on a handful of independent cases; use at least "
+        f"{MIN_PATIENTS} patients (--n-patients) before reading anything into "
+        "them."
+    )
+
+
+def _test_slices(row: dict, results: dict, n_patients: int) -> int:
+    """Test slices the protocol of ``row`` scores on a cohort of that size."""
+    per_patient = results["data"]["n_slices"] / results["data"]["n_patients"]
+    n_slices = max(round(per_patient * n_patients), 1)
+    if row["protocol"] == "paper":
+        try:
+            return len(paper_split(n_slices, results["settings"]["split"], 0)[2])
+        except ValueError:  # too few slices to split three ways
+            return 0
+    # Grouped CV tests every slice once (pooled out-of-fold predictions).
+    return n_slices
+
+
+def noise_control(row: dict, results: dict) -> dict | None:
+    """The noise-control outcome of one protocol (None if noise was not run).
+
+    ``kind`` is "leak" (noise accuracy significantly above guessing,
+    one-sided binomial p < 0.05), "no evidence of a leak" (not significant,
+    and the test set would detect a true 80 % accuracy with at least 80 %
+    power) or "inconclusive" (not significant on too few test slices).
+    ``n_test_needed`` and ``n_patients_needed`` are the fewest test slices,
+    and patients under the same protocol, whose control reaches that power,
+    for a test set of the cohort's class balance.
+    """
+    noise = row["conditions"].get("noise")
+    if noise is None:
+        return None
+    n_test = noise["n_test"]
+    power = detection_power(n_test, noise["n_chance"] / n_test)
+    if noise["p_value"] < ALPHA:
+        kind = NOISE_KINDS[0]
+    elif power >= TARGET_POWER:
+        kind = NOISE_KINDS[1]
+    else:
+        kind = NOISE_KINDS[2]
+    d = results["data"]
+    chance = max(d["n_tumour"], d["n_no_tumour"]) / d["n_slices"]
+    try:
+        n_test_needed = slices_needed(chance)
+    except ValueError:  # the classes are too imbalanced for any test set
+        n_test_needed = n_patients_needed = None
+    else:
+        # Searched upward: under the paper's split, power is not monotone in
+        # the cohort size either.
+        n_patients_needed = 1
+        while (
+            detection_power(_test_slices(row, results, n_patients_needed), chance)
+            < TARGET_POWER
+        ):
+            n_patients_needed += 1
+    return {
+        "key": row["key"],
+        "protocol": row["protocol"],
+        "kind": kind,
+        "accuracy": noise["accuracy"],
+        "n_correct": noise["n_correct"],
+        "n_test": n_test,
+        "accuracy_ci": noise["accuracy_ci"],
+        "p_value": noise["p_value"],
+        "power": power,
+        "detectable_accuracy": DETECTABLE_ACCURACY,
+        "n_test_needed": n_test_needed,
+        "n_patients_needed": n_patients_needed,
+    }
+
+
+def _name(row: dict) -> str:
+    return row["label"].split(": ", 1)[1]
+
+
+def _noise_figures(c: dict) -> str:
+    low, high = c["accuracy_ci"]
+    return (
+        f"{_percent(c['accuracy'])} ({c['n_correct']}/{c['n_test']} test slices, "
+        f"95 % CI {_percent(low)} to {_percent(high)}; one-sided binomial "
+        f"p = {fmt(c['p_value'])} against guessing)"
+    )
+
+
+def _power_clause(c: dict, whose: str = "its") -> str:
+    """Why a non-significant control is conclusive or not, with the power."""
+    if c["kind"] == "no evidence of a leak":
+        return (
+            f"no evidence of a leak: {whose} {c['n_test']} test slices would "
+            f"catch a true {_percent(c['detectable_accuracy'])} accuracy with "
+            f"{_percent(c['power'])} power"
+        )
+    clause = (
+        f"inconclusive: {whose} {c['n_test']} test slices would catch a true "
+        f"{_percent(c['detectable_accuracy'])} accuracy with only "
+        f"{_percent(c['power'])} power"
+    )
+    if c["n_test_needed"] is None:
+        return clause + ", and no test set of these classes would do better"
+    return (
+        f"{clause}; {_percent(TARGET_POWER)} power needs {c['n_test_needed']} "
+        f"test slices ({c['n_patients_needed']} patients under this protocol)"
+    )
+
 
 def verdict(results: dict) -> dict:
     """The plain-sentence answer: does the paper protocol pass the noise control?
 
-    A protocol passes when its accuracy on pure noise is not significantly
-    above guessing (one-sided binomial test at 5 %, against always
-    answering the test set's majority class). The verdict also flags the
-    models whose leak-free (shared-init) fits have a median PSNR below
-    :data:`UNCONVERGED_PSNR`: "theta of unconverged INRs".
+    Each protocol's pure-noise accuracy is tested against guessing (always
+    answering the test set's majority class), one-sided binomial at 5 %,
+    with three outcomes (:func:`noise_control`): a leak, no evidence of a
+    leak, or inconclusive (too few test slices for 80 % power against a true
+    80 % accuracy). The text covers the paper-protocol rows (single split)
+    and the leak-free pipeline rows (pooled out-of-fold predictions); a
+    leak-free row above chance on noise is called out as a weaker leak or a
+    brightness cue. It opens with :func:`cohort_warning` on a small cohort,
+    and flags the models whose leak-free (shared-init) fits have a median
+    PSNR below :data:`UNCONVERGED_PSNR`: "theta of unconverged INRs".
     """
-    sentences, passes = [], True
+    sentences, controls = [], {}
+    warning = cohort_warning(results["data"]["n_patients"])
+    if warning:
+        sentences.append(warning)
     for row in results["scores"]:
-        if row["protocol"] != "paper":
+        control = noise_control(row, results)
+        if control is not None:
+            # Rounded before the text uses it: report.md shows results.json.
+            controls[row["key"]] = rounded(control)
+    passes = True
+    for row in results["scores"]:
+        c = controls.get(row["key"])
+        if row["protocol"] != "paper" or c is None:
             continue
-        noise = row["conditions"]["noise"]
-        name = row["label"].split(": ", 1)[1]
-        detail = (
-            f"{noise['n_correct']}/{noise['n_test']} test slices, one-sided "
-            f"binomial p = {fmt(noise['p_value'])} against guessing"
+        start = (
+            f"The paper protocol ({_name(row)}) scores {_noise_figures(c)} on "
+            "pure-noise images"
         )
-        if noise["p_value"] < 0.05:
+        if c["kind"] == "leak":
             passes = False
             sentences.append(
-                f"The paper protocol ({name}) scores {_percent(noise['accuracy'])} "
-                f"on pure-noise images ({detail}), so it measures the labels, not "
-                "the images."
+                f"{start}: a leak; it measures the labels, not the images."
             )
         else:
-            sentences.append(
-                f"The paper protocol ({name}) scores {_percent(noise['accuracy'])} "
-                f"on pure-noise images ({detail}), not significantly above "
-                "chance, so it passes the noise control."
-            )
+            sentences.append(f"{start}: {_power_clause(c)}.")
     pipeline = [
-        f"{row['label'].split(': ', 1)[1]}: "
-        f"{_percent(row['conditions']['noise']['accuracy'])}"
+        row
         for row in results["scores"]
-        if row["protocol"] == "pipeline (shared)"
+        if row["protocol"].startswith("pipeline") and row["key"] in controls
     ]
     if pipeline:
+        parts, reasons = [], []
+        for row in pipeline:
+            c = controls[row["key"]]
+            parts.append(f"{_name(row)}: {_noise_figures(c)}, {c['kind']}")
+            # Rows of one cohort share their test slices, so their power:
+            # say it once per distinct reason.
+            if c["kind"] != "leak":
+                reason = _power_clause(c, whose="the pooled")
+                reasons += [] if reason in reasons else [reason]
         sentences.append(
-            "On the same noise, the leak-free pipeline (grouped CV) scores "
-            + "; ".join(pipeline)
-            + " (chance 50 %)."
+            "On the same noise, the leak-free pipeline (grouped CV, pooled "
+            "out-of-fold predictions) scores " + "; ".join(parts) + "."
         )
+        # The kind is already in each part; the reason says why it holds.
+        sentences += [
+            reason.split(": ", 1)[1][0].upper() + reason.split(": ", 1)[1][1:] + "."
+            for reason in reasons
+        ]
+    for row in pipeline:
+        c = controls[row["key"]]
+        if c["kind"] == "leak":
+            sentences.append(
+                f"The leak-free row {_name(row)} scores significantly above "
+                f"chance on pure noise (p = {fmt(c['p_value'])}), which the "
+                "noise cannot explain: a weaker leak of the labels into its "
+                "features, or a cue such as brightness that the noise images "
+                "carry; find it before trusting this row."
+            )
     unconverged = _unconverged_fits(results)
     for name, median in unconverged:
         sentences.append(
@@ -117,6 +284,8 @@ def verdict(results: dict) -> dict:
         )
     return {
         "paper_protocol_passes_noise_control": passes,
+        "noise_control": controls,
+        "cohort_warning": warning,
         "unconverged_leak_free_fits": [name for name, _ in unconverged],
         "text": " ".join(sentences),
     }
@@ -147,9 +316,9 @@ def summary_table(results: dict) -> str:
         c = row["conditions"]
         lines.append(
             f"| {row['label']} | {row['evaluation']} | "
-            f"{_cell(c['images'], 'accuracy')} | {_cell(c['images'], 'roc_auc')} | "
-            f"{_cell(c.get('noise'), 'accuracy')} | "
-            f"{_cell(c.get('permuted'), 'accuracy')} |"
+            f"{_accuracy_cell(c['images'])} | {_cell(c['images'], 'roc_auc')} | "
+            f"{_accuracy_cell(c.get('noise'))} | "
+            f"{_accuracy_cell(c.get('permuted'))} |"
         )
     return "\n".join(lines)
 
@@ -194,6 +363,7 @@ def _settings_lines(results: dict) -> list[str]:
             f"protocol with weight transfer by class: "
             f"{'yes' if m['paper_weight_transfer'] else 'no'}."
         )
+        lines.append(f"  - Leak-free pipeline fits: {_leak_free_text(m)}.")
     c = s["classifier"]
     lines += [
         f"- Classifier: StandardScaler, then MLPClassifier with hidden layers "
@@ -209,6 +379,25 @@ def _settings_lines(results: dict) -> list[str]:
         f"{'yes' if s['weight_transfer_pipeline_controls'] else 'no (not run)'}.",
     ]
     return lines
+
+
+def _leak_free_text(model: dict) -> str:
+    """How a model's leak-free (shared-init) fits differ from the paper's."""
+    overrides = model.get("leak_free", {})
+    if overrides is None:
+        return model.get("leak_free_note", "not run in this preset")
+    if not overrides:
+        return "the same settings"
+    parts = []
+    if overrides.get("lr") is not None:
+        parts.append(f"lr {fmt(overrides['lr'])}")
+    if overrides.get("target_psnr") is not None:
+        parts.append(
+            f"to {fmt(overrides['target_psnr'])} dB PSNR (each slice stops there)"
+        )
+    if overrides.get("n_steps") is not None:
+        parts.append(f"at most {overrides['n_steps']} steps")
+    return ", ".join(parts) or "the same settings"
 
 
 def write_report(out_dir: Path, results: dict) -> None:
@@ -235,9 +424,27 @@ def write_report(out_dir: Path, results: dict) -> None:
         "mean ± std over the folds of a cross-validation grouped by patient. The "
         "paper-protocol numbers come from one random split of single slices (as "
         "in the paper), with INRs fitted using every slice's label: they are "
-        "not an estimate of generalisation. Pure noise: uniform noise images "
-        "with the true labels and patients. Permuted labels: true images, "
-        "labels shuffled within each patient.",
+        "not an estimate of generalisation. Beside each accuracy: correct/total "
+        "test slices (pooled over the folds) and the 95 % Wilson interval of "
+        "that proportion. Slices of one patient are not independent, so the "
+        "intervals are if anything too narrow.",
+        "",
+        "Pure noise: uniform noise images with the true labels and patients. "
+        "Permuted labels: the true images, with each patient's tumour / "
+        "no-tumour labels swapped or not by a coin flip, drawn afresh in each "
+        "fold of the grouped CV (one draw for the paper split). A classifier "
+        "that never saw a test patient's labels scores exactly 50 % on "
+        "average, whatever it learned, since that patient's flip is "
+        "independent of everything it trained on; a protocol whose features "
+        "saw the labels (weight transfer by class over all slices) scores far "
+        "above. The chance unit is the patient, not the slice: a classifier "
+        "that finds the tumour gets both slices of a patient right or both "
+        "wrong, so on a few patients this column swings widely around 50 %, "
+        "both ways. One draw shared by all folds made it swing wider still "
+        "(the folds erred together), hence the fresh draw per fold. In the "
+        "paper split a patient's other slice, with the opposite label by "
+        "construction, can be in the training part: a classifier that "
+        "recognises the patient then scores below chance.",
         "",
         summary_table(results),
         "",
@@ -264,71 +471,3 @@ def write_report(out_dir: Path, results: dict) -> None:
         "",
     ]
     (out_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
-
-
-def write_figures(out_dir: Path, figure_data: dict, results: dict) -> dict:
-    """Loss curves, reconstructions and the accuracy chart, as PNG files."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..plotting import (
-        plot_accuracy_comparison,
-        plot_loss_curves,
-        plot_reconstructions,
-    )
-
-    out_dir = Path(out_dir)
-    names = figure_data["models"]
-    figures = {}
-
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5))
-    for ax, model in zip(np.atleast_1d(axes), names):
-        for (name, fit), (steps, history) in figure_data["loss"].items():
-            if name == model:
-                plot_loss_curves(steps, history, ax=ax, label=fit)
-        ax.set_title(names[model])
-    fig.tight_layout()
-    fig.savefig(out_dir / "loss_curves.png", dpi=120)
-    plt.close(fig)
-    figures["loss curves"] = "loss_curves.png"
-
-    originals, pair = figure_data["pair"]
-    renders = {
-        names[model]: featurizer.inverse_transform(theta[pair])
-        for model, (featurizer, theta) in figure_data["reconstructions"].items()
-    }
-    fig = plot_reconstructions(originals, renders, row_labels=["tumour", "no tumour"])
-    fig.savefig(out_dir / "reconstructions.png", dpi=120)
-    plt.close(fig)
-    figures["reconstructions"] = "reconstructions.png"
-
-    labels, scores, errors = [], {}, {}
-    for row in results["scores"]:
-        labels.append(_short_label(row))
-        for condition, title in zip(
-            CONDITIONS, ("images", "pure noise", "permuted labels")
-        ):
-            result = row["conditions"].get(condition)
-            value = np.nan if result is None else result["accuracy"]
-            error = np.nan if result is None else result.get("accuracy_std", np.nan)
-            scores.setdefault(title, []).append(value)
-            errors.setdefault(title, []).append(error)
-    ax = plot_accuracy_comparison(labels, scores, errors=errors, chance=0.5)
-    ax.set_title("Test accuracy by protocol (error bars: std over folds)")
-    ax.figure.tight_layout()
-    ax.figure.savefig(out_dir / "accuracy.png", dpi=120)
-    plt.close(ax.figure)
-    figures["accuracy"] = "accuracy.png"
-    return figures
-
-
-def _short_label(row: dict) -> str:
-    model = row["model"]
-    if row["protocol"] == "paper":
-        return f"paper split\n{model}"
-    if row["protocol"] == "pixel baseline":
-        return "pixels\nlogistic"
-    variant = "WT" if "transfer" in row["protocol"] else "shared"
-    return f"grouped CV\n{model} {variant}"

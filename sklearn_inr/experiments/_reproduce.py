@@ -19,6 +19,7 @@ import platform
 import shutil
 import tempfile
 import time
+import warnings
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from .._device import resolve_device
+from ..plotting import weight_space_pca
+from ._figures import write_figures
 from ._outputs import replace_outputs, staging_dir
 from ._protocols import (
     fit_featurizer,
@@ -41,10 +44,11 @@ from ._protocols import (
     noise_images,
     paper_split,
     permute_within_groups,
+    permuted_fold_targets,
     reconstruction_scores,
     single_split_score,
 )
-from ._report import rounded, summary_table, verdict, write_figures, write_report
+from ._report import cohort_warning, rounded, summary_table, verdict, write_report
 from ._settings import get_preset
 
 __all__ = ["run_reproduction"]
@@ -104,7 +108,8 @@ def run_reproduction(
       folds only; test folds go through ``transform``);
     - the same protocols on **controls**: pure uniform noise with the same
       labels and groups, and the true images with labels permuted within
-      each patient; a protocol that beats chance on them measures labels;
+      each patient (drawn afresh in each fold of the grouped CV); a
+      protocol that beats chance on them measures labels;
     - a **pixel baseline**: logistic regression on the raw slices, same folds;
     - **reconstruction** scores: final BCE, BCE above the targets' entropy,
       MSE and PSNR.
@@ -158,6 +163,12 @@ def run_reproduction(
         ``reconstruction``, ``scores``, ``verdict``, ``timings``,
         ``figures``, ``environment``.
 
+    Warns
+    -----
+    UserWarning
+        With fewer than 20 patients: the numbers are anecdotal (the report
+        says so too).
+
     See Also
     --------
     sklearn_inr.cli.main : The ``sklearn-inr reproduce`` command.
@@ -205,6 +216,8 @@ def run_reproduction(
             f"n_splits must be between 2 and the number of patients ({n_groups}), "
             f"got {n_splits}."
         )
+    if cohort_warning(n_groups):
+        warnings.warn(cohort_warning(n_groups), UserWarning, stacklevel=2)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -312,19 +325,46 @@ def _run(
     }
     bar = {"disable": verbose <= 0, "leave": True}
     reconstruction = {name: {} for name in models}
-    figure_data = {"loss": {}, "reconstructions": {}, "models": {}}
+    # What the figures need, kept small: theta of two slices to render, and
+    # theta of every slice only as its 2-D PCA (all of it could be GBs).
+    figure_data = {
+        "loss": {},
+        "reconstructions": {},
+        "weight_space": {},
+        "models": {name: models[name]["name"] for name in models},
+        "target": target,
+    }
+    # A tumour and a no-tumour slice, of the first patient that has both.
+    first = groups[0]
+    pair = [
+        int(np.flatnonzero((groups == first) & (target == label))[0])
+        if np.any((groups == first) & (target == label))
+        else int(np.flatnonzero(target == label)[0])
+        for label in (1, 0)
+    ]
+    figure_data["pair"] = (images[pair], pair)
 
     # 1. Shared-init INRs of every slice, without labels. The cache then
     # serves every fold of the grouped CV (and the test folds of the
     # weight-transfer pipeline, which start from the same init).
+    # Models whose preset entry has "leak_free": None run the paper protocol
+    # only (e.g. a ReLU MLP the cpu preset cannot bring to a fidelity).
+    leak_free = [m for m in models if models[m].get("leak_free", {}) is not None]
     shared = {}
     with timer.stage("shared-init INRs"):
-        tasks = [(m, c) for m in models for c in ("images", "noise")]
+        tasks = [(m, c) for m in leak_free for c in ("images", "noise")]
         for name, condition in tqdm(tasks, desc="Shared-init INRs", **bar):
             featurizer = make_featurizer(
-                models[name], device=device, memory=memory, random_state=seed
+                models[name],
+                device=device,
+                memory=memory,
+                random_state=seed,
+                protocol="leak-free",
             )
-            fit_featurizer(featurizer, inputs[condition][0])  # fills the cache
+            theta = fit_featurizer(featurizer, inputs[condition][0])  # fills the cache
+            figure_data["weight_space"][name, "shared", condition] = weight_space_pca(
+                theta, random_state=seed
+            )
             shared[name, condition] = featurizer
             if condition == "images":
                 scores = reconstruction_scores(featurizer, images)
@@ -334,6 +374,10 @@ def _run(
                 figure_data["loss"][name, "shared init"] = (
                     featurizer.history_steps_,
                     featurizer.loss_history_,
+                )
+                figure_data["reconstructions"][name, "shared"] = (
+                    featurizer,
+                    theta[pair],
                 )
 
     # 2. The paper protocol: INRs of all slices (weight transfer by class for
@@ -357,6 +401,10 @@ def _run(
             )
             theta = fit_featurizer(featurizer, X, y if transfer else None)
             paper[name][condition] = single_split_score(classifier, theta, y, split)
+            if condition != "permuted":
+                figure_data["weight_space"][name, "paper", condition] = (
+                    weight_space_pca(theta, random_state=seed)
+                )
             if condition == "images":
                 scores_ = reconstruction_scores(featurizer, images)
                 reconstruction[name]["paper"] = {
@@ -367,7 +415,10 @@ def _run(
                     featurizer.history_steps_,
                     featurizer.loss_history_,
                 )
-                figure_data["reconstructions"][name] = (featurizer, theta)
+                figure_data["reconstructions"][name, "paper"] = (
+                    featurizer,
+                    theta[pair],
+                )
         for name in models:
             model = models[name]
             scores.append(
@@ -386,11 +437,13 @@ def _run(
 
     # 3. The leak-free pipeline in grouped CV by patient.
     folds = grouped_folds(target, groups, n_splits, seed)
+    # The permuted-label control draws its labels afresh in each fold.
+    fold_targets = {"permuted": permuted_fold_targets(target, groups, folds, seed)}
     evaluation = f"{n_splits}-fold StratifiedGroupKFold by patient"
     with timer.stage("grouped CV"):
         tasks = []
         for variant, transfer in (("shared", False), ("weight transfer", True)):
-            for name in models:
+            for name in leak_free:
                 conditions = CONDITIONS
                 if transfer and not settings["weight_transfer_pipeline_controls"]:
                     conditions = ("images",)
@@ -403,12 +456,13 @@ def _run(
                 device=device,
                 memory=memory,
                 random_state=seed,
+                protocol="leak-free",
                 init="shared",
                 warm_start_by_class=transfer,
             )
             pipeline = inr_pipeline(featurizer, classifier)
             cv.setdefault((variant, name), {})[condition] = grouped_cv_score(
-                pipeline, X, y, folds
+                pipeline, X, y, folds, fold_targets.get(condition)
             )
         for (variant, name), conditions in cv.items():
             suffix = " + weight transfer in folds" if variant != "shared" else ""
@@ -430,7 +484,11 @@ def _run(
         for condition in tqdm(CONDITIONS, desc="Pixel baseline", **bar):
             X, y = inputs[condition]
             pixel[condition] = grouped_cv_score(
-                make_pixel_baseline(), X.reshape(len(X), -1), y, folds
+                make_pixel_baseline(),
+                X.reshape(len(X), -1),
+                y,
+                folds,
+                fold_targets.get(condition),
             )
         scores.append(
             {
@@ -443,16 +501,6 @@ def _run(
             }
         )
 
-    # A tumour and a no-tumour slice, of the first patient that has both.
-    first = groups[0]
-    pair = [
-        int(np.flatnonzero((groups == first) & (target == label))[0])
-        if np.any((groups == first) & (target == label))
-        else int(np.flatnonzero(target == label)[0])
-        for label in (1, 0)
-    ]
-    figure_data["pair"] = (images[pair], pair)
-    figure_data["models"] = {name: models[name]["name"] for name in models}
     return {
         "reconstruction": reconstruction,
         "scores": scores,

@@ -66,33 +66,54 @@ _PAPER = {
     "torch_threads": None,
 }
 
-# CPU-sized: the paper's architecture family, learning rates, loss and
-# omega_0, scaled down in image size, width, depth and steps, so that the
-# default command finishes in a few minutes on 2 CPU cores.
+# CPU-sized, rebuilt on fitting to a fidelity. The leak-free rows classify
+# INRs that represent the slices: their shared-init fits run to a PSNR
+# target (``"leak_free"``: the lever is the learning rate, 1e-3 instead of the
+# paper's 1e-4, and ``target_psnr``). The paper-protocol rows keep the paper's
+# learning rates and a fixed step count on the same scaled network, so the
+# leak of weight transfer shows as it does in the paper.
 _CPU = copy.deepcopy(_PAPER)
 _CPU.update(
     {
         "description": (
-            "CPU-sized: the paper's learning rates, loss, omega_0 and "
-            "classifier, on 32 x 32 slices with 2,241-parameter INRs "
-            "(width 32, 2 hidden layers) trained for 200 steps."
+            "CPU-sized: 64 x 64 slices, 12,737-parameter SIRENs and ReLU MLPs "
+            "(width 64, 3 hidden layers). Paper protocol: the paper's learning "
+            "rates, loss and omega_0, 100 fixed steps. Leak-free pipeline: "
+            "TinySIREN fitted to 38 dB (lr 2e-3, at most 200 steps)."
         ),
-        "image_size": 32,
+        "image_size": 64,
         "n_patients": 40,
-        "cohort_shape": (64, 64, 40),
-        # The weight-transfer pipeline's controls cost 4 x k chained fits
-        # (2 more minutes on 2 busy cores, 5 instead of 3); the paper preset
-        # runs them. On the default cohort they scored 0.5 and 0.475 on noise.
+        "cohort_shape": (96, 96, 60),
+        # The weight-transfer pipeline's controls cost 4 x k chained fits;
+        # the paper preset runs them.
         "weight_transfer_pipeline_controls": False,
-        # These networks are small: with 2 threads each op spends more time
-        # synchronising the threads than computing, and on a busy 2-core
-        # machine one thread fitted 3x (batches of 80) to 7x (chains of 2)
-        # faster.
-        "torch_threads": 1,
+        "torch_threads": None,
     }
 )
+# 100 fixed steps: with weight transfer the chain adds steps, as in the paper,
+# and the paper protocol's five sets of fits (three for TinySIREN, two for
+# SmallMLP_INR, whose permuted-label fits are its image fits) are half of
+# the run's fitting time.
 for _model in _CPU["models"].values():
-    _model.update({"hidden_features": 32, "hidden_layers": 2, "n_steps": 200})
+    _model.update({"hidden_features": 64, "hidden_layers": 3, "n_steps": 100})
+# lr 2e-3 reached 38 dB on 16 cohort slices in 86 steps on average (100 at
+# most), lr 1e-3 in 170 (the paper's 1e-4 would need thousands). The cap
+# bounds the noise fits, which never reach the target.
+_CPU["models"]["siren"]["leak_free"] = {
+    "lr": 2e-3,
+    "n_steps": 200,
+    "target_psnr": 38.0,
+}
+# A ReLU MLP on raw coordinates learns fine detail slowly (spectral bias): on
+# 64 x 64 cohort slices, width 64, lr 1e-3, it reached 29-32 dB after 1,500
+# steps (45 s per slice on this CPU), so leak-free rows of it would classify
+# INRs that do not represent the slices, or take hours. It runs the paper
+# protocol only here; the paper preset runs both protocols.
+_CPU["models"]["relu"]["leak_free"] = None
+_CPU["models"]["relu"]["leak_free_note"] = (
+    "no leak-free rows in this preset: a ReLU MLP on raw coordinates reaches "
+    "only 29-32 dB on these slices after 1,500 steps (spectral bias)"
+)
 
 # For tests and smoke runs only: seconds, and the numbers mean nothing.
 _TINY = copy.deepcopy(_CPU)
@@ -113,11 +134,20 @@ _TINY.update(
 )
 for _model in _TINY["models"].values():
     _model.update({"hidden_features": 8, "hidden_layers": 1, "n_steps": 5})
+    _model.pop("leak_free_note", None)
+# Both protocols for both models; TinySIREN's leak-free fits exercise the
+# overrides (a fidelity that these nets never reach: the cap stops them).
+_TINY["models"]["siren"]["leak_free"] = {"lr": 1e-3, "n_steps": 8, "target_psnr": 60.0}
+_TINY["models"]["relu"]["leak_free"] = {}
 
 #: Named settings for :func:`run_reproduction` and ``sklearn-inr reproduce
-#: --preset``: ``"paper"`` (the paper's, for a GPU), ``"cpu"`` (a few minutes
-#: on 2 cores) and ``"tiny"`` (tests and smoke runs; meaningless numbers).
-PRESETS: dict[str, dict] = {"paper": _PAPER, "cpu": _CPU, "tiny": _TINY}
+#: --preset``: ``"paper"`` (the paper's, for a GPU), ``"cpu"`` (minutes on 2
+#: cores) and ``"tiny"`` (tests and smoke runs; meaningless numbers).
+PRESETS: dict[str, dict] = {
+    "paper": _PAPER,
+    "cpu": _CPU,
+    "tiny": _TINY,
+}
 
 
 def get_preset(name: str) -> dict:

@@ -1,0 +1,254 @@
+"""The reproduction's figures: each readable alone, written and closed."""
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sklearn_inr import INRFeaturizer, LabelLeakWarning  # noqa: E402
+from sklearn_inr.experiments._figures import (  # noqa: E402
+    _accuracy_figure,
+    _loss_figure,
+    _reconstruction_figure,
+    _short_label,
+    _weight_space_figure,
+    write_figures,
+)
+from sklearn_inr.plotting import weight_space_pca  # noqa: E402
+
+MODELS = {"siren": "TinySIREN", "relu": "SmallMLP_INR"}
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _featurizer(model, **params):
+    return INRFeaturizer(
+        model=model,
+        hidden_features=8,
+        hidden_layers=1,
+        n_steps=20,
+        lr=1e-3,
+        device="cpu",
+        random_state=0,
+        **params,
+    )
+
+
+def _fit(featurizer, images, y=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LabelLeakWarning)
+        return featurizer.fit_transform(images, y)
+
+
+@pytest.fixture(scope="module")
+def figure_data():
+    """What ``_run`` keeps for the figures, from tiny real fits."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.2, 0.4, size=(8, 8, 8)).astype(np.float32)
+    images[::2, 2:5, 2:5] = 0.9
+    noise = rng.uniform(size=images.shape).astype(np.float32)
+    target = np.tile([1, 0], 4)
+    pair = [0, 1]
+    data = {
+        "loss": {},
+        "reconstructions": {},
+        "weight_space": {},
+        "models": MODELS,
+        "target": target,
+        "pair": (images[pair], pair),
+    }
+    for model in MODELS:
+        for fit, params in (
+            ("shared", {}),
+            ("paper", {"init": "random", "warm_start_by_class": model == "siren"}),
+        ):
+            for condition, X in (("images", images), ("noise", noise)):
+                featurizer = _featurizer(model, **params)
+                theta = _fit(featurizer, X, target)
+                data["weight_space"][model, fit, condition] = weight_space_pca(
+                    theta, random_state=0
+                )
+            data["loss"][model, fit] = (
+                featurizer.history_steps_,
+                featurizer.loss_history_,
+            )
+            data["reconstructions"][model, fit] = (featurizer, theta[pair])
+    return data
+
+
+@pytest.fixture
+def results():
+    """The rounded results the figures read (None where a number is NaN)."""
+    rows = []
+    for model in MODELS:
+        rows.append(
+            {
+                "protocol": "paper",
+                "model": model,
+                "conditions": {
+                    c: {"accuracy": 1.0} for c in ("images", "noise", "permuted")
+                },
+            }
+        )
+    for variant in ("shared", "weight transfer"):
+        for model in MODELS:
+            rows.append(
+                {
+                    "protocol": f"pipeline ({variant})",
+                    "model": model,
+                    "conditions": {
+                        "images": {"accuracy": 0.8, "accuracy_std": 0.3},
+                        "noise": None if variant != "shared" else {"accuracy": 0.0},
+                        "permuted": None
+                        if variant != "shared"
+                        else {"accuracy": 0.5, "accuracy_std": None},
+                    },
+                }
+            )
+    rows.append(
+        {
+            "protocol": "pixel baseline",
+            "model": "logistic regression",
+            "conditions": {
+                c: {"accuracy": 0.5, "accuracy_std": 0.1}
+                for c in ("images", "noise", "permuted")
+            },
+        }
+    )
+    return {
+        "settings": {
+            "models": {
+                "siren": {"loss": "bce", "paper_weight_transfer": True},
+                "relu": {"loss": "mse", "paper_weight_transfer": False},
+            }
+        },
+        "scores": rows,
+    }
+
+
+def test_write_figures_writes_four_pngs_and_closes_them(figure_data, results, tmp_path):
+    figures = write_figures(tmp_path, figure_data, results)
+    assert figures == {
+        "loss curves": "loss_curves.png",
+        "reconstructions": "reconstructions.png",
+        "accuracy": "accuracy.png",
+        "weight space": "weight_space.png",
+    }
+    for name in figures.values():
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name
+    assert plt.get_fignums() == []
+
+
+def test_loss_figure_names_models_losses_and_band(figure_data, results):
+    fig = _loss_figure(figure_data, results)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "TinySIREN: loss of every slice's INR",
+        "SmallMLP_INR: loss of every slice's INR",
+    ]
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "training loss (BCE)",
+        "training loss (MSE)",
+    ]
+    for ax in fig.axes:
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend == ["shared", "paper", "shaded: 10th-90th percentile over images"]
+
+
+def test_reconstruction_figure_shows_both_fits_with_psnr(figure_data, results):
+    fig = _reconstruction_figure(figure_data, results)
+    *panels, colorbar = fig.axes
+    assert len(panels) == 2 * 5  # two slices: the original and four fits
+    assert colorbar.get_ylabel() == "intensity (all panels)"
+    titles = [ax.get_title() for ax in panels[:5]]
+    assert titles[0] == "original"
+    assert titles[1].startswith("TinySIREN\nshared init (leak-free)\nPSNR ")
+    assert titles[2].startswith(
+        "TinySIREN, paper protocol\n(weight transfer by class)\nPSNR "
+    )
+    assert titles[4].startswith(
+        "SmallMLP_INR, paper protocol\n(fresh init per slice)\nPSNR "
+    )
+    assert all(ax.get_title().endswith(" dB") for ax in panels if ax not in panels[::5])
+    assert [panels[0].get_ylabel(), panels[5].get_ylabel()] == [
+        "tumour slice",
+        "no-tumour slice",
+    ]
+
+
+def test_accuracy_figure_spells_out_labels_and_marks_not_run(figure_data, results):
+    fig = _accuracy_figure(figure_data, results)
+    (ax,) = fig.axes
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [
+        "paper protocol\nTinySIREN",
+        "paper protocol\nSmallMLP_INR",
+        "grouped CV\nTinySIREN, shared init",
+        "grouped CV\nSmallMLP_INR, shared init",
+        "grouped CV\nTinySIREN, weight transfer",
+        "grouped CV\nSmallMLP_INR, weight transfer",
+        "pixels\nlogistic regression",
+    ]
+    # Two weight-transfer rows without their two controls.
+    assert [t.get_text() for t in ax.texts] == ["n/a"] * 4
+    assert ax.get_ylim()[1] >= 0.8 + 0.3
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[-2:] == ["chance level (0.50, guessing)", "n/a: not run"]
+    # The two pipelines' 0.0 on noise are marked.
+    (zeros,) = [line for line in ax.lines if line.get_marker() == "^"]
+    assert len(zeros.get_xdata()) == 2
+
+
+def test_weight_space_figure_has_leak_free_and_paper_panels(figure_data, results):
+    fig = _weight_space_figure(figure_data, results)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 8
+    assert titles[:2] == [
+        "TinySIREN\nshared init (leak-free)\non images",
+        "TinySIREN, paper protocol\n(weight transfer by class)\non images",
+    ]
+    assert titles[4:] == [t.replace("on images", "on pure noise") for t in titles[:4]]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "no tumour",
+        "tumour",
+    ]
+
+
+def _splits_on_pc1(coordinates, y):
+    a, b = coordinates[y == 0, 0], coordinates[y == 1, 0]
+    return bool(a.max() < b.min() or b.max() < a.min())
+
+
+def test_weight_space_shows_the_leak_on_noise(figure_data):
+    """Weight transfer by class splits noise by class; the shared init not."""
+    y = figure_data["target"]
+    space = figure_data["weight_space"]
+    assert _splits_on_pc1(space["siren", "paper", "noise"][0], y)
+    assert not _splits_on_pc1(space["siren", "shared", "noise"][0], y)
+    # Without weight transfer, the paper protocol has no leak to show.
+    assert not _splits_on_pc1(space["relu", "paper", "noise"][0], y)
+
+
+@pytest.mark.parametrize(
+    "protocol, model, expected",
+    [
+        ("paper", "siren", "paper protocol\nTinySIREN"),
+        (
+            "pipeline (weight transfer)",
+            "relu",
+            "grouped CV\nSmallMLP_INR, weight transfer",
+        ),
+        ("pipeline (shared)", "other", "grouped CV\nother, shared init"),
+        ("pixel baseline", "logistic regression", "pixels\nlogistic regression"),
+    ],
+)
+def test_short_labels_spell_out_abbreviations(protocol, model, expected):
+    assert _short_label({"protocol": protocol, "model": model}, MODELS) == expected

@@ -1,0 +1,222 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import binomtest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_inr._strategies as strategies
+import sklearn_inr._task_init as task_init
+from sklearn_inr import (
+    INRFeaturizer,
+    INRSpec,
+    LabelLeakWarning,
+    fit_inrs,
+    make_coordinates,
+    task_learn_init,
+)
+from sklearn_inr._engine import render_batch
+
+SPEC = INRSpec(hidden_features=8, hidden_layers=1, omega_0=10.0)
+# Tiny networks and budgets: every fit in this module takes well under a second.
+TASK = dict(
+    init="task", hidden_features=8, hidden_layers=1, omega_0=10.0, lr=1e-3,
+    n_steps=10, meta_steps=20, inner_steps=3, meta_batch_size=16, device="cpu",
+    random_state=0,
+)  # fmt: skip
+
+
+def _noise(n, seed=0, side=8):
+    return np.random.default_rng(seed).uniform(size=(n, side, side)).astype(np.float32)
+
+
+@pytest.mark.parametrize("model", ["siren", "relu"])
+def test_functional_network_is_the_engines(model):
+    spec = INRSpec(model, hidden_features=8, hidden_layers=2, out_features=2)
+    theta = torch.tensor(
+        np.stack([spec.init_theta(s) for s in range(3)]), dtype=torch.float64
+    )
+    coords = make_coordinates((5, 4), dtype=torch.float64)
+    np.testing.assert_allclose(
+        task_init.forward(spec, theta, coords).numpy(),
+        render_batch(spec, theta, coords).numpy(),
+        rtol=1e-12, atol=1e-12,
+    )  # fmt: skip
+
+
+def test_inner_loop_follows_the_engines_adam():
+    # The inner loop adapts as transform() will fit: the same Adam, in float64
+    # to rounding.
+    images = _noise(3)
+    phi = SPEC.init_theta(0)
+    engine = fit_inrs(
+        images, init=phi, n_steps=5, lr=1e-3, hidden_features=8, hidden_layers=1,
+        omega_0=10.0, dtype=torch.float64, device="cpu",
+    )  # fmt: skip
+    coords = make_coordinates((8, 8), dtype=torch.float64)
+    targets = torch.tensor(images.reshape(3, -1, 1), dtype=torch.float64)
+    theta, losses = task_init.adapt(
+        SPEC, torch.tensor(phi, dtype=torch.float64), coords, targets,
+        loss="bce", lr=1e-3, n_steps=5,
+    )  # fmt: skip
+    np.testing.assert_allclose(theta.detach().numpy(), engine.theta, atol=1e-9)
+    np.testing.assert_allclose(
+        losses.detach().numpy(), engine.loss_history[:, -1], rtol=1e-9
+    )
+
+
+def _head_gradient(second_order):
+    """Gradient on phi of a linear head's loss on standardised adapted thetas."""
+    images = _noise(6)
+    phi = torch.tensor(SPEC.init_theta(0), dtype=torch.float64, requires_grad=True)
+    coords = make_coordinates((8, 8), dtype=torch.float64)
+    targets = torch.tensor(images.reshape(6, -1, 1), dtype=torch.float64)
+    theta, _ = task_init.adapt(
+        SPEC, phi, coords, targets, loss="bce", lr=1e-3, n_steps=3,
+        second_order=second_order,
+    )  # fmt: skip
+    head = torch.tensor(
+        np.random.default_rng(1).normal(size=(2, SPEC.n_params)), dtype=torch.float64
+    )
+    logits = task_init._standardise(theta) @ head.T
+    F.cross_entropy(logits, torch.tensor([0, 1, 0, 1, 0, 1])).backward()
+    return phi.grad.abs().max().item()
+
+
+def test_classification_reaches_the_init_only_through_second_order_terms():
+    # As documented: first order, the head's gradient on the init cancels
+    # over the standardised batch; second order, it does not.
+    assert _head_gradient(second_order=False) < 1e-9
+    assert _head_gradient(second_order=True) > 1e-3
+
+
+def test_pure_noise_with_random_labels_stays_at_chance():
+    # The noise control: INRs of pure-noise images carry nothing about random
+    # labels, so a pipeline whose featurizer reads the labels in fit must
+    # stay at chance on test folds grouped by "patient".
+    n = 80
+    images = _noise(n, seed=1)
+    y = np.random.default_rng(2).permutation(np.repeat([0, 1], n // 2))
+    groups = np.repeat(np.arange(n // 4), 4)
+    pipeline = make_pipeline(
+        INRFeaturizer(**TASK), StandardScaler(), LogisticRegression(max_iter=2000)
+    )
+    cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
+    predicted = cross_val_predict(pipeline, images, y, groups=groups, cv=cv)
+    correct = int((predicted == y).sum())
+    assert binomtest(correct, n, 0.5).pvalue > 0.01, correct
+
+
+def test_the_noise_control_catches_a_leak():
+    # The same check flags the paper's weight transfer on the same noise
+    # (features of all images fitted with their labels, then split): the
+    # control has the power to fail.
+    n = 80
+    images = _noise(n, seed=1)
+    y = np.random.default_rng(2).permutation(np.repeat([0, 1], n // 2))
+    groups = np.repeat(np.arange(n // 4), 4)
+    leaky = INRFeaturizer(**{**TASK, "init": "shared", "warm_start_by_class": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LabelLeakWarning)
+        theta = leaky.fit_transform(images, y)
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
+    predicted = cross_val_predict(classifier, theta, y, groups=groups, cv=cv)
+    correct = int((predicted == y).sum())
+    assert binomtest(correct, n, 0.5).pvalue < 0.01, correct
+
+
+def test_learns_digits_on_held_out_images():
+    digits = load_digits(n_class=2)
+    images, y = (digits.images / 16.0).astype(np.float32), digits.target
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))[:120]
+    train, test = order[:60], order[60:]
+    featurizer = INRFeaturizer(**{**TASK, "hidden_features": 16, "n_steps": 20})
+    pipeline = make_pipeline(
+        featurizer, StandardScaler(), LogisticRegression(max_iter=2000)
+    )
+    pipeline.fit(images[train], y[train])
+    assert pipeline.score(images[test], y[test]) > 0.9
+
+
+def test_transform_never_reads_labels_and_fit_transform_agrees():
+    images = _noise(12)
+    y = np.tile([0, 1], 6)
+    featurizer = INRFeaturizer(**TASK)
+    theta = featurizer.fit_transform(images, y)
+    # The init is learned (it moved from the shared draw) and used by
+    # transform, which has no y.
+    shared = INRFeaturizer(**{**TASK, "init": "shared"}).fit(images)
+    assert not np.allclose(featurizer.init_params_, shared.init_params_)
+    np.testing.assert_array_equal(featurizer.transform(images), theta)
+    # Other labels learn another init.
+    other = INRFeaturizer(**TASK).fit(images, np.repeat([0, 1], 6))
+    assert not np.array_equal(other.init_params_, featurizer.init_params_)
+
+
+def test_learned_init_is_cached_by_images_and_labels(tmp_path, monkeypatch):
+    calls = []
+    original = strategies.task_learn_init
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(strategies, "task_learn_init", counting)
+    images = _noise(12)
+    y = np.tile([0, 1], 6)
+    first = INRFeaturizer(**TASK, memory=tmp_path).fit(images, y)
+    again = INRFeaturizer(**TASK, memory=tmp_path).fit(images, y)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(again.init_params_, first.init_params_)
+    # Relabelling the same images is a miss: the labels are in the key.
+    INRFeaturizer(**TASK, memory=tmp_path).fit(images, np.repeat([0, 1], 6))
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "y, params, match",
+    [
+        (None, {}, "needs y"),
+        (np.zeros(6), {}, "at least two"),
+        (np.linspace(0, 1, 6), {}, "Unknown label type"),
+        (np.tile([0, 1], 3), {"features": "shift"}, "features='weights'"),
+    ],
+)
+def test_bad_labels_and_settings_say_what_to_do(y, params, match):
+    featurizer = INRFeaturizer(**{**TASK, **params})
+    with pytest.raises(ValueError, match=match):
+        featurizer.fit(_noise(6), y)
+    assert not hasattr(featurizer, "init_params_")
+
+
+def test_identical_images_do_not_break_the_standardisation():
+    # Adapted thetas with no spread (like StandardScaler's constant features)
+    # keep scale 1 instead of dividing by zero.
+    theta = task_learn_init(
+        np.full((4, 4, 4), 0.5), [0, 1, 0, 1], SPEC, meta_steps=2, inner_steps=1,
+        random_state=0,
+    )  # fmt: skip
+    assert np.isfinite(theta).all()
+
+
+def test_function_checks_its_labels():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        task_learn_init(_noise(6), [0, 1, 0], SPEC, meta_steps=1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_cuda_like_on_cpu():
+    images, y = _noise(8), np.tile([0, 1], 4)
+    kwargs = dict(meta_steps=3, inner_steps=2, inner_lr=1e-3, meta_lr=1e-3,
+                  random_state=0, dtype=torch.float64)  # fmt: skip
+    cpu = task_learn_init(images, y, SPEC, device="cpu", **kwargs)
+    cuda = task_learn_init(images, y, SPEC, device="cuda", **kwargs)
+    np.testing.assert_allclose(cuda, cpu, atol=1e-5)
