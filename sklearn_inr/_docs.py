@@ -50,9 +50,11 @@ docdict = {
     throughout. ``"bf16"``: bfloat16 operands (float32 accumulation inside
     each product, one rounding of its result), with float32 parameters,
     gradients, Adam state, loss, output layer and SIREN first layer (whose
-    argument spans tens of radians); about 1.7x faster per step for the
-    paper's width 256 on a CPU with AVX512-BF16/AMX, slower for narrow
-    networks, and a lower PSNR ceiling (see the performance guide).
+    argument spans tens of radians). For the paper's width 256 on a CPU
+    with AVX512-BF16/AMX, 1.4x (32 x 32) to 2.4x (240 x 240) faster per
+    step with the same steps to 30-40 dB; no faster for width 64; a lower
+    PSNR ceiling (about 48 dB where float32 reaches 52; see the
+    performance guide).
     ``"auto"``: TF32 products on CUDA, float32 on CPU. Results with
     ``"bf16"`` are cached apart from the others.""",
     "record_every": """record_every : int, default=10

@@ -237,13 +237,7 @@ class LearnedStart(SharedStart):
             meta_lr = features.default_meta_lr
         settings = {
             "init_theta": spec.init_theta(seed),
-            "meta_steps": featurizer.meta_steps,
-            "meta_lr": float(meta_lr),
-            "inner_steps": featurizer.inner_steps,
-            "inner_lr": float(featurizer.lr),
-            "meta_batch_size": featurizer.meta_batch_size,
-            "loss": featurizer.loss,
-            "random_state": seed,
+            **_learning_settings(featurizer, meta_lr, seed),
             **features.learn_settings(featurizer),
         }
         return _stored_init(
@@ -260,6 +254,19 @@ class LearnedStart(SharedStart):
                 **settings,
             ),
         )  # fmt: skip
+
+
+def _learning_settings(featurizer, meta_lr, seed) -> dict:
+    """The settings of an init's learning that the featurizer's params give."""
+    return {
+        "meta_steps": featurizer.meta_steps,
+        "meta_lr": float(meta_lr),
+        "inner_steps": featurizer.inner_steps,
+        "inner_lr": float(featurizer.lr),
+        "meta_batch_size": featurizer.meta_batch_size,
+        "loss": featurizer.loss,
+        "random_state": seed,
+    }
 
 
 def _stored_init(memory, images, *, key, spec, size, learn):
@@ -308,20 +315,12 @@ class TaskStart(SharedStart):
             )
         y_index = check_task_labels(images, y)
         meta_lr = featurizer.meta_lr
-        settings = {
-            "meta_steps": featurizer.meta_steps,
-            # "auto": an outer Adam step moves the init as far as the inner
-            # steps move an image (as Reptile's meta_lr=1 does); measured on
-            # digits, 10x less left the init's PSNR at the shared draw's.
-            "meta_lr": float(
-                featurizer.lr * featurizer.inner_steps if meta_lr == "auto" else meta_lr
-            ),
-            "inner_steps": featurizer.inner_steps,
-            "inner_lr": float(featurizer.lr),
-            "meta_batch_size": featurizer.meta_batch_size,
-            "loss": featurizer.loss,
-            "random_state": seed,
-        }
+        # "auto": an outer Adam step moves the init as far as the inner steps
+        # move an image (as Reptile's meta_lr=1 does); measured on digits,
+        # 10x less left the init's PSNR at the shared draw's.
+        if meta_lr == "auto":
+            meta_lr = featurizer.lr * featurizer.inner_steps
+        settings = _learning_settings(featurizer, meta_lr, seed)
         # The labels are part of the key: the same images with other labels
         # learn another init.
         return _stored_init(

@@ -205,7 +205,7 @@ def plan(
     >>> from sklearn_inr.experiments._plan import plan
     >>> stages = plan(get_preset("paper"), 150, (240, 240))
     >>> [(s.name, s.fits) for s in stages]  # doctest: +NORMALIZE_WHITESPACE
-    [('shared-init INRs', 600), ('paper protocol', 744), ('grouped CV', 3436),
+    [('shared-init INRs', 600), ('paper protocol', 744), ('grouped CV', 3448),
      ('pixel baseline', 0)]
     """
     if target is None or groups is None:

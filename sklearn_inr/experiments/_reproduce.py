@@ -371,7 +371,12 @@ def _run(
                 reconstruction[name]["shared"] = {
                     k: _mean_std(v) for k, v in scores.items()
                 }
-                figure_data["loss"][name, "shared init"] = (
+                # A fit that stops at its target keeps its last loss after.
+                target_psnr = featurizer.target_psnr
+                label = "shared init" + (
+                    f" (each slice stops at {target_psnr:g} dB)" if target_psnr else ""
+                )
+                figure_data["loss"][name, label] = (
                     featurizer.history_steps_,
                     featurizer.loss_history_,
                 )
