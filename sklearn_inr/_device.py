@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import torch
@@ -75,31 +76,46 @@ def gemm_dtype(precision: str) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else None
 
 
+# torch's float32 matmul setting is process-wide: the runner's worker threads
+# share it, so the first to enter sets it and the last to leave restores it.
+_MATMUL_LOCK = threading.Lock()
+_matmul_users = {"count": 0, "saved": None}
+
+
 @contextmanager
 def matmul_precision(precision: str, device: torch.device):
-    """TF32 matmuls on CUDA for ``precision="auto"``; nothing anywhere else.
+    """Float32 matmuls on CUDA as ``precision`` asks; nothing on CPU.
 
-    TF32 keeps float32 storage and a 10-bit mantissa in the products (what
-    cuBLAS does for float32 on Ampere and later when allowed). On CPU,
-    ``"auto"`` means float32: bfloat16 is opt-in there (see the performance
-    guide for its measured speed and PSNR ceiling). The setting is
-    process-wide in torch, so it is restored on exit.
+    ``"auto"``: TF32 (float32 storage, a 10-bit mantissa in the products, what
+    cuBLAS does on Ampere and later when allowed). ``"fp32"``: IEEE float32,
+    whatever the process had set. ``"bf16"`` leaves the setting alone (its
+    float32 products are the cheap ones). On CPU, ``"auto"`` means float32:
+    bfloat16 is opt-in there (see the performance guide for its measured speed
+    and PSNR ceiling). Threads that overlap with different requests share one
+    process-wide setting: the first one's holds until the last one leaves.
     """
-    if precision != "auto" or device.type != "cuda":
+    wanted = {"auto": "tf32", "fp32": "ieee"}.get(precision)
+    if wanted is None or device.type != "cuda":
         yield
         return
     matmul = torch.backends.cuda.matmul
-    if hasattr(matmul, "fp32_precision"):  # torch >= 2.9
-        previous = matmul.fp32_precision
-        matmul.fp32_precision = "tf32"
-        try:
-            yield
-        finally:
-            matmul.fp32_precision = previous
-    else:  # pragma: no cover - older torch
-        previous = matmul.allow_tf32
-        matmul.allow_tf32 = True
-        try:
-            yield
-        finally:
-            matmul.allow_tf32 = previous
+    new_api = hasattr(matmul, "fp32_precision")  # torch >= 2.9
+    with _MATMUL_LOCK:
+        if _matmul_users["count"] == 0:
+            if new_api:
+                _matmul_users["saved"] = matmul.fp32_precision
+                matmul.fp32_precision = wanted
+            else:  # pragma: no cover - older torch
+                _matmul_users["saved"] = matmul.allow_tf32
+                matmul.allow_tf32 = wanted == "tf32"
+        _matmul_users["count"] += 1
+    try:
+        yield
+    finally:
+        with _MATMUL_LOCK:
+            _matmul_users["count"] -= 1
+            if _matmul_users["count"] == 0:
+                if new_api:
+                    matmul.fp32_precision = _matmul_users["saved"]
+                else:  # pragma: no cover - older torch
+                    matmul.allow_tf32 = _matmul_users["saved"]

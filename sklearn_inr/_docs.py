@@ -49,14 +49,17 @@ docdict = {
     What the width x width matrix products compute in. ``"fp32"``: float32
     throughout. ``"bf16"``: bfloat16 operands (float32 accumulation inside
     each product, one rounding of its result), with float32 parameters,
-    gradients, Adam state, loss, output layer and SIREN first layer (whose
-    argument spans tens of radians). For the paper's width 256 on a CPU
+    gradients, Adam state, loss, output layer and first layer (2 inputs:
+    bfloat16 would merge nearby pixel coordinates, and a SIREN's argument
+    spans tens of radians). For the paper's width 256 on a CPU
     with AVX512-BF16/AMX, 1.4x (32 x 32) to 2.4x (240 x 240) faster per
     step with the same steps to 30-40 dB; no faster for width 64; a lower
     PSNR ceiling (about 48 dB where float32 reaches 52; see the
     performance guide).
-    ``"auto"``: TF32 products on CUDA, float32 on CPU. Results with
-    ``"bf16"`` are cached apart from the others.""",
+    ``"auto"``: TF32 products on CUDA, float32 on CPU. ``"fp32"`` on CUDA
+    turns TF32 off for the fit. Results with ``"bf16"`` are cached apart;
+    ``"auto"`` and ``"fp32"`` share entries (on a GPU they differ by
+    rounding, as devices do).""",
     "record_every": """record_every : int, default=10
     Stride of the loss history, in steps.""",
     "memory": """memory : None, str, path or joblib.Memory, default=None

@@ -74,18 +74,34 @@ def chunk_shape(n_pixels: int, device_type: str = "cpu") -> tuple[int, int]:
     return max(1, rows // pixels), pixels
 
 
-def activation_tensors_per_image(spec: INRSpec) -> float:
-    """How many ``(chunk pixels, width)`` tensors one image holds in a step.
+def activation_bytes(
+    spec: INRSpec, itemsize: int = 4, low_itemsize: int | None = None
+) -> int:
+    """Bytes one image holds per ``(chunk pixel, unit of width)`` in a step.
 
-    SIREN keeps the pre-activation (its cosine is the backward's derivative)
-    and the activation of every hidden layer; ReLU keeps only the activation
-    (its sign is the derivative) plus a one-byte mask. Both add two gradient
-    buffers that the backward pass ping-pongs between.
+    Each hidden layer keeps its activation, and SIREN its pre-activation too
+    (its cosine is the backward's derivative; ReLU's derivative is the
+    activation's sign, from a one-byte mask), in the layer's dtype; the
+    backward pass ping-pongs between two gradient buffers of each dtype in
+    use. With ``low_itemsize`` (``precision="bf16"``) the layers of
+    :func:`gemm_layers` hold that size, and where two adjacent layers differ,
+    a converted copy of the activation is kept too. In float32 that is
+    ``4 (2 (H + 1) + 2)`` bytes for SIREN and ``4 (H + 1) + 9`` for ReLU.
     """
+    low = gemm_layers(spec, low_itemsize is not None)
+
+    def size(k):
+        return low_itemsize if k in low else itemsize
+
     n_hidden = spec.hidden_layers + 1
-    if get_activation(spec).keeps_pre_activation:
-        return 2.0 * n_hidden + 2.0
-    return n_hidden + 2.0 + 0.25
+    keeps_pre = get_activation(spec).keeps_pre_activation
+    total = 0
+    for k in range(n_hidden):
+        total += size(k) * (2 if keeps_pre else 1)
+        if size(k) != size(k + 1):
+            total += size(k + 1)
+    total += 2 * sum({size(k) for k in range(n_hidden + 1)})
+    return total + (0 if keeps_pre else 1)
 
 
 def bytes_per_batch(
@@ -94,13 +110,14 @@ def bytes_per_batch(
     n_pixels: int,
     itemsize: int = 4,
     device_type: str = "cpu",
+    low_itemsize: int | None = None,
 ) -> int:
     """Training memory of a batch: parameters, activations and outputs.
 
     Per image, ``4 * n_params`` numbers (parameters, gradients and Adam's two
     moments) and four ``padded pixels x out`` tensors (targets, outputs,
-    their chunk copies); per chunk shape, :func:`activation_tensors_per_image`
-    tensors of ``pixels x width`` per image. Chunks are ``(images, pixels)``
+    their chunk copies); per chunk shape, :func:`activation_bytes` per
+    ``pixels x width`` per image. Chunks are ``(images, pixels)``
     (:func:`chunk_shape`) and the batch's remainders get buffers of their own
     shape, so the activations count every distinct group size times every
     distinct run of pixels.
@@ -111,9 +128,9 @@ def bytes_per_batch(
     runs = ({pixels} | {n_pad % pixels}) if n_pad > pixels else {n_pad}
     out = max(2, spec.out_features)
     per_image = 4 * spec.n_params + 4 * n_pad * out
-    activations = activation_tensors_per_image(spec) * spec.hidden_features
-    activations *= sum(groups - {0}) * sum(runs - {0})
-    return int((batch * per_image + activations) * itemsize)
+    activations = activation_bytes(spec, itemsize, low_itemsize)
+    activations *= spec.hidden_features * sum(groups - {0}) * sum(runs - {0})
+    return int(batch * per_image * itemsize + activations)
 
 
 class BatchedINR:
@@ -434,8 +451,8 @@ class BatchedINR:
                     product = torch.bmm(grad.transpose(1, 2), inputs)
                     if accumulate:
                         target.add_(product, alpha=factor)
-                    else:
-                        torch.mul(product, factor, out=target)
+                    else:  # in theta's dtype: a bf16 multiply would round again
+                        target.copy_(product).mul_(factor)
                 else:
                     target.baddbmm_(
                         grad.transpose(1, 2), inputs, beta=beta, alpha=factor
@@ -475,15 +492,15 @@ def gemm_layers(spec: INRSpec, low_precision: bool) -> frozenset:
 
     The width x width products, nearly all the FLOPs, go to the low dtype.
     The output layer stays in theta's dtype: its product is cheap, and the
-    reconstruction and the loss are what the fit is judged on. So does a
-    SIREN's first layer: its argument omega_0 (W x + b) spans tens of
-    radians, where bfloat16's 8-bit mantissa would be off by up to 0.1 rad;
-    a ReLU's first layer has no such factor and goes low too.
+    reconstruction and the loss are what the fit is judged on. So does the
+    first layer (2 inputs, no FLOPs to save): bfloat16 would merge nearby
+    pixel coordinates (386 distinct values of 512 on a 512-pixel axis), and
+    a SIREN's argument omega_0 (W x + b) spans tens of radians, where its
+    8-bit mantissa would be off by up to 0.1 rad.
     """
     if not low_precision:
         return frozenset()
-    first = 0 if not get_activation(spec).keeps_pre_activation else 1
-    return frozenset(range(first, spec.hidden_layers + 1))
+    return frozenset(range(1, spec.hidden_layers + 1))
 
 
 def _layer_views(flat, shapes, slices):

@@ -126,7 +126,12 @@ class FitSettings:
 
 
 def auto_batch_size(
-    spec: INRSpec, n_pixels: int, device, itemsize: int = 4, n_threads: int = 1
+    spec: INRSpec,
+    n_pixels: int,
+    device,
+    itemsize: int = 4,
+    n_threads: int = 1,
+    low_itemsize: int | None = None,
 ) -> int:
     """Largest batch whose training memory fits the budget (at least 1).
 
@@ -148,7 +153,10 @@ def auto_batch_size(
     low = 1  # bisect for the largest batch that fits
     while low < high:
         middle = (low + high + 1) // 2
-        if bytes_per_batch(spec, middle, n_pixels, itemsize, device.type) <= budget:
+        needed = bytes_per_batch(
+            spec, middle, n_pixels, itemsize, device.type, low_itemsize
+        )
+        if needed <= budget:
             low = middle
         else:
             high = middle - 1
@@ -358,7 +366,11 @@ class _BatchSizer:
         self.fixed = None if chunk.batch_size == "auto" else int(chunk.batch_size)
         itemsize = torch.finfo(chunk.settings.dtype).bits // 8
         spec = chunk.spec
-        self.memory_cap = auto_batch_size(spec, n_pixels, device, itemsize, n_threads)
+        low = gemm_dtype(chunk.settings.precision)
+        low_itemsize = None if low is None else torch.finfo(low).bits // 8
+        self.memory_cap = auto_batch_size(
+            spec, n_pixels, device, itemsize, n_threads, low_itemsize
+        )
         self.thread_cap = max(1, -(-len(chunk.rows) // n_threads))
         self.flops_per_image = 6.0 * spec.n_params * n_pixels * chunk.settings.n_steps
         self.flops_per_second = ASSUMED_FLOPS.get(device.type, ASSUMED_FLOPS["cpu"])

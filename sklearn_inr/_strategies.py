@@ -193,6 +193,10 @@ class SharedStart:
     """Every image starts from one draw from ``random_state``."""
 
     @staticmethod
+    def check(featurizer, images, y) -> None:
+        """What this start needs of the settings and of ``y``, before any work."""
+
+    @staticmethod
     def init_params(featurizer, images, spec, seed, y=None):
         return spec.init_theta(seed)
 
@@ -208,6 +212,8 @@ class SharedStart:
 
 class RandomStart:
     """Each image starts from its own draw, seeded by its bytes."""
+
+    check = SharedStart.check
 
     @staticmethod
     def init_params(featurizer, images, spec, seed, y=None):
@@ -306,13 +312,23 @@ class TaskStart(SharedStart):
     """
 
     @staticmethod
-    def init_params(featurizer, images, spec, seed, y=None):
+    def check(featurizer, images, y) -> None:
         if featurizer.features != "weights":
             raise ValueError(
                 f"init='task' learns an init of all network weights and needs "
                 f"features='weights', got features={featurizer.features!r}; use "
                 "init='meta' for a label-free learned base."
             )
+        if featurizer.meta_batch_size < 2:
+            raise ValueError(
+                f"init='task' standardises each meta-batch's thetas to classify "
+                f"them and needs meta_batch_size >= 2, got "
+                f"{featurizer.meta_batch_size}."
+            )
+        check_task_labels(images, y)
+
+    @staticmethod
+    def init_params(featurizer, images, spec, seed, y=None):
         y_index = check_task_labels(images, y)
         meta_lr = featurizer.meta_lr
         # "auto": an outer Adam step moves the init as far as the inner steps

@@ -352,7 +352,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         With ``warm_start_by_class=True`` the images of each class are
         chained in the given order (the paper's weight transfer), which
         needs ``y`` and makes theta depend on the labels (see the Notes of
-        the class). Otherwise this equals ``fit(X).transform(X)``.
+        the class). Otherwise this equals ``fit(X, y).transform(X)`` (with
+        ``init="task"``, which reads ``y`` in fit too, as well).
 
         Parameters
         ----------
@@ -377,7 +378,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         # Every check before any fitted attribute is set or any work starts.
         features.check(self)
         images = validate_images(self, X, reset=True)
-        # init="task" learns the init with the labels (it checks them itself);
+        start.check(self, images, y)
+        # init="task" learns the init with the labels (checked just above);
         # y below is only the chains' (warm_start_by_class).
         labels, y = y, self._check_labels(images, y)
         channels = self.image_shape_[2] if len(self.image_shape_) == 3 else 1

@@ -3,7 +3,13 @@ import threading
 import pytest
 import torch
 
-from sklearn_inr._device import parse_device, resolve_device, torch_threads
+from sklearn_inr._device import (
+    gemm_dtype,
+    matmul_precision,
+    parse_device,
+    resolve_device,
+    torch_threads,
+)
 
 
 @pytest.mark.parametrize(
@@ -100,3 +106,26 @@ def test_torch_threads_in_a_worker_thread_leaves_the_main_thread_alone():
     assert "error" not in seen
     assert seen["inside"] == n
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cuda.matmul, "fp32_precision"),
+    reason="torch < 2.9 has only the legacy allow_tf32 flag",
+)
+def test_matmul_precision_sets_and_restores_the_process_setting():
+    # The flag is a plain setting: it can be read and set without a GPU.
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    cuda = torch.device("cuda")
+    with matmul_precision("auto", cuda):
+        assert matmul.fp32_precision == "tf32"
+        with matmul_precision("auto", cuda):  # a second worker thread
+            pass
+        assert matmul.fp32_precision == "tf32"  # held until the last leaves
+    assert matmul.fp32_precision == before
+    with matmul_precision("fp32", cuda):
+        assert matmul.fp32_precision == "ieee"
+    with matmul_precision("auto", torch.device("cpu")):
+        assert matmul.fp32_precision == before
+    assert gemm_dtype("bf16") == torch.bfloat16
+    assert gemm_dtype("auto") is None and gemm_dtype("fp32") is None

@@ -188,6 +188,7 @@ def test_learned_init_is_cached_by_images_and_labels(tmp_path, monkeypatch):
         (np.zeros(6), {}, "at least two"),
         (np.linspace(0, 1, 6), {}, "Unknown label type"),
         (np.tile([0, 1], 3), {"features": "shift"}, "features='weights'"),
+        (np.tile([0, 1], 3), {"meta_batch_size": 1}, "meta_batch_size >= 2"),
     ],
 )
 def test_bad_labels_and_settings_say_what_to_do(y, params, match):
