@@ -92,7 +92,7 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
         or line.startswith("| Leak-free")
         or line.startswith("| Pixel baseline")
     ]
-    assert len(table) == len(results["scores"]) == 7
+    assert len(table) == len(results["scores"]) == 9
     for line in table:
         assert line in printed
     for line, row in zip(table, results["scores"]):

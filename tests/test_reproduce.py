@@ -26,6 +26,7 @@ from sklearn_inr.experiments._protocols import (
 )
 from sklearn_inr.experiments._report import cohort_warning, fmt, rounded, verdict
 
+CONDITION_KEYS = ("images", "noise", "permuted")
 PRESET_MODELS = [(p, m) for p in sorted(PRESETS) for m in PRESETS[p]["models"]]
 
 
@@ -131,14 +132,20 @@ def test_run_reproduction_on_arrays(tmp_path):
         "pipeline-shared/relu",
         "pipeline-weight-transfer/siren",
         "pipeline-weight-transfer/relu",
+        "pipeline-task-aware/siren",
+        "pipeline-task-aware/relu",
         "pixels/logistic",
     ]
+    # The task-aware init runs its controls: it reads the training labels.
+    task = results["scores"][6]["conditions"]
+    assert all(task[c]["n_test"] == len(images) for c in CONDITION_KEYS)
+    assert "task-aware init" in results["scores"][6]["label"]
     wt = results["scores"][4]["conditions"]
     assert wt["noise"] is None and wt["images"]["n_test"] == len(images)
     paper = results["scores"][0]["conditions"]["images"]
     assert (paper["n_train"], paper["n_val"], paper["n_test"]) == (8, 2, 2)
     # The bright blobs are easy for pixels, and noise is not.
-    pixels = results["scores"][6]["conditions"]
+    pixels = results["scores"][8]["conditions"]
     assert pixels["images"]["accuracy"] == 1.0
     assert set(results["reconstruction"]) == {"siren", "relu"}
     assert set(results["reconstruction"]["siren"]) == {"shared", "paper"}

@@ -161,5 +161,9 @@ def _short_label(row: dict, names: dict) -> str:
         return f"paper protocol\n{model}"
     if row["protocol"] == "pixel baseline":
         return "pixels\nlogistic regression"
-    variant = "weight transfer" if "transfer" in row["protocol"] else "shared init"
+    variant = "shared init"
+    if "transfer" in row["protocol"]:
+        variant = "weight transfer"
+    elif "task-aware" in row["protocol"]:
+        variant = "task-aware init"
     return f"grouped CV\n{model}, {variant}"

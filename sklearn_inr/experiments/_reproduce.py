@@ -446,15 +446,25 @@ def _run(
     fold_targets = {"permuted": permuted_fold_targets(target, groups, folds, seed)}
     evaluation = f"{n_splits}-fold StratifiedGroupKFold by patient"
     with timer.stage("grouped CV"):
+        # Each variant: how its featurizer starts each fit.
+        variants = {
+            "shared": {"init": "shared"},
+            "weight transfer": {"init": "shared", "warm_start_by_class": True},
+        }
+        # The task-aware init reads the training folds' labels: it runs the
+        # controls too, as it must pass them (None in a preset: not run).
+        if settings.get("task_aware"):
+            variants["task-aware"] = {"init": "task", **settings["task_aware"]}
         tasks = []
-        for variant, transfer in (("shared", False), ("weight transfer", True)):
+        for variant, extra in variants.items():
             for name in leak_free:
                 conditions = CONDITIONS
+                transfer = extra.get("warm_start_by_class", False)
                 if transfer and not settings["weight_transfer_pipeline_controls"]:
                     conditions = ("images",)
-                tasks += [(variant, transfer, name, c) for c in conditions]
+                tasks += [(variant, name, c) for c in conditions]
         cv = {}
-        for variant, transfer, name, condition in tqdm(tasks, desc="Grouped CV", **bar):
+        for variant, name, condition in tqdm(tasks, desc="Grouped CV", **bar):
             X, y = inputs[condition]
             featurizer = make_featurizer(
                 models[name],
@@ -462,22 +472,25 @@ def _run(
                 memory=memory,
                 random_state=seed,
                 protocol="leak-free",
-                init="shared",
-                warm_start_by_class=transfer,
+                **variants[variant],
             )
             pipeline = inr_pipeline(featurizer, classifier)
             cv.setdefault((variant, name), {})[condition] = grouped_cv_score(
                 pipeline, X, y, folds, fold_targets.get(condition)
             )
+        start = {
+            "shared": "shared init",
+            "weight transfer": "shared init + weight transfer in folds",
+            "task-aware": "task-aware init (training folds' labels in the loop)",
+        }
         for (variant, name), conditions in cv.items():
-            suffix = " + weight transfer in folds" if variant != "shared" else ""
             scores.append(
                 {
                     "key": f"pipeline-{variant.replace(' ', '-')}/{name}",
                     "protocol": f"pipeline ({variant})",
                     "model": name,
-                    "label": f"Leak-free pipeline: {models[name]['name']}, shared "
-                    f"init{suffix}",
+                    "label": f"Leak-free pipeline: {models[name]['name']}, "
+                    f"{start[variant]}",
                     "evaluation": evaluation,
                     "conditions": {c: conditions.get(c) for c in CONDITIONS},
                 }

@@ -64,6 +64,13 @@ _PAPER = {
     "weight_transfer_pipeline_controls": True,
     # Torch threads during the run (None: leave torch's setting alone).
     "torch_threads": None,
+    # One more leak-free row, not in the paper: INRFeaturizer(init="task"),
+    # whose init is learned in each training fold and condition with a
+    # classification loss in the loop, with both controls; a dict of its
+    # meta-learning settings, or None: not run. Off here: its second-order
+    # meta-learning through the paper's network on 240 x 240 slices needs
+    # tens of GB per outer step, and every slice is refitted 15 times.
+    "task_aware": None,
 }
 
 # CPU-sized, rebuilt on fitting to a fidelity. The leak-free rows classify
@@ -88,6 +95,9 @@ _CPU.update(
         # the paper preset runs them.
         "weight_transfer_pipeline_controls": False,
         "torch_threads": None,
+        # Its init is learned again in every fold and condition (15 times),
+        # and every slice refitted from it: more than the 10-minute budget.
+        "task_aware": None,
     }
 )
 # 100 fixed steps: with weight transfer the chain adds steps, as in the paper,
@@ -130,6 +140,7 @@ _TINY.update(
             "batch_size": 8,
         },
         "weight_transfer_pipeline_controls": True,
+        "task_aware": {"meta_steps": 2, "inner_steps": 2, "meta_batch_size": 4},
     }
 )
 for _model in _TINY["models"].values():
