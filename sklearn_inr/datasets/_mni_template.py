@@ -73,7 +73,7 @@ def tissue_maps(zooms):
         maps = np.stack(
             [ndimage.gaussian_filter(m, sigma, mode="constant") for m in maps]
         )
-    return maps, np.linalg.inv(affine)
+    return _read_only(maps), _read_only(np.linalg.inv(affine))
 
 
 def wm_candidates(step=3):
@@ -90,7 +90,14 @@ def _wm_candidates(step):
     maps, affine, _ = _template()
     grid = maps[2, ::step, ::step, ::step]
     idx = np.argwhere(grid > 0.8) * step
-    return (idx @ affine[:3, :3].T + affine[:3, 3]).astype(np.float64)
+    return _read_only((idx @ affine[:3, :3].T + affine[:3, 3]).astype(np.float64))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    # Cached results are shared by every caller: writing into one would change
+    # every later cohort, so writing raises instead.
+    array.setflags(write=False)
+    return array
 
 
 def sample(maps, world_to_voxel, coords):
