@@ -49,10 +49,9 @@ from sklearn_inr import (
     MLPClassifier,
     PermutationInvariantClassifier,
     WeightStatistics,
-    flatten_theta,
     psnr,
-    unflatten_theta,
 )
+from sklearn_inr._networks import permute_hidden_neurons
 
 # omega_0=10 as in bench_digits.py (8x8 digits need no high frequencies).
 WIDTH = 32
@@ -66,17 +65,7 @@ EPOCHS = 100
 
 def permute_hidden(theta: np.ndarray, spec: INRSpec, seed: int) -> np.ndarray:
     """Reorder the hidden neurons of each INR; its function is unchanged."""
-    rng = np.random.default_rng(seed)
-    weights, biases = unflatten_theta(theta, spec.layer_shapes)
-    weights = [w.copy() for w in weights]
-    biases = [b.copy() for b in biases]
-    for n in range(len(theta)):
-        for k in range(len(weights) - 1):
-            perm = rng.permutation(weights[k].shape[1])
-            weights[k][n] = weights[k][n][perm]
-            biases[k][n] = biases[k][n][perm]
-            weights[k + 1][n] = weights[k + 1][n][:, perm]
-    return flatten_theta(weights, biases)
+    return permute_hidden_neurons(theta, spec, np.random.default_rng(seed))
 
 
 def classifiers(hidden_layers: int) -> dict:

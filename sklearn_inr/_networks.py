@@ -231,6 +231,37 @@ def unflatten_theta(theta, layer_shapes):
     return weights, biases
 
 
+def permute_hidden_neurons(theta, spec: INRSpec, rng) -> np.ndarray:
+    """Reorder the hidden neurons of each INR; each network's function is unchanged.
+
+    Every hidden layer of every row of ``theta`` gets its own permutation from
+    ``rng`` (a :class:`numpy.random.Generator`): layer k's rows (weight and
+    bias) and layer k + 1's columns follow it. What a permutation-invariant
+    feature or classifier must not see.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import INRSpec
+    >>> from sklearn_inr._networks import permute_hidden_neurons
+    >>> spec = INRSpec("siren", hidden_features=8, hidden_layers=1)
+    >>> theta = spec.init_theta(0)[None]
+    >>> permuted = permute_hidden_neurons(theta, spec, np.random.default_rng(0))
+    >>> bool(np.allclose(np.sort(permuted[0]), np.sort(theta[0])))
+    True
+    """
+    weights, biases = unflatten_theta(np.asarray(theta), spec.layer_shapes)
+    weights = [w.copy() for w in weights]
+    biases = [b.copy() for b in biases]
+    for n in range(len(theta)):
+        for k in range(len(weights) - 1):
+            perm = rng.permutation(weights[k].shape[1])
+            weights[k][n] = weights[k][n][perm]
+            biases[k][n] = biases[k][n][perm]
+            weights[k + 1][n] = weights[k + 1][n][:, perm]
+    return flatten_theta(weights, biases)
+
+
 def layer_slices(layer_shapes) -> list[tuple[slice, slice]]:
     """Where each layer's weight and bias sit in theta: the theta layout.
 

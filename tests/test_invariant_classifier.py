@@ -19,6 +19,7 @@ from sklearn_inr import (
     render_inrs,
     unflatten_theta,
 )
+from sklearn_inr._networks import permute_hidden_neurons
 
 # A small SIREN: 2 -> 6 -> 6 -> 6 -> 1 (hidden_layers=2), three hidden layers
 # of neurons to permute, two of them between hidden layers on both sides.
@@ -38,24 +39,6 @@ def _small(**params):
     )
     defaults.update(params)
     return PermutationInvariantClassifier(**defaults)
-
-
-def _permute_hidden(theta, spec, rng):
-    """Reorder every hidden layer's neurons of each INR by its own permutation.
-
-    Layer k's rows (weight and bias) and layer k+1's columns follow the same
-    permutation, so each network computes the same function.
-    """
-    weights, biases = unflatten_theta(theta, spec.layer_shapes)
-    weights = [w.copy() for w in weights]
-    biases = [b.copy() for b in biases]
-    for n in range(theta.shape[0]):
-        for k in range(len(weights) - 1):
-            perm = rng.permutation(weights[k].shape[1])
-            weights[k][n] = weights[k][n][perm]
-            biases[k][n] = biases[k][n][perm]
-            weights[k + 1][n] = weights[k + 1][n][:, perm]
-    return flatten_theta(weights, biases)
 
 
 def _theta_classes(n_per_class=30, seed=0):
@@ -82,7 +65,7 @@ def fitted(data):
 
 def test_permuting_hidden_neurons_keeps_image_and_prediction(data, fitted):
     X, _ = data
-    X_perm = _permute_hidden(X, SPEC, np.random.default_rng(1))
+    X_perm = permute_hidden_neurons(X, SPEC, np.random.default_rng(1))
     # The permutation really reorders theta ...
     assert np.abs(X_perm - X).max() > 0.1
     # ... without changing the networks' functions.
@@ -103,7 +86,7 @@ def test_permuting_hidden_neurons_keeps_image_and_prediction(data, fitted):
 def test_plain_mlp_is_not_invariant(data):
     """The counterpart: the flat MLP's outputs move under the same permutation."""
     X, y = data
-    X_perm = _permute_hidden(X, SPEC, np.random.default_rng(1))
+    X_perm = permute_hidden_neurons(X, SPEC, np.random.default_rng(1))
     mlp = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=15, lr=1e-2)
     mlp.set_params(random_state=0).fit(X, y)
     assert np.abs(mlp.predict_proba(X_perm) - mlp.predict_proba(X)).max() > 1e-3
@@ -117,7 +100,7 @@ def test_invariant_with_no_hidden_to_hidden_layer():
     X = np.stack([spec.init_theta(rng) for _ in range(30)])
     y = (X[:, : 6 * 2].std(axis=1) > np.median(X[:, : 6 * 2].std(axis=1))).astype(int)
     clf = _small(hidden_layers=0).fit(X, y)
-    X_perm = _permute_hidden(X, spec, np.random.default_rng(1))
+    X_perm = permute_hidden_neurons(X, spec, np.random.default_rng(1))
     np.testing.assert_allclose(
         clf.predict_proba(X_perm), clf.predict_proba(X), atol=1e-5
     )
@@ -133,7 +116,7 @@ def test_standardization_is_per_layer_and_invariant(data, fitted):
     np.testing.assert_allclose(
         fitted.layer_scale_[:, 1], [b.std() for b in biases], rtol=1e-6
     )
-    X_perm = _permute_hidden(X, SPEC, np.random.default_rng(2))
+    X_perm = permute_hidden_neurons(X, SPEC, np.random.default_rng(2))
     refit = _small(max_epochs=1).fit(X_perm, data[1])
     np.testing.assert_allclose(refit.layer_mean_, fitted.layer_mean_, atol=1e-7)
     np.testing.assert_allclose(refit.layer_scale_, fitted.layer_scale_, rtol=1e-6)
@@ -145,7 +128,7 @@ def test_standardization_is_per_layer_and_invariant(data, fitted):
 def test_learns_an_invariant_label_from_random_inits(fitted):
     """Held-out INRs, each in its own neuron order: the label is still read."""
     X_test, y_test = _theta_classes(n_per_class=20, seed=5)
-    X_test = _permute_hidden(X_test, SPEC, np.random.default_rng(3))
+    X_test = permute_hidden_neurons(X_test, SPEC, np.random.default_rng(3))
     assert fitted.score(X_test, y_test) > 0.9
 
 
