@@ -350,7 +350,6 @@ def _run(
     # Models whose preset entry has "leak_free": None run the paper protocol
     # only (e.g. a ReLU MLP the cpu preset cannot bring to a fidelity).
     leak_free = [m for m in models if models[m].get("leak_free", {}) is not None]
-    shared = {}
     with timer.stage("shared-init INRs"):
         tasks = [(m, c) for m in leak_free for c in ("images", "noise")]
         for name, condition in tqdm(tasks, desc="Shared-init INRs", **bar):
@@ -365,7 +364,6 @@ def _run(
             figure_data["weight_space"][name, "shared", condition] = weight_space_pca(
                 theta, random_state=seed
             )
-            shared[name, condition] = featurizer
             if condition == "images":
                 scores = reconstruction_scores(featurizer, images)
                 reconstruction[name]["shared"] = {
