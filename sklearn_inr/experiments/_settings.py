@@ -106,8 +106,8 @@ _CPU.update(
 # the run's fitting time.
 for _model in _CPU["models"].values():
     _model.update({"hidden_features": 64, "hidden_layers": 3, "n_steps": 100})
-# lr 2e-3 reached 38 dB on 16 cohort slices in 86 steps on average (100 at
-# most), lr 1e-3 in 170 (the paper's 1e-4 would need thousands). The cap
+# lr 2e-3 reached 38 dB on 16 cohort slices in 79 steps on average (100 at
+# most), lr 1e-3 in 169 (benchmarks/bench_preset.py). The cap
 # bounds the noise fits, which never reach the target.
 _CPU["models"]["siren"]["leak_free"] = {
     "lr": 2e-3,
@@ -115,14 +115,15 @@ _CPU["models"]["siren"]["leak_free"] = {
     "target_psnr": 38.0,
 }
 # A ReLU MLP on raw coordinates learns fine detail slowly (spectral bias): on
-# 64 x 64 cohort slices, width 64, lr 1e-3, it reached 29-32 dB after 1,500
-# steps (45 s per slice on this CPU), so leak-free rows of it would classify
-# INRs that do not represent the slices, or take hours. It runs the paper
+# 64 x 64 cohort slices, width 64, lr 1e-3, it reached a median of 30.3 dB
+# (27.8 at worst) after 1,500 steps, 7 s per slice on 2 quiet cores
+# (benchmarks/bench_preset.py): leak-free rows of it would classify INRs
+# below the fidelity of the SIREN's, or take most of the time budget. It runs the paper
 # protocol only here; the paper preset runs both protocols.
 _CPU["models"]["relu"]["leak_free"] = None
 _CPU["models"]["relu"]["leak_free_note"] = (
     "no leak-free rows in this preset: a ReLU MLP on raw coordinates reaches "
-    "only 29-32 dB on these slices after 1,500 steps (spectral bias)"
+    "a median of 30 dB on these slices after 1,500 steps (spectral bias)"
 )
 
 # For tests and smoke runs only: seconds, and the numbers mean nothing.
