@@ -28,7 +28,12 @@ from ._shifts import shift_feature_names, shifts_to_theta
 from ._task_init import check_task_labels, task_learn_init
 from ._training import ShiftTrainer, WeightsTrainer
 
-__all__ = ["FEATURES", "STARTS"]
+__all__ = ["FEATURES", "STARTS", "init_name", "start_of"]
+
+
+def init_name(init) -> str:
+    """``init`` when it names a start, ``"array"`` when it is one theta."""
+    return init if isinstance(init, str) else "array"
 
 
 class _FeatureDefaults:
@@ -89,7 +94,7 @@ class ShiftFeatures(_FeatureDefaults):
 
     @staticmethod
     def check(featurizer) -> None:
-        if featurizer.init == "random":
+        if init_name(featurizer.init) == "random":
             raise ValueError(
                 "features='shift' fits per-image shifts of one base network shared "
                 "by all images, which init='random' does not have; use "
@@ -137,11 +142,11 @@ class LatentFeatures(_FeatureDefaults):
 
     @staticmethod
     def check(featurizer) -> None:
-        if featurizer.init != "meta":
+        if init_name(featurizer.init) != "meta":
             raise ValueError(
                 f"features='latent' needs its base network, latent map and inner "
                 f"learning rates learned from the training images, which "
-                f"init={featurizer.init!r} does not give; use init='meta'."
+                f"init={init_name(featurizer.init)!r} does not give; use init='meta'."
             )
         if featurizer.warm_start_by_class:
             raise ValueError(
@@ -301,6 +306,47 @@ def _stored_init(memory, images, *, key, spec, size, learn):
     return theta
 
 
+def _require_weight_features(featurizer, what: str, hint: str = "") -> None:
+    """Refuse features other than all weights: ``what`` needs them."""
+    if featurizer.features != "weights":
+        raise ValueError(
+            f"{what} needs features='weights', got "
+            f"features={featurizer.features!r}{hint}."
+        )
+
+
+class GivenStart(SharedStart):
+    """Every image starts from one theta the user gives (``init=array``).
+
+    For an init learned elsewhere, e.g. another featurizer's
+    ``init_params_`` learned on a separate set of images: fits then start
+    from it without learning anything in :meth:`fit`.
+    """
+
+    @staticmethod
+    def check(featurizer, images, y) -> None:
+        _require_weight_features(
+            featurizer, "init as an array is one theta, all weights of a network, and"
+        )
+
+    @staticmethod
+    def init_params(featurizer, images, spec, seed, y=None):
+        theta = np.asarray(featurizer.init)
+        if theta.shape != (spec.n_params,) or not np.issubdtype(theta.dtype, np.number):
+            raise ValueError(
+                f"init as an array must be one theta of shape ({spec.n_params},) "
+                f"for this network ({spec.model}, hidden_features="
+                f"{spec.hidden_features}, hidden_layers={spec.hidden_layers}, "
+                f"{spec.out_features} channel(s)), got an array of shape "
+                f"{theta.shape} and dtype {theta.dtype}; for example, pass "
+                "another featurizer's init_params_."
+            )
+        if not np.all(np.isfinite(theta)):
+            raise ValueError("init as an array must be finite; it holds NaN or inf.")
+        # float32 like every theta, and a copy: the user's array may change.
+        return theta.astype(np.float32, copy=True)
+
+
 class TaskStart(SharedStart):
     """One init learned from the training images *and their labels*.
 
@@ -313,12 +359,11 @@ class TaskStart(SharedStart):
 
     @staticmethod
     def check(featurizer, images, y) -> None:
-        if featurizer.features != "weights":
-            raise ValueError(
-                f"init='task' learns an init of all network weights and needs "
-                f"features='weights', got features={featurizer.features!r}; use "
-                "init='meta' for a label-free learned base."
-            )
+        _require_weight_features(
+            featurizer,
+            "init='task' learns an init of all network weights and",
+            "; use init='meta' for a label-free learned base",
+        )
         if featurizer.meta_batch_size < 2:
             raise ValueError(
                 f"init='task' standardises each meta-batch's thetas to classify "
@@ -363,3 +408,8 @@ STARTS = {
     "meta": LearnedStart,
     "task": TaskStart,
 }
+
+
+def start_of(init):
+    """The start of an ``init`` parameter: a name of :data:`STARTS` or a theta."""
+    return STARTS[init] if isinstance(init, str) else GivenStart

@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         help="settings: 'paper' (the paper's, for a GPU), 'cpu' (minutes on 2 "
-        "cores) or 'tiny' (smoke tests only; meaningless numbers); default: "
+        "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, under an "
+        "hour on 2 cores) or 'tiny' (smoke tests only; meaningless numbers); "
+        "default: "
         "'paper' when the run uses CUDA, else 'cpu'",
     )
     reproduce.add_argument(
@@ -131,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="patients to use (default: the preset's; 40 for 'cpu', 75 for "
-        "'paper'); a warning says so when --data has fewer",
+        "'cpu-240' and 'paper'); a warning says so when --data has fewer",
     )
     reproduce.add_argument(
         "--dry-run",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +21,7 @@ from ._image_input import validate_images
 from ._networks import INRSpec
 from ._rendering import render_inrs
 from ._runner import FitSettings, run_fits
-from ._strategies import FEATURES, STARTS
+from ._strategies import FEATURES, STARTS, start_of
 from ._weight_transfer import check_chain_labels, fit_class_chains, warn_label_leak
 
 __all__ = ["INRFeaturizer", "LabelLeakWarning"]
@@ -46,7 +47,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     %(inr)s
     %(target_psnr)s
     %(precision)s
-    init : {"shared", "random", "meta", "task"}, default="shared"
+    init : {"shared", "random", "meta", "task"} or ndarray of shape (n_params,), \
+            default="shared"
         ``"shared"``: every image starts from one initialisation drawn from
         ``random_state`` and stored as ``init_params_``, which puts all
         thetas in one coordinate system. ``"random"``: each image gets its
@@ -63,6 +65,11 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         backpropagated through ``inner_steps`` differentiable Adam steps;
         ``meta_lr="auto"`` = ``lr * inner_steps``), so it needs ``y``;
         :meth:`transform` stays label-free, as with ``"meta"``.
+        An array (``features="weights"`` only): every image starts from this
+        one theta, for example the ``init_params_`` of a featurizer with
+        ``init="meta"`` fitted on a separate set of images (an init learned
+        once and reused, as the ``cpu-240`` reproduction preset does);
+        :meth:`fit` learns nothing.
     features : {"weights", "shift", "latent"}, default="weights"
         ``"weights"``: the output is theta, all network parameters.
         ``"shift"``: a base network shared by all images (``init_params_``:
@@ -223,7 +230,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
                 "verbose",
             )
         },
-        "init": [StrOptions(set(STARTS))],
+        "init": [StrOptions(set(STARTS)), "array-like"],
         "features": [StrOptions(set(FEATURES))],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "meta_steps": [Interval(Integral, 1, None, closed="left")],
@@ -292,7 +299,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # -------------------------------------------------------------- fitting
-    def _run(self, images, start):
+    def _run(self, images, start, verbose=None):
         """Fit ``images`` (n, H, W[, C]) from an initialisation object."""
         features = FEATURES[self.features]
         n_steps = int(features.fit_steps(self))
@@ -316,13 +323,13 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             checkpoint_every=self.checkpoint_every,
             on_divergence=self.on_divergence,
-            verbose=self.verbose,
+            verbose=self.verbose if verbose is None else verbose,
         )
 
     def _fit_label_free(self, images):
         """Fit ``images`` from the label-free initialisation."""
         theta = FEATURES[self.features].start_theta(self.init_params_, self.spec_)
-        start = STARTS[self.init].start(theta, images, self.spec_, self._seed)
+        start = start_of(self.init).start(theta, images, self.spec_, self._seed)
         return self._run(images, start)
 
     def _check_labels(self, images, y):
@@ -374,7 +381,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit_transform(self, X, y):
-        features, start = FEATURES[self.features], STARTS[self.init]
+        features, start = FEATURES[self.features], start_of(self.init)
         # Every check before any fitted attribute is set or any work starts.
         features.check(self)
         images = validate_images(self, X, reset=True)
@@ -408,7 +415,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             warn_label_leak(stacklevel=4)
             self.classes_, y_index = np.unique(y, return_inverse=True)
             fitted = fit_class_chains(
-                self._run,
+                # The chain's bar counts its steps; a bar per step is noise.
+                partial(self._run, verbose=0),
                 images,
                 y_index,
                 len(self.classes_),
@@ -542,6 +550,6 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         tags.input_tags.positive_only = self.loss == "bce"
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.target_tags.required = bool(self.warm_start_by_class) or (
-            self.init == "task"
+            isinstance(self.init, str) and self.init == "task"
         )
         return tags

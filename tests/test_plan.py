@@ -7,7 +7,12 @@ import pytest
 from conftest import make_toy_cohort
 
 from sklearn_inr.experiments import _reproduce, get_preset, run_reproduction
-from sklearn_inr.experiments._plan import STAGES, flops_per_fit, plan
+from sklearn_inr.experiments._plan import (
+    STAGES,
+    flops_per_fit,
+    learned_init_flops,
+    plan,
+)
 
 
 def test_plan_counts_the_fits_a_tiny_run_really_runs(
@@ -90,3 +95,17 @@ def test_plan_follows_the_settings():
     assert fewer["shared-init INRs"] == full["shared-init INRs"]
     with pytest.raises(ValueError, match="150 entries"):
         plan(settings, 150, (240, 240), target=np.zeros(10), groups=np.zeros(10))
+
+
+def test_plan_of_the_cpu_240_preset_counts_its_learned_init():
+    settings = get_preset("cpu-240")
+    stages = {s.name: s for s in plan(settings, 150, (240, 240))}
+    assert stages["paper protocol"].fits == stages["grouped CV"].fits == 0
+    assert stages["paper protocol"].note == "not run"
+    assert stages["shared-init INRs"].fits == 300  # slices and noise
+    siren = settings["models"]["siren"]
+    recipe = siren["leak_free"]["learned_init"]
+    learning = learned_init_flops(siren, recipe)
+    assert learning == 6.0 * 12_737 * 64 * 64 * 100 * 8 * 10
+    fits = 300 * flops_per_fit(siren, (240, 240), "leak-free")
+    assert stages["shared-init INRs"].flops == pytest.approx(fits + learning)

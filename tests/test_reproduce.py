@@ -15,6 +15,7 @@ from sklearn_inr.experiments._protocols import (
     detection_power,
     grouped_cv_score,
     grouped_folds,
+    learned_init,
     make_featurizer,
     make_pixel_baseline,
     noise_images,
@@ -47,6 +48,8 @@ def test_featurizers_carry_every_preset_setting(preset, model):
     else:
         leak_free = make_featurizer(settings, device="cpu", memory=None,
                                     random_state=0, protocol="leak-free")  # fmt: skip
+        # A learned init is the featurizer's init, checked by the cpu-240 run.
+        overrides = {k: v for k, v in overrides.items() if k != "learned_init"}
         expected = {**{k: settings[k] for k in INR_KEYS + ("n_steps",)}, **overrides}
         for key, value in expected.items():
             assert leak_free.get_params()[key] == value, (preset, model, key)
@@ -445,3 +448,41 @@ def test_a_model_without_leak_free_fits_runs_the_paper_protocol_only(tmp_path):
         "Leak-free pipeline fits: too slow to converge here."
         in (tmp_path / "report.md").read_text()
     )
+
+
+@pytest.mark.filterwarnings("ignore:Only 6 patients:UserWarning")
+def test_a_leak_free_only_run_from_an_init_learned_on_other_patients(tmp_path):
+    """The cpu-240 preset's shape: no paper-protocol or weight-transfer rows,
+    the shared init meta-learned on a calibration cohort, then cached."""
+    images, target, groups = make_toy_cohort()
+    settings = get_preset("tiny")
+    settings.update(paper_protocol=False, weight_transfer_pipeline=False,
+                    task_aware=None)  # fmt: skip
+    del settings["models"]["relu"]
+    recipe = {"n_patients": 2, "cohort_shape": (32, 32, 12), "image_size": 8,
+              "meta_steps": 2, "inner_steps": 2, "meta_batch_size": 2}  # fmt: skip
+    settings["models"]["siren"]["leak_free"]["learned_init"] = recipe
+    kwargs = dict(settings=settings, cache_dir=tmp_path / "cache", n_splits=2,
+                  device="cpu", verbose=0)  # fmt: skip
+    results = run_reproduction(images, target, groups, out_dir=tmp_path / "a", **kwargs)
+    keys = [row["key"] for row in results["scores"]]
+    assert keys == ["pipeline-shared/siren", "pixels/logistic"]
+    assert "learned on other patients" in results["scores"][0]["label"]
+    assert results["verdict"]["paper_protocol_passes_noise_control"] is None
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "Paper protocol: not run in this preset." in report
+    assert "2 other synthetic patients (a calibration cohort" in report
+    # Learned once, from the recipe and the seed alone (it never sees the
+    # evaluated slices or labels), stored in the run's cache, and not the
+    # tiny preset's plain shared draw.
+    assert len(list((tmp_path / "cache").glob("sklearn_inr/init/*/*"))) == 1
+    init = learned_init(settings["models"]["siren"], random_state=0,
+                        memory=tmp_path / "cache", device="cpu")  # fmt: skip
+    again = learned_init(settings["models"]["siren"], random_state=0,
+                         memory=None, device="cpu")  # fmt: skip
+    np.testing.assert_array_equal(init, again)
+    plain = get_preset("tiny")["models"]["siren"]
+    drawn = make_featurizer(plain, device="cpu", memory=None, random_state=0,
+                            protocol="leak-free")  # fmt: skip
+    assert not np.array_equal(init, drawn.fit(images[:1]).init_params_)
+    assert learned_init(plain, random_state=0, memory=None, device="cpu") is None

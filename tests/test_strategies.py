@@ -68,3 +68,31 @@ def test_tables_name_every_public_choice():
         # y is read by init="task" only (the others ignore it).
         featurizer.fit(np.full((2, 4, 4), 0.5), [0, 1])
         assert (featurizer.init_params_ is None) == (start is STARTS["random"])
+
+
+def test_array_init_reuses_a_learned_init_without_learning(smooth_images):
+    learned = _meta_featurizer(None).fit(smooth_images[:4])
+    reused = INRFeaturizer(init=learned.init_params_, n_steps=3, lr=1e-3,
+                           random_state=1, **SMALL)  # fmt: skip
+    theta = reused.fit_transform(smooth_images[4:])
+    # The same start, so the same fits as the featurizer that learned it.
+    np.testing.assert_array_equal(theta, learned.transform(smooth_images[4:]))
+    np.testing.assert_array_equal(reused.init_params_, learned.init_params_)
+    assert reused.init_params_ is not reused.init  # a copy, safe from the caller
+    np.testing.assert_array_equal(reused.transform(smooth_images[4:]), theta)
+
+
+@pytest.mark.parametrize(
+    "init, extra, match",
+    [
+        (np.zeros(5), {}, r"shape \(105,\).*got an array of shape \(5,\)"),
+        (np.full(105, np.nan), {}, "must be finite"),
+        (np.zeros(105), {"features": "shift"}, "needs features='weights'"),
+        (np.zeros(105), {"features": "latent"}, "init='array' does not give"),
+    ],
+)
+def test_array_init_errors_say_what_to_pass(smooth_images, init, extra, match):
+    featurizer = INRFeaturizer(init=init, n_steps=1, random_state=0, **SMALL, **extra)
+    with pytest.raises(ValueError, match=match):
+        featurizer.fit(smooth_images)
+    assert not hasattr(featurizer, "init_params_")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._device import resolve_device, torch_threads
+from .._device import gemm_dtype, matmul_precision, resolve_device, torch_threads
 from .._engine import BatchedINR
 from .._networks import make_coordinates
 from .._runner import CPU_BATCH_PIXELS, auto_batch_size
@@ -96,18 +96,32 @@ def _probe_images(image_shape, device_type):
     return (min(height, side), min(width, CPU_BATCH_PIXELS // min(height, side)))
 
 
-def _measure(spec, model_settings, device, shape, batch, n_workers, target_seconds):
+def _bulk_precision(settings: dict, model_settings: dict) -> str:
+    """The precision of most of a model's fits: the paper protocol's, unless
+    the preset runs only the leak-free fits (the cpu-240 preset)."""
+    leak_free_only = not settings.get("paper_protocol", True) and (
+        model_settings.get("leak_free", {}) is not None
+    )
+    protocol = "leak-free" if leak_free_only else "paper"
+    return fit_params(model_settings, protocol)["precision"]
+
+
+def _measure(
+    spec, model_settings, device, shape, batch, n_workers, target_seconds, precision
+):
     """FLOP/s of ``n_workers`` batches of ``batch`` images trained at once.
 
     As the runner trains them: each batch on one CPU thread, the batches on
-    a pool of threads (one batch on a GPU). Timed after a warm-up step.
+    a pool of threads (one batch on a GPU), in ``precision``. Timed after a
+    warm-up step.
     """
     coords = make_coordinates(shape, device=device)
     generator = torch.Generator().manual_seed(0)
     work = []
     for worker in range(n_workers):
         thetas = np.stack([spec.init_theta(worker * batch + i) for i in range(batch)])
-        net = BatchedINR(spec, torch.tensor(thetas, device=device), coords)
+        net = BatchedINR(spec, torch.tensor(thetas, device=device), coords,
+                         gemm_dtype=gemm_dtype(precision))  # fmt: skip
         targets = torch.rand(batch, coords.shape[0], 1, generator=generator)
         work.append((net, WeightsTrainer().bind(net), targets.to(device)))
 
@@ -133,9 +147,10 @@ def _measure(spec, model_settings, device, shape, batch, n_workers, target_secon
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
 
-    warm = timed(1)
-    n_steps = int(min(200, max(2, round(target_seconds / max(warm, 1e-6)))))
-    seconds = timed(n_steps)
+    with matmul_precision(precision, device):
+        warm = timed(1)
+        n_steps = int(min(200, max(2, round(target_seconds / max(warm, 1e-6)))))
+        seconds = timed(n_steps)
     flops = 6.0 * spec.n_params * math.prod(shape) * batch * n_workers * n_steps
     return flops / seconds
 
@@ -208,14 +223,18 @@ def probe_throughput(
                 workers = min(n_threads, -(-images // per_worker))
             configs[kind] = (per_worker, workers)
         measured = {}
+        precision = _bulk_precision(settings, model)
         for kind, config in configs.items():
             if config not in measured:
                 measured[config] = _measure(
-                    spec, model, device, shape, *config, target_seconds
+                    spec, model, device, shape, *config, target_seconds, precision
                 )
             speeds[name, kind] = measured[config]
         batch, chain = (configs[kind] for kind in ("batch", "chain"))
-        lines.append((model["name"], _speed_text(speeds, name, batch, chain, on_cpu)))
+        text = _speed_text(speeds, name, batch, chain, on_cpu)
+        if precision == "bf16":
+            text += ", bfloat16 products"
+        lines.append((model["name"], text))
     n_features = max(inr_spec(m).n_params for m in settings["models"].values())
     batch_speed = float(np.mean([v for (_, k), v in speeds.items() if k == "batch"]))
     with torch_threads(n_threads) if on_cpu else _nothing():
@@ -463,7 +482,8 @@ def format_plan(
                 )
                 for m in settings["models"].values()
                 for protocol in PROTOCOLS
-                if protocol == "paper" or m.get("leak_free", {}) is not None
+                if (protocol == "paper" and settings.get("paper_protocol", True))
+                or (protocol == "leak-free" and m.get("leak_free", {}) is not None)
             }
         )
         cost = (

@@ -109,6 +109,19 @@ def flops_per_fit(model_settings: dict, image_shape, protocol="paper") -> float:
     return 6.0 * inr_spec(model_settings).n_params * n_pixels * steps
 
 
+def learned_init_flops(model_settings: dict, recipe: dict) -> float:
+    """FLOPs of meta-learning a leak-free entry's ``"learned_init"``.
+
+    Reptile runs ``meta_steps x meta_batch_size x inner_steps`` image-steps
+    on the calibration slices (``image_size`` squared pixels).
+    """
+    image_steps = (
+        recipe["meta_steps"] * recipe["meta_batch_size"] * recipe["inner_steps"]
+    )
+    n_pixels = recipe["image_size"] ** 2
+    return 6.0 * inr_spec(model_settings).n_params * n_pixels * image_steps
+
+
 def classifier_weights(settings: dict, n_features: int) -> int:
     sizes = [n_features, *settings["classifier"]["hidden_layer_sizes"], 1]
     return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -239,12 +252,13 @@ def plan(
     replay = _Replay()
     stages = []
 
-    def stage(name, note, classifiers=()):
-        """Close a stage; ``classifiers``: ``(model, n_train)`` of each fit."""
+    def stage(name, note, classifiers=(), extra_work=None):
+        """Close a stage; ``classifiers``: ``(model, n_train)`` of each fit;
+        ``extra_work``: FLOPs by (model, kind) beyond the INR fits."""
         fits = replay.take()
         costs = [classifier_cost(settings, n_features[m], n) for m, n in classifiers]
         # Work by (model, kind): both protocols train the same network.
-        work = {}
+        work = dict(extra_work or {})
         for (model, kind), n in fits.items():
             key = (model[0], kind)
             work[key] = work.get(key, 0.0) + n * flops[model]
@@ -262,19 +276,26 @@ def plan(
             )
         )
 
-    # 1. Shared-init INRs of the slices and of the noise.
+    # 1. Shared-init INRs of the slices and of the noise (after learning the
+    # shared init on a calibration cohort, for the entries that ask).
+    learning = {}
     for name in leak_free:
+        recipe = models[name].get("leak_free") or {}
+        if recipe.get("learned_init"):
+            learning[name] = learned_init_flops(models[name], recipe["learned_init"])
         for condition in ("images", "noise"):
             replay.fit_all((name, "leak-free"), condition, every, "shared")
-    stage(
-        STAGES[0],
-        f"{len(leak_free)} models x (slices, noise), shared init",
-    )
+    names = ", ".join(models[name]["name"] for name in leak_free)
+    note = f"{names or 'no model'} x (slices, noise), shared init"
+    if learning:
+        note += " meta-learned on a calibration cohort first (counted)"
+    stage(STAGES[0], note, extra_work={(m, "batch"): f for m, f in learning.items()})
 
     # 2. The paper protocol: weight-transfer chains (from each chain head's
     # own random draw) or one random init per slice; then one split.
     parts, n_train = [], len(paper_split(n_slices, settings["split"], random_state)[0])
-    for name in models:
+    paper_models = list(models) if settings.get("paper_protocol", True) else []
+    for name in paper_models:
         model = models[name]
         transfer = model["paper_weight_transfer"]
         for condition in _CONDITIONS:
@@ -290,8 +311,8 @@ def plan(
         )
     stage(
         STAGES[1],
-        ", ".join(parts) + " (slices, noise, permuted)",
-        [(m, n_train) for m in models for _ in _CONDITIONS],
+        ", ".join(parts) + " (slices, noise, permuted)" if parts else "not run",
+        [(m, n_train) for m in paper_models for _ in _CONDITIONS],
     )
 
     # 3. The pipelines in grouped CV: training folds through fit_transform
@@ -302,7 +323,7 @@ def plan(
     fold_labels = {c: [labels[c]] * len(folds) for c in _CONDITIONS}
     fold_labels["permuted"] = permuted_fold_targets(target, groups, folds, random_state)
     classifiers, chained = [], 0
-    for transfer in (False, True):
+    for transfer in (False, True)[: 1 + settings.get("weight_transfer_pipeline", True)]:
         for name in leak_free:
             key = (name, "leak-free")
             conditions = _CONDITIONS
@@ -336,7 +357,11 @@ def plan(
                     replay.fit_all((name, "leak-free"), source[condition], rows, start)
                     classifiers.append((name, len(train_rows)))
                     learned += 1
-    note = f"shared init: all cached; weight transfer: {chained} training folds chained"
+    note = "shared init: all cached; weight transfer: " + (
+        f"{chained} training folds chained"
+        if settings.get("weight_transfer_pipeline", True)
+        else "not run"
+    )
     if learned:
         note += f"; task-aware: {learned} inits learned (not counted), all refitted"
     stage(STAGES[2], note, classifiers)

@@ -6,7 +6,9 @@ Every function returns plain Python numbers (floats, lists), ready for
 
 from __future__ import annotations
 
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import binom, binomtest, norm
@@ -18,6 +20,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .._exceptions import LabelLeakWarning
+from .._networks import INRSpec
+from .._strategies import STARTS
 from ..classifier import MLPClassifier
 from ..featurizer import INRFeaturizer
 from ..metrics import binary_entropy
@@ -47,8 +51,68 @@ def fit_params(model_settings: dict, protocol: str = "paper") -> dict:
             raise ValueError(
                 f"{model_settings['name']} has no leak-free fits in this preset."
             )
-        params.update(overrides)
+        params.update({k: v for k, v in overrides.items() if k != "learned_init"})
     return params
+
+
+#: The calibration cohort of a learned init (a leak-free entry's
+#: ``"learned_init"``) is generated with the run's seed plus this: other
+#: patients than the evaluated ones.
+CALIBRATION_SEED_OFFSET = 1000
+
+
+def learned_init(
+    model_settings: dict, *, random_state: int, memory, device, verbose: int = 0
+):
+    """The init a leak-free entry's ``"learned_init"`` asks for, or None.
+
+    Meta-learned (:func:`~sklearn_inr.meta_learn_init`, Reptile, no labels)
+    on the FLAIR slices of a calibration cohort: synthetic patients drawn
+    with ``random_state + CALIBRATION_SEED_OFFSET``, never evaluated, at
+    their own (small) size; the coordinates span [-1, 1] at any size, so the
+    init serves the run's slices. Its inner steps use the leak-free fits'
+    learning rate. Cached in ``memory``'s array store.
+    """
+    recipe = (model_settings.get("leak_free") or {}).get("learned_init")
+    if recipe is None:
+        return None
+    from ..datasets import load_brats_slices, make_brats_like
+
+    params = fit_params(model_settings, "leak-free")
+    seed = int(random_state) + CALIBRATION_SEED_OFFSET
+    if verbose > 0:
+        print(
+            f"Learning the shared init of {model_settings['name']} on a "
+            f"calibration cohort of {recipe['n_patients']} other patients...",
+            flush=True,
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_brats_like(
+            Path(tmp) / "calibration",
+            recipe["n_patients"],
+            tuple(recipe["cohort_shape"]),
+            seed,
+        )
+        images = load_brats_slices(root, size=recipe["image_size"]).images
+    # The featurizer's own init="meta" learning (stored in memory's array
+    # store), without fit()'s per-image fits of the calibration slices.
+    featurizer = INRFeaturizer(
+        **params,
+        init="meta",
+        meta_steps=recipe["meta_steps"],
+        inner_steps=recipe["inner_steps"],
+        meta_batch_size=recipe["meta_batch_size"],
+        device=device,
+        memory=memory,
+        verbose=verbose,
+    )
+    spec = INRSpec(
+        params["model"],
+        hidden_features=params["hidden_features"],
+        hidden_layers=params["hidden_layers"],
+        omega_0=float(params["omega_0"]),
+    )
+    return STARTS["meta"].init_params(featurizer, images, spec, seed)
 
 
 def make_featurizer(

@@ -223,11 +223,13 @@ def verdict(results: dict) -> dict:
         if control is not None:
             # Rounded before the text uses it: report.md shows results.json.
             controls[row["key"]] = rounded(control)
-    passes = True
+    # None: no paper-protocol row was run (e.g. the cpu-240 preset).
+    passes = None
     for row in results["scores"]:
         c = controls.get(row["key"])
         if row["protocol"] != "paper" or c is None:
             continue
+        passes = True if passes is None else passes
         start = (
             f"The paper protocol ({_name(row)}) scores {_noise_figures(c)} on "
             "pure-noise images"
@@ -355,14 +357,18 @@ def _settings_lines(results: dict) -> list[str]:
     s = results["settings"]
     lines = [f"- Preset: {s.get('preset', 'custom')}. {s['description']}"]
     for name, m in s["models"].items():
-        lines.append(
+        network = (
             f"- {m['name']} ({name}): width {m['hidden_features']}, "
             f"{m['hidden_layers']} hidden layers, omega_0 {fmt(m['omega_0'])}"
-            f"{' (unused)' if m['model'] == 'relu' else ''}, loss {m['loss']}, "
-            f"lr {fmt(m['lr'])}, {m['n_steps']} full-batch Adam steps; paper "
-            f"protocol with weight transfer by class: "
-            f"{'yes' if m['paper_weight_transfer'] else 'no'}."
+            f"{' (unused)' if m['model'] == 'relu' else ''}, loss {m['loss']}"
         )
+        if s.get("paper_protocol", True):
+            network += (
+                f", lr {fmt(m['lr'])}, {m['n_steps']} full-batch Adam steps; "
+                f"paper protocol with weight transfer by class: "
+                f"{'yes' if m['paper_weight_transfer'] else 'no'}"
+            )
+        lines.append(network + ".")
         lines.append(f"  - Leak-free pipeline fits: {_leak_free_text(m)}.")
     c = s["classifier"]
     lines += [
@@ -378,6 +384,10 @@ def _settings_lines(results: dict) -> list[str]:
         f"- Weight-transfer pipeline on the controls: "
         f"{'yes' if s['weight_transfer_pipeline_controls'] else 'no (not run)'}.",
     ]
+    if not s.get("paper_protocol", True):
+        lines.append("- Paper protocol: not run in this preset.")
+    if not s.get("weight_transfer_pipeline", True):
+        lines.append("- Weight-transfer pipeline: not run in this preset.")
     return lines
 
 
@@ -397,6 +407,16 @@ def _leak_free_text(model: dict) -> str:
         )
     if overrides.get("n_steps") is not None:
         parts.append(f"at most {overrides['n_steps']} steps")
+    if overrides.get("precision") not in (None, "auto"):
+        parts.append(f"precision {overrides['precision']}")
+    recipe = overrides.get("learned_init")
+    if recipe:
+        parts.append(
+            f"from one init meta-learned without labels ({recipe['meta_steps']} "
+            f"Reptile steps) on the {recipe['image_size']} x "
+            f"{recipe['image_size']} FLAIR slices of {recipe['n_patients']} other "
+            "synthetic patients (a calibration cohort, never evaluated)"
+        )
     return ", ".join(parts) or "the same settings"
 
 

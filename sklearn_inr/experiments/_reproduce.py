@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from ._protocols import (
     grouped_cv_score,
     grouped_folds,
     inr_pipeline,
+    learned_init,
     make_classifier,
     make_featurizer,
     make_pixel_baseline,
@@ -351,6 +352,13 @@ def _run(
     # only (e.g. a ReLU MLP the cpu preset cannot bring to a fidelity).
     leak_free = [m for m in models if models[m].get("leak_free", {}) is not None]
     with timer.stage("shared-init INRs"):
+        # The shared init of each model: a draw from the seed, or one learned
+        # without labels on a calibration cohort (other patients).
+        shared = {}
+        for name in leak_free:
+            theta = learned_init(models[name], random_state=seed, memory=memory,
+                                 device=device, verbose=verbose)  # fmt: skip
+            shared[name] = "shared" if theta is None else theta
         tasks = [(m, c) for m in leak_free for c in ("images", "noise")]
         for name, condition in tqdm(tasks, desc="Shared-init INRs", **bar):
             featurizer = make_featurizer(
@@ -359,6 +367,8 @@ def _run(
                 memory=memory,
                 random_state=seed,
                 protocol="leak-free",
+                init=shared[name],
+                verbose=verbose,  # a bar per set of fits: minutes at 240 x 240
             )
             theta = fit_featurizer(featurizer, inputs[condition][0])  # fills the cache
             figure_data["weight_space"][name, "shared", condition] = weight_space_pca(
@@ -388,9 +398,12 @@ def _run(
     # as a new nn.Module would), then one random 80/10/10 split.
     split = paper_split(len(images), settings["split"], seed)
     scores = []
-    with timer.stage("paper protocol"):
+    # A preset may leave the paper protocol out (cpu-240: it is the cpu
+    # preset's job); its stage is then neither run nor timed.
+    paper_models = list(models) if settings.get("paper_protocol", True) else []
+    with timer.stage("paper protocol") if paper_models else nullcontext():
         paper = {name: {} for name in models}
-        tasks = [(m, c) for m in models for c in CONDITIONS]
+        tasks = [(m, c) for m in paper_models for c in CONDITIONS]
         for name, condition in tqdm(tasks, desc="Paper protocol", **bar):
             X, y = inputs[condition]
             transfer = models[name]["paper_weight_transfer"]
@@ -401,6 +414,7 @@ def _run(
                 random_state=seed,
                 init="random",
                 warm_start_by_class=transfer,
+                verbose=verbose,
             )
             theta = fit_featurizer(featurizer, X, y if transfer else None)
             paper[name][condition] = single_split_score(classifier, theta, y, split)
@@ -422,7 +436,7 @@ def _run(
                     featurizer,
                     theta[pair],
                 )
-        for name in models:
+        for name in paper_models:
             model = models[name]
             scores.append(
                 {
@@ -445,10 +459,9 @@ def _run(
     evaluation = f"{n_splits}-fold StratifiedGroupKFold by patient"
     with timer.stage("grouped CV"):
         # Each variant: how its featurizer starts each fit.
-        variants = {
-            "shared": {"init": "shared"},
-            "weight transfer": {"init": "shared", "warm_start_by_class": True},
-        }
+        variants = {"shared": {}}
+        if settings.get("weight_transfer_pipeline", True):
+            variants["weight transfer"] = {"warm_start_by_class": True}
         # The task-aware init reads the training folds' labels: it runs the
         # controls too, as it must pass them (None in a preset: not run).
         if settings.get("task_aware"):
@@ -470,18 +483,21 @@ def _run(
                 memory=memory,
                 random_state=seed,
                 protocol="leak-free",
-                **variants[variant],
+                **{"init": shared[name], **variants[variant]},
             )
             pipeline = inr_pipeline(featurizer, classifier)
             cv.setdefault((variant, name), {})[condition] = grouped_cv_score(
                 pipeline, X, y, folds, fold_targets.get(condition)
             )
-        start = {
-            "shared": "shared init",
-            "weight transfer": "shared init + weight transfer in folds",
-            "task-aware": "task-aware init (training folds' labels in the loop)",
-        }
         for (variant, name), conditions in cv.items():
+            init = "shared init"
+            if not isinstance(shared[name], str):
+                init += " learned on other patients"
+            start = {
+                "shared": init,
+                "weight transfer": f"{init} + weight transfer in folds",
+                "task-aware": "task-aware init (training folds' labels in the loop)",
+            }
             scores.append(
                 {
                     "key": f"pipeline-{variant.replace(' ', '-')}/{name}",
