@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         help="settings: 'paper' (the paper's, for a GPU), 'cpu' (minutes on 2 "
-        "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, under an "
-        "hour on 2 cores) or 'tiny' (smoke tests only; meaningless numbers); "
+        "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, about 45 "
+        "minutes on 2 cores) or 'tiny' (smoke tests only; meaningless numbers); "
         "default: "
         "'paper' when the run uses CUDA, else 'cpu'",
     )

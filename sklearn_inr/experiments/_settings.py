@@ -211,7 +211,7 @@ _TINY["models"]["relu"]["leak_free"] = {}
 
 #: Named settings for :func:`run_reproduction` and ``sklearn-inr reproduce
 #: --preset``: ``"paper"`` (the paper's, for a GPU), ``"cpu"`` (minutes on 2
-#: cores), ``"cpu-240"`` (full resolution, leak-free rows, under an hour on 2
+#: cores), ``"cpu-240"`` (full resolution, leak-free rows, 43 minutes on 2
 #: cores) and ``"tiny"`` (tests and smoke runs; meaningless numbers).
 PRESETS: dict[str, dict] = {
     "paper": _PAPER,
