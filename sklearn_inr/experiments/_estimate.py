@@ -31,7 +31,7 @@ from ._plan import (
     inr_spec,
     plan,
 )
-from ._protocols import PROTOCOLS, fit_params, make_classifier
+from ._protocols import PROTOCOLS, fit_params, make_classifier, protocol_models
 
 __all__ = [
     "STAGES",
@@ -96,14 +96,13 @@ def _probe_images(image_shape, device_type):
     return (min(height, side), min(width, CPU_BATCH_PIXELS // min(height, side)))
 
 
-def _bulk_precision(settings: dict, model_settings: dict) -> str:
+def _bulk_precision(settings: dict, name: str) -> str:
     """The precision of most of a model's fits: the paper protocol's, unless
     the preset runs only the leak-free fits (the cpu-240 preset)."""
-    leak_free_only = not settings.get("paper_protocol", True) and (
-        model_settings.get("leak_free", {}) is not None
-    )
+    runs = protocol_models(settings)
+    leak_free_only = name not in runs["paper"] and name in runs["leak-free"]
     protocol = "leak-free" if leak_free_only else "paper"
-    return fit_params(model_settings, protocol)["precision"]
+    return fit_params(settings["models"][name], protocol)["precision"]
 
 
 def _measure(
@@ -223,7 +222,7 @@ def probe_throughput(
                 workers = min(n_threads, -(-images // per_worker))
             configs[kind] = (per_worker, workers)
         measured = {}
-        precision = _bulk_precision(settings, model)
+        precision = _bulk_precision(settings, name)
         for kind, config in configs.items():
             if config not in measured:
                 measured[config] = _measure(
@@ -473,17 +472,16 @@ def format_plan(
         lines.append(throughput.detail)
     cost = ""
     if settings is not None and image_shape is not None:
+        runs = protocol_models(settings)
         per_fit = sorted(
             {
                 (
-                    inr_spec(m).n_params,
-                    fit_params(m, protocol)["n_steps"],
-                    flops_per_fit(m, image_shape, protocol),
+                    inr_spec(settings["models"][name]).n_params,
+                    fit_params(settings["models"][name], protocol)["n_steps"],
+                    flops_per_fit(settings["models"][name], image_shape, protocol),
                 )
-                for m in settings["models"].values()
                 for protocol in PROTOCOLS
-                if (protocol == "paper" and settings.get("paper_protocol", True))
-                or (protocol == "leak-free" and m.get("leak_free", {}) is not None)
+                for name in runs[protocol]
             }
         )
         cost = (

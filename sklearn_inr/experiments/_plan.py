@@ -30,6 +30,7 @@ from ._protocols import (
     paper_split,
     permute_within_groups,
     permuted_fold_targets,
+    protocol_models,
 )
 
 __all__ = [
@@ -233,7 +234,8 @@ def plan(
     models = settings["models"]
     # Fits are replayed by (model, protocol): the two protocols' settings
     # differ (e.g. a fidelity for the leak-free fits), so do their cache keys.
-    leak_free = [m for m in models if models[m].get("leak_free", {}) is not None]
+    runs = protocol_models(settings)
+    leak_free = runs["leak-free"]
     flops = {
         (name, protocol): flops_per_fit(models[name], image_shape, protocol)
         for name in models
@@ -294,7 +296,7 @@ def plan(
     # 2. The paper protocol: weight-transfer chains (from each chain head's
     # own random draw) or one random init per slice; then one split.
     parts, n_train = [], len(paper_split(n_slices, settings["split"], random_state)[0])
-    paper_models = list(models) if settings.get("paper_protocol", True) else []
+    paper_models = runs["paper"]
     for name in paper_models:
         model = models[name]
         transfer = model["paper_weight_transfer"]
@@ -323,8 +325,8 @@ def plan(
     fold_labels = {c: [labels[c]] * len(folds) for c in _CONDITIONS}
     fold_labels["permuted"] = permuted_fold_targets(target, groups, folds, random_state)
     classifiers, chained = [], 0
-    for transfer in (False, True)[: 1 + settings.get("weight_transfer_pipeline", True)]:
-        for name in leak_free:
+    for transfer in (False, True):
+        for name in runs["weight transfer"] if transfer else leak_free:
             key = (name, "leak-free")
             conditions = _CONDITIONS
             if transfer and not settings["weight_transfer_pipeline_controls"]:
@@ -358,9 +360,7 @@ def plan(
                     classifiers.append((name, len(train_rows)))
                     learned += 1
     note = "shared init: all cached; weight transfer: " + (
-        f"{chained} training folds chained"
-        if settings.get("weight_transfer_pipeline", True)
-        else "not run"
+        f"{chained} training folds chained" if runs["weight transfer"] else "not run"
     )
     if learned:
         note += f"; task-aware: {learned} inits learned (not counted), all refitted"

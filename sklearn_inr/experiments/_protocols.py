@@ -55,6 +55,27 @@ def fit_params(model_settings: dict, protocol: str = "paper") -> dict:
     return params
 
 
+def protocol_models(settings: dict) -> dict[str, list[str]]:
+    """Which of a preset's models run each protocol, as the run and its plan
+    both read it.
+
+    ``"paper"``: all models, unless the preset sets ``"paper_protocol"`` to
+    False. ``"leak-free"``: the models whose ``"leak_free"`` entry is not
+    None. ``"weight transfer"``: the leak-free models again, unless the
+    preset sets ``"weight_transfer_pipeline"`` to False (custom presets
+    without these keys run everything).
+    """
+    models = settings["models"]
+    leak_free = [m for m in models if models[m].get("leak_free", {}) is not None]
+    return {
+        "paper": list(models) if settings.get("paper_protocol", True) else [],
+        "leak-free": leak_free,
+        "weight transfer": (
+            leak_free if settings.get("weight_transfer_pipeline", True) else []
+        ),
+    }
+
+
 #: The calibration cohort of a learned init (a leak-free entry's
 #: ``"learned_init"``) is generated with the run's seed plus this: other
 #: patients than the evaluated ones.

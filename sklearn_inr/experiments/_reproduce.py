@@ -46,6 +46,7 @@ from ._protocols import (
     paper_split,
     permute_within_groups,
     permuted_fold_targets,
+    protocol_models,
     reconstruction_scores,
     single_split_score,
 )
@@ -350,7 +351,8 @@ def _run(
     # weight-transfer pipeline, which start from the same init).
     # Models whose preset entry has "leak_free": None run the paper protocol
     # only (e.g. a ReLU MLP the cpu preset cannot bring to a fidelity).
-    leak_free = [m for m in models if models[m].get("leak_free", {}) is not None]
+    runs = protocol_models(settings)
+    leak_free = runs["leak-free"]
     with timer.stage("shared-init INRs"):
         # The shared init of each model: a draw from the seed, or one learned
         # without labels on a calibration cohort (other patients).
@@ -400,7 +402,7 @@ def _run(
     scores = []
     # A preset may leave the paper protocol out (cpu-240: it is the cpu
     # preset's job); its stage is then neither run nor timed.
-    paper_models = list(models) if settings.get("paper_protocol", True) else []
+    paper_models = runs["paper"]
     with timer.stage("paper protocol") if paper_models else nullcontext():
         paper = {name: {} for name in models}
         tasks = [(m, c) for m in paper_models for c in CONDITIONS]
@@ -460,7 +462,7 @@ def _run(
     with timer.stage("grouped CV"):
         # Each variant: how its featurizer starts each fit.
         variants = {"shared": {}}
-        if settings.get("weight_transfer_pipeline", True):
+        if runs["weight transfer"]:
             variants["weight transfer"] = {"warm_start_by_class": True}
         # The task-aware init reads the training folds' labels: it runs the
         # controls too, as it must pass them (None in a preset: not run).
