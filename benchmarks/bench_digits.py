@@ -42,7 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-import sklearn_inr._runner as runner
+import sklearn_inr.fitting._runner as runner
 from sklearn_inr import INRFeaturizer, MLPClassifier, WeightStatistics
 
 # Chosen on the first 600 digits (5-fold logistic regression on theta): a

@@ -19,7 +19,7 @@ time per step is the difference between a fit of ``1 + k`` steps and one of
 set-up and final rendering. Peak
 memory is the subprocess's peak resident size above its baseline (after
 imports and a tiny warm-up fit), compared with the documented formula
-(``sklearn_inr._engine.bytes_per_batch``).
+(``sklearn_inr.core._engine.bytes_per_batch``).
 
 Run: ``python benchmarks/bench_fit.py`` (about 3 minutes on 2 CPU cores), or
 ``--quick`` for the two small sizes only. ``--device cuda`` adds GPU numbers.
@@ -61,8 +61,8 @@ def _images(n, side):
 
 def _engine(queue, side, width, depth, n, batch, steps, device, precision="fp32"):
     from sklearn_inr import fit_inrs
-    from sklearn_inr._engine import bytes_per_batch
-    from sklearn_inr._networks import INRSpec
+    from sklearn_inr.core._engine import bytes_per_batch
+    from sklearn_inr.core._networks import INRSpec
 
     images = _images(n, side)
     kwargs = dict(

@@ -51,7 +51,7 @@ from sklearn_inr import (
     WeightStatistics,
     psnr,
 )
-from sklearn_inr._networks import permute_hidden_neurons
+from sklearn_inr.core._networks import permute_hidden_neurons
 
 # omega_0=10 as in bench_digits.py (8x8 digits need no high frequencies).
 WIDTH = 32

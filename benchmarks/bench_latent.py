@@ -39,8 +39,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_inr import INRFeaturizer, psnr
-from sklearn_inr._latent import meta_learn_latent
-from sklearn_inr._strategies import FEATURES
+from sklearn_inr.estimators._strategies import FEATURES
+from sklearn_inr.learned._latent import meta_learn_latent
 
 NET = dict(hidden_features=32, hidden_layers=2, omega_0=10.0, device="cpu",
            random_state=0)  # fmt: skip

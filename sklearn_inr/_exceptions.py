@@ -11,7 +11,7 @@ class INRDivergenceError(ValueError):
     """Raised when some images' fits diverged.
 
     A fit diverged when its loss became NaN or infinite, or when it ended
-    above :data:`~sklearn_inr._results.DIVERGENCE_FACTOR` times its starting
+    above :data:`~sklearn_inr.fitting._results.DIVERGENCE_FACTOR` times its starting
     loss with a reconstruction worse than predicting the image's mean. A
     loss that is not finite from the first step comes from the input scale
     (values too large for the loss), not from the learning rate, and the

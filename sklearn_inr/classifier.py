@@ -22,8 +22,13 @@ from skorch.callbacks import EarlyStopping, InputShapeSetter
 from skorch.dataset import ValidSplit
 from skorch.history import History
 
-from ._device import resolve_device
-from ._mlp_network import MLP_ACTIVATIONS, cuda_indices, make_net, training_threads
+from .core._device import resolve_device
+from .estimators._mlp_network import (
+    MLP_ACTIVATIONS,
+    cuda_indices,
+    make_net,
+    training_threads,
+)
 
 __all__ = ["MLPClassifier"]
 

@@ -16,13 +16,17 @@ from sklearn.utils.validation import (
 
 from ._docs import fill_doc
 from ._exceptions import LabelLeakWarning
-from ._fitting import FIT_PARAMETER_CONSTRAINTS
-from ._image_input import validate_images
-from ._networks import INRSpec
-from ._rendering import render_inrs
-from ._runner import FitSettings, run_fits
-from ._strategies import FEATURES, STARTS, start_of
-from ._weight_transfer import check_chain_labels, fit_class_chains, warn_label_leak
+from .core._networks import INRSpec
+from .estimators._image_input import validate_images
+from .estimators._strategies import FEATURES, STARTS, start_of
+from .estimators._weight_transfer import (
+    check_chain_labels,
+    fit_class_chains,
+    warn_label_leak,
+)
+from .fitting._fit import FIT_PARAMETER_CONSTRAINTS
+from .fitting._rendering import render_inrs
+from .fitting._runner import FitSettings, run_fits
 
 __all__ = ["INRFeaturizer", "LabelLeakWarning"]
 

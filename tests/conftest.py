@@ -3,7 +3,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-import sklearn_inr._runner as runner
+import sklearn_inr.fitting._runner as runner
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,8 +9,8 @@ import joblib
 import numpy as np
 import pytest
 
-from sklearn_inr._cache import ArrayStore
-from sklearn_inr._seeds import content_digest
+from sklearn_inr.fitting._cache import ArrayStore
+from sklearn_inr.fitting._seeds import content_digest
 
 
 class _Payload:

@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from sklearn_inr._checks import check_images, check_intensity_range
+from sklearn_inr.fitting._checks import check_images, check_intensity_range
 
 
 def test_3d_integer_images_become_4d_float():

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-import sklearn_inr._runner as runner
 import sklearn_inr.cli as cli
 import sklearn_inr.datasets
+import sklearn_inr.fitting._runner as runner
 from sklearn_inr.cli import main
 from sklearn_inr.datasets import make_brats_like
 from sklearn_inr.experiments import _reproduce, get_preset

@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from sklearn_inr._device import (
+from sklearn_inr.core._device import (
     gemm_dtype,
     matmul_precision,
     parse_device,

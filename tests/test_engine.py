@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from sklearn_inr import INRSpec, make_coordinates, theta_to_module
-from sklearn_inr._engine import (
+from sklearn_inr.core._engine import (
     PIXEL_ALIGN,
     BatchedINR,
     bytes_per_batch,

@@ -206,7 +206,7 @@ def test_bad_input_raises_clear_value_error(X, params, match, smooth_images):
 
 
 def test_interrupted_fit_leaves_the_estimator_unfitted(smooth_images, monkeypatch):
-    import sklearn_inr._runner as runner
+    import sklearn_inr.fitting._runner as runner
 
     def interrupted(*args):
         raise KeyboardInterrupt

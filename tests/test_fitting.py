@@ -15,7 +15,7 @@ from sklearn_inr import (
     render_inrs,
     theta_to_module,
 )
-from sklearn_inr._seeds import image_seeds
+from sklearn_inr.fitting._seeds import image_seeds
 
 SMALL = {"hidden_features": 16, "hidden_layers": 2}
 
@@ -317,7 +317,7 @@ def test_target_psnr_results_do_not_depend_on_companions(smooth_images):
 
 
 def test_finished_images_leave_the_batch(smooth_images, monkeypatch):
-    from sklearn_inr._engine import BatchedINR
+    from sklearn_inr.core._engine import BatchedINR
 
     sizes, original = [], BatchedINR.backward
 

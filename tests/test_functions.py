@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sklearn_inr import INRSpec
-from sklearn_inr._functions import (
+from sklearn_inr.core._functions import (
     ReLU,
     Sine,
     get_activation,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sklearn_inr import INRFeaturizer
-from sklearn_inr._image_input import flat_image_shape, validate_images
+from sklearn_inr.estimators._image_input import flat_image_shape, validate_images
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from sklearn_inr import INRSpec
-from sklearn_inr._inits import GivenInit, RandomInit, SharedInit, resolve_init
-from sklearn_inr._seeds import image_seeds
+from sklearn_inr.fitting._inits import GivenInit, RandomInit, SharedInit, resolve_init
+from sklearn_inr.fitting._seeds import image_seeds
 
 SPEC = INRSpec(hidden_features=4, hidden_layers=1)
 

@@ -19,7 +19,7 @@ from sklearn_inr import (
     render_inrs,
     unflatten_theta,
 )
-from sklearn_inr._networks import permute_hidden_neurons
+from sklearn_inr.core._networks import permute_hidden_neurons
 
 # A small SIREN: 2 -> 6 -> 6 -> 6 -> 1 (hidden_layers=2), three hidden layers
 # of neurons to permute, two of them between hidden layers on both sides.
@@ -247,7 +247,7 @@ def test_skops_round_trip_trusts_only_the_class(fitted, data):
     dumped = sio.dumps(fitted)
     untrusted = sio.get_untrusted_types(data=dumped)
     assert untrusted == [
-        "sklearn_inr._invariant_classifier.PermutationInvariantClassifier"
+        "sklearn_inr.estimators._invariant_classifier.PermutationInvariantClassifier"
     ]
     restored = sio.loads(dumped, trusted=untrusted)
     np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))

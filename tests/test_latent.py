@@ -7,9 +7,10 @@ from conftest import make_smooth_images
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_inr import INRFeaturizer, INRSpec, make_coordinates, psnr
-from sklearn_inr._checks import check_images
-from sklearn_inr._inits import SharedInit
-from sklearn_inr._latent import (
+from sklearn_inr.fitting._checks import check_images
+from sklearn_inr.fitting._inits import SharedInit
+from sklearn_inr.fitting._runner import FitSettings, run_fits
+from sklearn_inr.learned._latent import (
     LatentModel,
     LatentTrainer,
     adapt_latents,
@@ -17,7 +18,6 @@ from sklearn_inr._latent import (
     latents_to_theta,
     meta_learn_latent,
 )
-from sklearn_inr._runner import FitSettings, run_fits
 
 # Small enough for a second per fit; omega_0=10 and lr=0.1 (the starting
 # inner rates) learn a useful model in 100 meta steps on the smooth images.

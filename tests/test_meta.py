@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 
-import sklearn_inr._strategies as strategies
+import sklearn_inr.estimators._strategies as strategies
 from sklearn_inr import (
     INRFeaturizer,
     INRSpec,

@@ -2,7 +2,7 @@ import pytest
 import torch
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
-from sklearn_inr._mlp_network import MLPModule, cuda_indices, make_net
+from sklearn_inr.estimators._mlp_network import MLPModule, cuda_indices, make_net
 
 
 def _config(**changes):
@@ -43,7 +43,7 @@ def test_cuda_indices_only_for_cuda():
 def test_small_cpu_training_runs_on_one_thread():
     import torch
 
-    from sklearn_inr._mlp_network import training_threads
+    from sklearn_inr.estimators._mlp_network import training_threads
 
     small = {"n_classes": 2, "input_dim": 100, "hidden_layer_sizes": (16,),
              "batch_size": 32, "device": "cpu"}  # fmt: skip

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sklearn_inr import INRSpec, fit_inrs, render_inrs, theta_to_module
-from sklearn_inr._networks import make_coordinates
+from sklearn_inr.core._networks import make_coordinates
 
 SMALL = {"hidden_features": 16, "hidden_layers": 2}
 

@@ -8,11 +8,11 @@ import joblib
 import numpy as np
 import pytest
 
-import sklearn_inr._engine as engine
-import sklearn_inr._runner as runner
+import sklearn_inr.core._engine as engine
+import sklearn_inr.fitting._runner as runner
 from sklearn_inr import INRDivergenceError, INRSpec, fit_inrs, fit_shifts
-from sklearn_inr._cache import ArrayStore
-from sklearn_inr._runner import auto_batch_size
+from sklearn_inr.fitting._cache import ArrayStore
+from sklearn_inr.fitting._runner import auto_batch_size
 
 SMALL = {"hidden_features": 16, "hidden_layers": 2}
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sklearn_inr._seeds import content_digest, image_seeds, to_seed
+from sklearn_inr.fitting._seeds import content_digest, image_seeds, to_seed
 
 
 def _images(n=5, shape=(4, 4)):

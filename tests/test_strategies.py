@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sklearn_inr import INRFeaturizer
-from sklearn_inr._strategies import FEATURES, STARTS
+from sklearn_inr.estimators._strategies import FEATURES, STARTS
 
 SMALL = {"hidden_features": 8, "hidden_layers": 1}
 

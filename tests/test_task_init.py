@@ -11,8 +11,8 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import sklearn_inr._strategies as strategies
-import sklearn_inr._task_init as task_init
+import sklearn_inr.estimators._strategies as strategies
+import sklearn_inr.learned._task_init as task_init
 from sklearn_inr import (
     INRFeaturizer,
     INRSpec,
@@ -21,7 +21,7 @@ from sklearn_inr import (
     make_coordinates,
     task_learn_init,
 )
-from sklearn_inr._engine import render_batch
+from sklearn_inr.core._engine import render_batch
 
 SPEC = INRSpec(hidden_features=8, hidden_layers=1, omega_0=10.0)
 # Tiny networks and budgets: every fit in this module takes well under a second.

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from sklearn_inr import INRSpec, make_coordinates, shifts_to_theta
-from sklearn_inr._engine import BatchedINR
-from sklearn_inr._training import ShiftTrainer, WeightsTrainer, train
+from sklearn_inr.core._engine import BatchedINR
+from sklearn_inr.fitting._training import ShiftTrainer, WeightsTrainer, train
 
 
 def _batch(spec, n=2, side=5, seed=0):

@@ -199,7 +199,7 @@ def test_skops_round_trip():
     theta = np.random.default_rng(6).normal(size=(3, N_PARAMS))
     stats = WeightStatistics(**ARCH).fit(theta)
     data = sio.dumps(stats)
-    trusted = ["sklearn_inr._weight_statistics.WeightStatistics"]
+    trusted = ["sklearn_inr.estimators._weight_statistics.WeightStatistics"]
     assert sio.get_untrusted_types(data=data) == trusted
     loaded = sio.loads(data, trusted=trusted)
     np.testing.assert_array_equal(loaded.transform(theta), stats.transform(theta))

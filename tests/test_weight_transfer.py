@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sklearn_inr import INRFeaturizer, LabelLeakWarning
-from sklearn_inr._inits import GivenInit
-from sklearn_inr._weight_transfer import check_chain_labels, fit_class_chains
+from sklearn_inr.estimators._weight_transfer import check_chain_labels, fit_class_chains
+from sklearn_inr.fitting._inits import GivenInit
 
 SMALL = {"hidden_features": 8, "hidden_layers": 1}
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._device import gemm_dtype, matmul_precision, resolve_device, torch_threads
-from .._engine import BatchedINR
-from .._networks import make_coordinates
-from .._runner import CPU_BATCH_PIXELS, auto_batch_size
-from .._training import WeightsTrainer, train
+from ..core._device import gemm_dtype, matmul_precision, resolve_device, torch_threads
+from ..core._engine import BatchedINR
+from ..core._networks import make_coordinates
+from ..fitting._runner import CPU_BATCH_PIXELS, auto_batch_size
+from ..fitting._training import WeightsTrainer, train
 from ._plan import (
     STAGES,
     Stage,
@@ -168,7 +168,7 @@ def probe_throughput(
     engine for a warm-up step, then for about ``target_seconds``, as the
     runner would train the run's fits: on a CPU, one batch per thread of the
     run (the preset's ``torch_threads``, else torch's), each at most
-    :data:`~sklearn_inr._runner.CPU_BATCH_PIXELS` pixels (larger images are
+    :data:`~sklearn_inr.fitting._runner.CPU_BATCH_PIXELS` pixels (larger images are
     cropped to that); on a GPU, one batch of up to 2**20 pixels. It times
     independent fits (batches of the runner's size) and weight-transfer
     chains (one image per class, two at a time) separately. Then the

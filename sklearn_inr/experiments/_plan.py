@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._networks import INRSpec
+from ..core._networks import INRSpec
 from ._protocols import (
     PROTOCOLS,
     fit_params,

@@ -20,9 +20,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .._exceptions import LabelLeakWarning
-from .._networks import INRSpec
-from .._strategies import STARTS
 from ..classifier import MLPClassifier
+from ..core._networks import INRSpec
+from ..estimators._strategies import STARTS
 from ..featurizer import INRFeaturizer
 from ..metrics import binary_entropy
 

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from .._device import resolve_device
+from ..core._device import resolve_device
 from ..plotting import weight_space_pca
 from ._figures import write_figures
 from ._outputs import replace_outputs, staging_dir

@@ -9,10 +9,10 @@ Two ways to make every image's INR cheap to fit and comparable:
   *shift modulations* (one bias offset per hidden unit, as in functa, Dupont
   et al., 2022), fitted from zero in a few steps, reconstruct well; it uses
   the first-order MAML gradient. :func:`~sklearn_inr.fit_shifts` (in
-  :mod:`sklearn_inr._shifts`) then fits the shifts of new images with the
+  :mod:`sklearn_inr.fitting._shifts`) then fits the shifts of new images with the
   base fixed.
 
-Both run the package's one training loop (:func:`sklearn_inr._training.train`)
+Both run the package's one training loop (:func:`sklearn_inr.fitting._training.train`)
 as their inner loop, on the batched kernel; this module knows nothing of
 scikit-learn.
 """
@@ -25,15 +25,15 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._checks import check_images
-from ._device import parse_device, resolve_device
-from ._docs import fill_doc
-from ._engine import BatchedINR, make_adam
-from ._functions import LOSSES
-from ._networks import INRSpec, make_coordinates
-from ._seeds import to_seed
-from ._shifts import check_shift_spec
-from ._training import ShiftTrainer, WeightsTrainer, train
+from .._docs import fill_doc
+from ..core._device import parse_device, resolve_device
+from ..core._engine import BatchedINR, make_adam
+from ..core._functions import LOSSES
+from ..core._networks import INRSpec, make_coordinates
+from ..fitting._checks import check_images
+from ..fitting._seeds import to_seed
+from ..fitting._shifts import check_shift_spec
+from ..fitting._training import ShiftTrainer, WeightsTrainer, train
 
 __all__ = ["meta_learn_init", "meta_learn_shift_base"]
 

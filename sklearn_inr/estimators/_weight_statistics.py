@@ -13,7 +13,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._networks import INRSpec, layer_slices
+from ..core._networks import INRSpec, layer_slices
 
 __all__ = ["WeightStatistics"]
 
@@ -94,7 +94,7 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_inr._weight_statistics import WeightStatistics
+    >>> from sklearn_inr.estimators._weight_statistics import WeightStatistics
     >>> stats = WeightStatistics(quantiles=(0.5,), layer_shapes=[(3, 2), (1, 3)])
     >>> theta = np.arange(2 * (3 * 2 + 3 + 1 * 3 + 1), dtype=float).reshape(2, -1)
     >>> stats.fit_transform(theta).shape

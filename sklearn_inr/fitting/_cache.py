@@ -1,6 +1,6 @@
 """On-disk store of fitted arrays, one ``.npz`` file per key; never unpickled.
 
-Keys are digests (:func:`~sklearn_inr._seeds.content_digest`) of numpy
+Keys are digests (:func:`~sklearn_inr.fitting._seeds.content_digest`) of numpy
 arrays and plain Python values only. Every entry stores its own key and a
 checksum of its arrays, and a load checks them, the fields, their shapes and
 their finiteness: a truncated, foreign or damaged file is a miss, refitted

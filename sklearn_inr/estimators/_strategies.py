@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cache import ArrayStore
-from ._inits import RandomInit, SharedInit
-from ._latent import (
+from ..fitting._cache import ArrayStore
+from ..fitting._inits import RandomInit, SharedInit
+from ..fitting._seeds import content_digest, image_seeds
+from ..fitting._shifts import shift_feature_names, shifts_to_theta
+from ..fitting._training import ShiftTrainer, WeightsTrainer
+from ..learned._latent import (
     LatentTrainer,
     latent_feature_names,
     latent_model_size,
     latents_to_theta,
     meta_learn_latent,
 )
-from ._meta import meta_learn_init, meta_learn_shift_base
-from ._seeds import content_digest, image_seeds
-from ._shifts import shift_feature_names, shifts_to_theta
-from ._task_init import check_task_labels, task_learn_init
-from ._training import ShiftTrainer, WeightsTrainer
+from ..learned._meta import meta_learn_init, meta_learn_shift_base
+from ..learned._task_init import check_task_labels, task_learn_init
 
 __all__ = ["FEATURES", "STARTS", "init_name", "start_of"]
 
@@ -350,7 +350,7 @@ class GivenStart(SharedStart):
 class TaskStart(SharedStart):
     """One init learned from the training images *and their labels*.
 
-    :func:`~sklearn_inr._task_init.task_learn_init` puts a classifier head's
+    :func:`~sklearn_inr.learned._task_init.task_learn_init` puts a classifier head's
     loss in the loop. Only :meth:`~sklearn_inr.INRFeaturizer.fit` reads
     ``y``; every image, training or new, is then fitted from the one learned
     init, as with ``init="meta"``. The init is stored in ``memory``'s array

@@ -4,7 +4,7 @@ As in functa (Dupont et al., 2022), every image is described by a latent
 vector ``z`` of ``latent_dim`` numbers. One linear map shared by all images
 turns it into shift modulations, ``s = W z + b``, which offset the biases of
 the hidden ``width -> width`` layers of one base network (the shifts of
-:mod:`sklearn_inr._shifts`). The base network, the map and one inner
+:mod:`sklearn_inr.fitting._shifts`). The base network, the map and one inner
 learning rate per latent dimension (meta-SGD, Li et al., 2017) are
 meta-learned by :func:`meta_learn_latent` so that a few plain gradient
 steps on ``z``, from ``z = 0``, reconstruct an image. New images then fit
@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._checks import check_images
-from ._device import parse_device, resolve_device
-from ._docs import fill_doc
-from ._engine import BatchedINR
-from ._functions import LOSSES, get_loss
-from ._networks import INRSpec, make_coordinates, unflatten_theta
-from ._seeds import to_seed
-from ._shifts import check_shift_spec, shifts_to_theta
+from .._docs import fill_doc
+from ..core._device import parse_device, resolve_device
+from ..core._engine import BatchedINR
+from ..core._functions import LOSSES, get_loss
+from ..core._networks import INRSpec, make_coordinates, unflatten_theta
+from ..fitting._checks import check_images
+from ..fitting._seeds import to_seed
+from ..fitting._shifts import check_shift_spec, shifts_to_theta
 
 __all__ = [
     "LatentModel",
@@ -147,7 +147,7 @@ def latents_to_theta(latents, params, spec: INRSpec) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> from sklearn_inr import INRSpec
-    >>> from sklearn_inr._latent import LatentModel, latents_to_theta
+    >>> from sklearn_inr.learned._latent import LatentModel, latents_to_theta
     >>> spec = INRSpec(hidden_features=4, hidden_layers=1)
     >>> model = LatentModel(spec.init_theta(0), np.ones((4, 2)), np.zeros(4),
     ...                     np.full(2, 0.1))
@@ -180,7 +180,7 @@ def latent_feature_names(latent_dim: int) -> np.ndarray:
 
     Examples
     --------
-    >>> from sklearn_inr._latent import latent_feature_names
+    >>> from sklearn_inr.learned._latent import latent_feature_names
     >>> latent_feature_names(2)
     array(['latent[0]', 'latent[1]'], dtype=object)
     """
@@ -409,7 +409,7 @@ def meta_learn_latent(
     --------
     >>> import numpy as np
     >>> from sklearn_inr import INRSpec
-    >>> from sklearn_inr._latent import LatentModel, meta_learn_latent
+    >>> from sklearn_inr.learned._latent import LatentModel, meta_learn_latent
     >>> images = np.random.default_rng(0).uniform(size=(4, 8, 8))
     >>> spec = INRSpec(hidden_features=8, hidden_layers=1)
     >>> params = meta_learn_latent(images, spec, latent_dim=4, meta_steps=2,

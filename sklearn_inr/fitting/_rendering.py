@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._device import parse_device, resolve_device
-from ._engine import render_batch
-from ._functions import ACTIVATIONS, LOSSES, get_loss
-from ._networks import INRSpec, make_coordinates
+from ..core._device import parse_device, resolve_device
+from ..core._engine import render_batch
+from ..core._functions import ACTIVATIONS, LOSSES, get_loss
+from ..core._networks import INRSpec, make_coordinates
 
 __all__ = ["render_inrs"]
 

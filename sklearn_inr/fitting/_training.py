@@ -4,7 +4,7 @@ Every fit in the package runs :func:`train`: full-batch Adam on what a
 *trainer* exposes, with a hook after each step. :class:`WeightsTrainer`
 fits all of each image's parameters; :class:`ShiftTrainer` fits per-image
 shift modulations of a fixed base network (functa). The meta-learning of
-:mod:`sklearn_inr._meta` runs the same loop as its inner loop.
+:mod:`sklearn_inr.learned._meta` runs the same loop as its inner loop.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import joblib
 import numpy as np
 import torch
 
-from ._engine import BatchedINR, make_adam, padded_pixels, render_batch
-from ._functions import get_loss
-from ._networks import INRSpec
+from ..core._engine import BatchedINR, make_adam, padded_pixels, render_batch
+from ..core._functions import get_loss
+from ..core._networks import INRSpec
 
 __all__ = ["ShiftTrainer", "TrainResult", "WeightsTrainer", "train"]
 

@@ -26,12 +26,12 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from ._checks import check_images
-from ._device import parse_device, resolve_device
-from ._docs import fill_doc
-from ._functions import LOSSES, get_loss
-from ._networks import INRSpec, make_coordinates, unflatten_theta
-from ._seeds import to_seed
+from .._docs import fill_doc
+from ..core._device import parse_device, resolve_device
+from ..core._functions import LOSSES, get_loss
+from ..core._networks import INRSpec, make_coordinates, unflatten_theta
+from ..fitting._checks import check_images
+from ..fitting._seeds import to_seed
 
 __all__ = ["check_task_labels", "task_learn_init"]
 

@@ -8,8 +8,8 @@ import torch
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from torch import nn
 
-from ._device import torch_threads
-from ._engine import make_adam
+from ..core._device import torch_threads
+from ..core._engine import make_adam
 
 __all__ = ["MLP_ACTIVATIONS", "MLPModule", "cuda_indices", "make_net"]
 

@@ -243,7 +243,7 @@ def permute_hidden_neurons(theta, spec: INRSpec, rng) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> from sklearn_inr import INRSpec
-    >>> from sklearn_inr._networks import permute_hidden_neurons
+    >>> from sklearn_inr.core._networks import permute_hidden_neurons
     >>> spec = INRSpec("siren", hidden_features=8, hidden_layers=1)
     >>> theta = spec.init_theta(0)[None]
     >>> permuted = permute_hidden_neurons(theta, spec, np.random.default_rng(0))
@@ -275,7 +275,7 @@ def layer_slices(layer_shapes) -> list[tuple[slice, slice]]:
 
     Examples
     --------
-    >>> from sklearn_inr._networks import layer_slices
+    >>> from sklearn_inr.core._networks import layer_slices
     >>> layer_slices([(3, 2), (1, 3)])
     [(slice(0, 6, None), slice(6, 9, None)), (slice(9, 12, None), slice(12, 13, None))]
     """

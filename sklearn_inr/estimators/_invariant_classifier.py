@@ -24,9 +24,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 from torch import nn
 
+from ..classifier import MLPClassifier
+from ..core._networks import INRSpec, layer_slices, unflatten_theta
 from ._mlp_network import MLP_ACTIVATIONS, MLPModule
-from ._networks import INRSpec, layer_slices, unflatten_theta
-from .classifier import MLPClassifier
 
 __all__ = ["InvariantWeightModule", "PermutationInvariantClassifier"]
 
@@ -323,7 +323,7 @@ class PermutationInvariantClassifier(MLPClassifier):
 
     Persistence is that of :class:`~sklearn_inr.MLPClassifier`: a fitted
     classifier saved with ``skops.io`` loads without pickle, with
-    ``trusted=["sklearn_inr._invariant_classifier.PermutationInvariantClassifier"]``
+    ``trusted=["sklearn_inr.estimators._invariant_classifier.PermutationInvariantClassifier"]``
     as its only non-default trusted type.
 
     Examples

@@ -3,16 +3,16 @@
 Every fit of the package (:func:`~sklearn_inr.fit_inrs`,
 :func:`~sklearn_inr.fit_shifts`, :class:`~sklearn_inr.INRFeaturizer`) calls
 :func:`run_fits` with the images, an :class:`~sklearn_inr.INRSpec`, frozen
-:class:`FitSettings`, an initialisation object (:mod:`sklearn_inr._inits`)
-and a trainer (:mod:`sklearn_inr._training`). The runner
+:class:`FitSettings`, an initialisation object (:mod:`sklearn_inr.fitting._inits`)
+and a trainer (:mod:`sklearn_inr.fitting._training`). The runner
 
-- reads finished images from the cache (:class:`~sklearn_inr._cache.ArrayStore`)
+- reads finished images from the cache (:class:`~sklearn_inr.fitting._cache.ArrayStore`)
   and writes each finished batch to it at once;
 - cuts the rest into *chunks* dispatched through the active joblib backend
   (``n_jobs``, e.g. a Dask cluster), and each chunk into *batches*;
 - trains each batch on one CPU thread (several batches run at once on a
   pool of threads), so that an image's theta is the same to the bit whatever
-  its batch, companions, ``n_jobs`` or backend (see :mod:`sklearn_inr._engine`);
+  its batch, companions, ``n_jobs`` or backend (see :mod:`sklearn_inr.core._engine`);
 - shows progress and detects divergence.
 """
 
@@ -27,10 +27,10 @@ import joblib
 import numpy as np
 import torch
 
+from ..core._device import gemm_dtype, matmul_precision, resolve_device, torch_threads
+from ..core._engine import BatchedINR, bytes_per_batch
+from ..core._networks import INRSpec, make_coordinates
 from ._cache import ArrayStore
-from ._device import gemm_dtype, matmul_precision, resolve_device, torch_threads
-from ._engine import BatchedINR, bytes_per_batch
-from ._networks import INRSpec, make_coordinates
 from ._results import INRFitResult, collect_results, diverged
 from ._seeds import content_digest
 from ._training import train
@@ -80,7 +80,7 @@ class FitSettings:
     check_every : int
     precision : {"auto", "fp32", "bf16"}
         What the width x width products compute in (see
-        :func:`~sklearn_inr._engine.gemm_layers`).
+        :func:`~sklearn_inr.core._engine.gemm_layers`).
     """
 
     loss: str = "bce"
@@ -138,7 +138,7 @@ def auto_batch_size(
     The budget is :data:`CPU_MEMORY_BUDGET` on CPU, shared by the
     ``n_threads`` batches in flight, and :data:`GPU_MEMORY_FRACTION` of the
     free memory on a GPU; a batch needs
-    :func:`sklearn_inr._engine.bytes_per_batch`, which grows with the batch.
+    :func:`sklearn_inr.core._engine.bytes_per_batch`, which grows with the batch.
     On CPU the batch holds at most :data:`CPU_BATCH_PIXELS` pixels (and at
     least one image).
     """
@@ -200,8 +200,8 @@ def run_fits(
 ) -> INRFitResult:
     """Fit every image (checked ``(n, H, W, C)`` floats) and collect the results.
 
-    ``init`` and ``trainer`` are objects of :mod:`sklearn_inr._inits` and
-    :mod:`sklearn_inr._training`; the other arguments are those of
+    ``init`` and ``trainer`` are objects of :mod:`sklearn_inr.fitting._inits` and
+    :mod:`sklearn_inr.fitting._training`; the other arguments are those of
     :func:`~sklearn_inr.fit_inrs`, already validated.
     """
     store = ArrayStore.from_memory(memory)

@@ -2,7 +2,7 @@
 
 It checks its arguments at the door, builds the network spec, the settings,
 the initialisation and the trainer once, and hands them to the runner
-(:mod:`sklearn_inr._runner`). :class:`~sklearn_inr.INRFeaturizer` is its
+(:mod:`sklearn_inr.fitting._runner`). :class:`~sklearn_inr.INRFeaturizer` is its
 scikit-learn face.
 """
 
@@ -19,12 +19,12 @@ from sklearn.utils._param_validation import (
     validate_params,
 )
 
+from .._docs import fill_doc
+from ..core._device import PRECISIONS, parse_device
+from ..core._functions import ACTIVATIONS, LOSSES
+from ..core._networks import INRSpec
 from ._checks import check_images
-from ._device import PRECISIONS, parse_device
-from ._docs import fill_doc
-from ._functions import ACTIVATIONS, LOSSES
 from ._inits import resolve_init
-from ._networks import INRSpec
 from ._results import INRFitResult
 from ._runner import FitSettings, run_fits
 from ._training import WeightsTrainer

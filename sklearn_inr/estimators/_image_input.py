@@ -9,7 +9,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, validate_data
 
-from ._checks import check_intensity_range
+from ..fitting._checks import check_intensity_range
 
 __all__ = ["MIN_PIXELS", "flat_image_shape", "validate_images"]
 

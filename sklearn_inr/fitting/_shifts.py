@@ -3,7 +3,7 @@
 As in functa (Dupont et al., 2022), each image's network is a base network
 shared by all images with a *shift* added to the biases of its hidden
 ``width -> width`` layers; the shifts are the image's features. Fitting them
-runs on the fitting runner with a :class:`~sklearn_inr._training.ShiftTrainer`
+runs on the fitting runner with a :class:`~sklearn_inr.fitting._training.ShiftTrainer`
 (the biases are ``base + shift``, so a shift's gradient is its bias's
 gradient), and so gets the cache, ``n_jobs`` and progress of every fit.
 """
@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import validate_params
 
+from .._docs import fill_doc
+from ..core._device import parse_device
+from ..core._networks import INRSpec, layer_slices
 from ._checks import check_images
-from ._device import parse_device
-from ._docs import fill_doc
-from ._fitting import FIT_PARAMETER_CONSTRAINTS
+from ._fit import FIT_PARAMETER_CONSTRAINTS
 from ._inits import SharedInit
-from ._networks import INRSpec, layer_slices
 from ._results import INRFitResult
 from ._runner import FitSettings, run_fits
 from ._training import ShiftTrainer

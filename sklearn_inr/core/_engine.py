@@ -32,7 +32,7 @@ operation an image sees is the same whatever its batch and neighbours:
 
 Several CPU threads split some reductions by thread count, which changes the
 rounding, so the runner trains each batch on one thread
-(:mod:`sklearn_inr._runner`). GPU kernels make no such promise.
+(:mod:`sklearn_inr.fitting._runner`). GPU kernels make no such promise.
 """
 
 from __future__ import annotations
