@@ -389,3 +389,59 @@ def test_hand_built_real_size_case(tmp_path):
     # The mirror image of z=100 about the brain's centre (z=77) has the same area.
     assert z_n == 54 and data.brain_area[0] == data.brain_area[1]
     np.testing.assert_allclose(data.images[0], flair[:, :, 100] / 900, atol=1e-6)
+
+
+# --- headers that lie about their size ------------------------------------------
+
+
+def _lying_file(path, shape, dtype=np.int16, data_bytes=64):
+    """A .nii.gz whose header declares ``shape`` but holds ``data_bytes`` bytes."""
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_data_dtype(dtype)
+    header["vox_offset"] = 352
+    with gzip.open(path, "wb") as file:
+        file.write(header.binaryblock + b"\0" * 4 + bytes(data_bytes))
+
+
+@pytest.mark.parametrize(
+    "shape, reason",
+    [
+        ((2000, 1000, 1000), "more than the"),  # the attack: 1 KB claiming 4 GB
+        ((4000, 4000, 4000), "more than the"),  # once a bare MemoryError
+        ((64, 64, 40), "which the file does not hold"),  # small, but not there
+    ],
+)
+def test_header_sizes_are_checked_before_any_voxel_is_read(small, shape, reason):
+    import tracemalloc
+
+    case = "BraTS2021_00001"
+    path = _path(small, case, "flair")
+    _lying_file(path, shape)
+    assert path.stat().st_size < 2048
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=reason) as info:
+            load_brats_slices(small)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value) and "on_error='skip'" in str(info.value)
+    assert peak < 64 * 2**20, f"refusing it took {peak / 2**20:.0f} MiB"
+    # on_error="skip" skips that patient, naming the file, and loads the others.
+    with pytest.warns(UserWarning, match=f"Skipping patient {case}"):
+        data = load_brats_slices(small, on_error="skip")
+    assert list(data.skipped) == [case] and str(path) in data.skipped[case]
+    assert len(data.images) == 4
+
+
+def test_uncompressed_file_shorter_than_its_header_declares(small):
+    case = "BraTS2021_00002"
+    gz_path = _path(small, case, "t1")
+    volume = _read(small, case, "t1")
+    gz_path.unlink()
+    path = _path(small, case, "t1", suffix=".nii")
+    _write(volume, path)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="which the file does not hold"):
+        load_brats_slices(small, modality="t1")

@@ -250,3 +250,161 @@ def test_any_damaged_byte_or_truncation_is_a_miss_or_the_exact_entry(tmp_path):
             else:
                 np.testing.assert_array_equal(loaded["theta"], theta)
     assert n_misses > len(original)
+
+
+# ------------------------------------------- what sits at an entry's path
+def _run_with_timeout(function, seconds=10.0):
+    """``function()``'s result, or a failure if it blocks past ``seconds``."""
+    import threading
+
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(value=function()))
+    thread.daemon = True  # a blocked reader must not keep the tests alive
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the load blocked"
+    return result["value"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_at_an_entry_path_is_a_miss_and_never_blocks(tmp_path):
+    store, (key, *_) = _filled_store(tmp_path)
+    path = store._path(key)
+    path.unlink()
+    os.mkfifo(path)
+    assert _run_with_timeout(lambda: store.load(key, ["theta"])) is None
+    assert store.n_damaged == 1
+
+
+def test_symlink_at_an_entry_path_is_a_miss(tmp_path):
+    store, (key, other, _) = _filled_store(tmp_path)
+    path = store._path(key)
+    path.unlink()
+    # A link to a valid entry of the same key: still not followed.
+    target = tmp_path / "elsewhere.npz"
+    np.savez(target, __key__=np.str_(key), theta=np.arange(4.0))
+    path.symlink_to(target)
+    assert store.load(key, ["theta"]) is None
+
+
+def test_directory_at_an_entry_path_is_a_miss_and_a_save_is_skipped(tmp_path):
+    store, (key, *_) = _filled_store(tmp_path)
+    path = store._path(key)
+    path.unlink()
+    path.mkdir()
+    assert store.load(key, ["theta"]) is None
+    # The save cannot replace a directory: no error, the fit is not lost.
+    assert store.save(key, theta=np.arange(4.0)) is False
+    assert isinstance(store.save_error, IsADirectoryError | PermissionError)
+    with pytest.warns(UserWarning, match="Could not write to the cache"):
+        store.warn_failed_saves()
+    assert path.is_dir() and not list(path.parent.glob("*.tmp"))
+
+
+def test_full_disk_skips_the_save_with_one_warning(tmp_path, monkeypatch):
+    import errno
+
+    store = ArrayStore(tmp_path)
+    key = _keys(1)[0]
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", no_space)
+    assert store.save(key, theta=np.arange(4.0)) is False
+    assert store.save(key, theta=np.arange(4.0)) is False
+    with pytest.warns(UserWarning, match="No space left") as record:
+        store.warn_failed_saves()
+    assert len(record) == 1
+    assert not list(tmp_path.rglob("*.tmp"))
+    store.warn_failed_saves()  # said once: nothing more
+
+
+def _bomb(path, key, shape, dtype=np.float64):
+    """An entry with the right key whose ``theta`` inflates to ``shape``."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in [("__key__", np.str_(key)), ("__checksum__", np.str_(""))]:
+            with archive.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(array))
+        with archive.open("theta.npy", "w", force_zip64=True) as member:
+            header = {"descr": np.dtype(dtype).str, "fortran_order": False,
+                      "shape": shape}  # fmt: skip
+            np.lib.format.write_array_header_1_0(member, header)
+            zeros = bytes(2**20)
+            n_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            for _ in range(n_bytes // len(zeros)):
+                member.write(zeros)
+
+
+def test_compressed_bomb_is_refused_before_it_is_inflated(tmp_path):
+    import tracemalloc
+
+    store = ArrayStore(tmp_path)
+    key = _keys(1)[0]
+    path = store._path(key)
+    path.parent.mkdir(parents=True)
+    _bomb(path, key, shape=(9 * 2**20,))  # 72 MiB of zeros in ~72 KiB
+    assert path.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        assert store.load(key, {"theta": (4,)}) is None
+        assert store.load(key, ["theta"]) is None  # shape unknown: size capped
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"the load allocated {peak / 2**20:.0f} MiB"
+
+
+def test_member_whose_size_disagrees_with_its_header_is_a_miss(tmp_path):
+    store = ArrayStore(tmp_path)
+    key = _keys(1)[0]
+    path = store._path(key)
+    path.parent.mkdir(parents=True)
+    # The header says 4 numbers, the member holds a megabyte more.
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in [("__key__", np.str_(key)), ("__checksum__", np.str_(""))]:
+            with archive.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(array))
+        with archive.open("theta.npy", "w") as member:
+            np.lib.format.write_array(member, np.arange(4.0))
+            member.write(bytes(2**20))
+    assert store.load(key, {"theta": (4,)}) is None
+
+
+def test_object_dtype_and_unexpected_shapes_are_refused_from_the_header(tmp_path):
+    store = ArrayStore(tmp_path)
+    key = _keys(1)[0]
+    store.save(key, theta=np.arange(4.0))
+    assert store.load(key, {"theta": (4,)}) is not None
+    assert store.load(key, {"theta": (5,)}) is None
+    assert store.load(key, {"theta": (4,), "missing": None}) is None
+
+
+# ------------------------------------------------------- memory= at the door
+def test_memory_empty_string_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="empty path"):
+        ArrayStore.from_memory("")
+
+
+def test_memory_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    store = ArrayStore.from_memory("~/cache")
+    assert store.location == tmp_path / "cache"
+
+
+def test_memory_that_is_a_file_is_refused_before_any_work(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("not a folder")
+    for memory in (file, file / "below"):
+        with pytest.raises(ValueError, match="is a file, not a folder"):
+            ArrayStore(memory).check_location()
+
+
+def test_memory_that_cannot_be_written_warns_before_any_work(tmp_path):
+    # /proc refuses new folders even to root (permission bits would not).
+    if not Path("/proc/self").exists():
+        pytest.skip("needs /proc")
+    with pytest.warns(UserWarning, match="cannot be written"):
+        ArrayStore("/proc/sklearn_inr_test").check_location()
+    ArrayStore(tmp_path / "new").check_location()  # a fine folder: silent
+    assert (tmp_path / "new" / "sklearn_inr" / "theta").is_dir()

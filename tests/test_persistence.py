@@ -13,11 +13,13 @@ from sklearn_inr import INRFeaturizer, MLPClassifier
 
 # The types beyond skops' defaults that a fitted featurizer + classifier
 # pipeline holds: the two estimators and the featurizer's architecture record.
-TRUSTED_TYPES = [
-    "sklearn_inr.core._networks.INRSpec",
-    "sklearn_inr.classifier.MLPClassifier",
-    "sklearn_inr.featurizer.INRFeaturizer",
-]
+TRUSTED_TYPES = sorted(
+    [
+        "sklearn_inr.core._networks.INRSpec",
+        "sklearn_inr.classifier.MLPClassifier",
+        "sklearn_inr.featurizer.INRFeaturizer",
+    ]
+)
 
 
 @pytest.fixture(scope="module")

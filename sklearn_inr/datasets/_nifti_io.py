@@ -8,6 +8,8 @@ with the file that caused it and what to do about it.
 import gzip
 import os
 import re
+import struct
+from math import prod
 from pathlib import Path
 
 import nibabel as nib
@@ -22,6 +24,11 @@ SUFFIXES = (".nii.gz", ".nii")
 # from being mistaken for a case.
 _CASE_DIR = re.compile(r"^BraTS[A-Za-z0-9_-]*_\d+$")
 _SKIP_HINT = "or pass on_error='skip' to load the other patients"
+# The largest volume read: 512 voxels a side (BraTS volumes are 240 x 240 x
+# 155, 9 million voxels). A header is checked against it, and against the
+# file's own size, before any voxel is read: a 1 KB file that claims
+# 2000 x 1000 x 1000 voxels must not cost gigabytes to refuse.
+MAX_VOXELS = 512**3
 
 
 def find_case_dirs(root):
@@ -138,34 +145,74 @@ def read_volume(path):
     one volume, just saved with a singleton time axis.
     """
     try:
-        img = nib.load(path)
-        # dataobj keeps the on-disk dtype (int16 for BraTS images, uint8 for segs):
-        # a quarter of the memory and time of get_fdata's float64.
-        data = np.asanyarray(img.dataobj)
-        if str(path).endswith(".gz"):
-            _check_gzip(path)
-    except MemoryError:
-        raise
+        img = nib.load(path)  # the header only: the voxels are read below
     except Exception as exc:  # nibabel, gzip and zlib each raise their own types
         raise ValueError(
             f"Could not read {str(path)!r} ({type(exc).__name__}: {exc}). The file is "
             f"corrupt or truncated: re-download or re-extract it, {_SKIP_HINT}."
         ) from exc
-    if data.ndim > 3 and all(n == 1 for n in data.shape[3:]):
-        data = data.reshape(data.shape[:3])
-    if data.ndim != 3:
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) > 3 and all(n == 1 for n in shape[3:]):
+        shape = shape[:3]
+    if len(shape) != 3:
         raise ValueError(
-            f"{str(path)!r} holds a {data.ndim}-D volume of shape {data.shape}; a 3-D "
+            f"{str(path)!r} holds a {len(shape)}-D volume of shape {img.shape}; a 3-D "
             "(x, y, z) volume is expected. Pass the per-modality BraTS files, or save "
             "one 3-D volume per file (e.g. nibabel's img.slicer[..., 0]), "
             f"{_SKIP_HINT}."
         )
+    _check_declared_size(path, img, shape)
+    try:
+        # dataobj keeps the on-disk dtype (int16 for BraTS images, uint8 for segs):
+        # a quarter of the memory and time of get_fdata's float64.
+        data = np.asanyarray(img.dataobj).reshape(shape)
+        if str(path).endswith(".gz"):
+            _check_gzip(path)
+    except Exception as exc:  # MemoryError included: it must name the file
+        raise ValueError(
+            f"Could not read {str(path)!r} ({type(exc).__name__}: {exc}). The file is "
+            f"corrupt or truncated: re-download or re-extract it, {_SKIP_HINT}."
+        ) from exc
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise ValueError(
             f"{str(path)!r} contains NaN or infinite values. Re-export the volume with "
             f"finite intensities (background 0), {_SKIP_HINT}."
         )
     return data
+
+
+def _check_declared_size(path, img, shape) -> None:
+    """Refuse a header whose volume is too large, or larger than its file.
+
+    A ``.nii`` must hold its header's bytes; a single-member ``.nii.gz``
+    records its uncompressed size (modulo 2**32) in its last four bytes, which
+    must match the header's. Both are read without decompressing anything.
+    """
+    n_voxels = prod(shape)
+    if n_voxels > MAX_VOXELS:
+        raise ValueError(
+            f"{str(path)!r} declares a volume of {' x '.join(map(str, shape))} "
+            f"voxels, more than the {MAX_VOXELS:,} (512 a side) this loader "
+            "reads. BraTS volumes are 240 x 240 x 155: check the file, or "
+            f"downsample it first, {_SKIP_HINT}."
+        )
+    header = img.header
+    n_bytes = img.dataobj.offset + n_voxels * header.get_data_dtype().itemsize
+    file_size = os.path.getsize(path)
+    if str(path).endswith(".gz"):
+        with open(path, "rb") as file:
+            file.seek(max(0, file_size - 4))
+            (stored,) = struct.unpack("<I", file.read(4).rjust(4, b"\0"))
+        matches = stored == n_bytes % 2**32
+    else:
+        matches = file_size >= n_bytes
+    if not matches:
+        raise ValueError(
+            f"Could not read {str(path)!r}: its header declares "
+            f"{' x '.join(map(str, shape))} voxels of {header.get_data_dtype()} "
+            f"({n_bytes:,} bytes), which the file does not hold. The file is "
+            f"corrupt or truncated: re-download or re-extract it, {_SKIP_HINT}."
+        )
 
 
 def read_case(case_dir, modalities):
