@@ -1,6 +1,8 @@
 # The two set-up commands of the README, plus the developer targets.
-# `install` takes the CPU wheel of torch when torch is missing (an unpinned
-# torch can pull a multi-GB CUDA build); an existing torch is kept.
+# `install` installs torch when it is missing (build_tools/install_torch.sh:
+# the CPU build from PyTorch's CPU index unless an NVIDIA GPU is present; an
+# unpinned torch from the default index is a multi-GB CUDA build); an existing
+# torch, e.g. your own CUDA build, is kept.
 #
 # pip runs only when it has to: on a fresh clone, when pyproject.toml changed
 # since the last install, or with another interpreter (PYTHON=..., a new
@@ -17,7 +19,7 @@ INSTALL_STAMP := .make/install-$(or $(PREFIX_ID),unknown).stamp
 install: $(INSTALL_STAMP)
 
 $(INSTALL_STAMP): pyproject.toml
-	@$(PYTHON) -c "import torch" 2>/dev/null || { echo "Installing torch 2.13.0 (CPU)..."; $(PYTHON) -m pip install -q "torch==2.13.0"; }
+	@$(PYTHON) -c "import torch" 2>/dev/null || PYTHON="$(PYTHON)" bash build_tools/install_torch.sh
 	@echo "Installing sklearn-inr and its dev and docs extras (pip install -q -e .[dev,docs])..."
 	@$(PYTHON) -m pip install -q -e ".[dev,docs]"
 	@mkdir -p $(@D) && touch $@
