@@ -38,7 +38,7 @@ from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_limits
 
 from sklearn_inr import INRSpec, make_coordinates, meta_learn_init
-from sklearn_inr.core._engine import BatchedINR, make_adam
+from sklearn_inr.core import BatchedINR, make_adam
 
 # 2 -> 32 -> 32 -> 32 -> 1 SIREN (2,241 parameters): large enough to reach
 # 50 dB on these images, small enough for 1000-step fits on a laptop CPU.

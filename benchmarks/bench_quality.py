@@ -20,10 +20,20 @@ are measured, except the ``fixed, enough`` ones, which are the ``fixed
 lowest PSNR of the images. Every row runs in float32 and in bfloat16
 (``precision="bf16"``: bfloat16 products, float32 everything else).
 
+``--model`` adds INR families beside SIREN (any name of the model table:
+``siren``, ``relu``, ``gauss``, ``fourier``; same width, depth, lr and
+omega_0 = 30, which each family reads its own way).
+
 Run: ``python benchmarks/bench_quality.py`` (about 30 minutes on 2 CPU
 cores: the paper net runs only at 64 x 64 there), ``--quick`` (64 x 64,
 width 64, about 4 minutes), ``--device cuda --full`` (every combination);
-``--network``, ``--size``, ``--init`` and ``--precision`` pick a subset.
+``--network``, ``--size``, ``--init``, ``--precision`` and ``--model`` pick
+a subset. The families side by side, at the size of the user guide's table
+(about 10 minutes on 2 CPU cores)::
+
+    python benchmarks/bench_quality.py --quick --images 8 --init shared \
+        --precision fp32 --model siren gauss fourier --targets 30 35 \
+        --fixed-steps 0
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import numpy as np
 import torch
 
 from sklearn_inr import INRSpec, fit_inrs, meta_learn_init
+from sklearn_inr.core import model_names
 from sklearn_inr.datasets import load_brats_slices, make_brats_like
 
 NETWORKS = {
@@ -63,7 +74,7 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def learn_init(meta_images, network, init_name, device):
+def learn_init(meta_images, network, init_name, device, model="siren"):
     """The init of ``init_name`` and the seconds it took to learn (float32).
 
     Learned once per network and data, and shared by both precisions' rows.
@@ -75,7 +86,7 @@ def learn_init(meta_images, network, init_name, device):
     return timed(
         meta_learn_init,
         meta_images,
-        INRSpec(**settings),
+        INRSpec(model, **settings),
         meta_steps=50,
         inner_steps=10,
         inner_lr=lr,
@@ -85,19 +96,28 @@ def learn_init(meta_images, network, init_name, device):
     )
 
 
-def run(images, network, init, meta_seconds, device, n_steps_cap, precision):
-    """Rows of the table for one (data, network, init, precision)."""
+def run(images, network, init, meta_seconds, device, n_steps_cap, precision,
+        model="siren", targets=TARGETS, fixed_steps=PAPER_STEPS):  # fmt: skip
+    """Rows of the table for one (data, network, init, precision, model).
+
+    ``fixed_steps=0`` skips the fixed-count run (its columns then read nan).
+    """
     settings = dict(network)
     lr = settings.pop("lr")
-    spec = INRSpec(**settings)
+    spec = INRSpec(model, **settings)
     n_pixels = int(np.prod(images.shape[1:3]))
     step_flops = 6.0 * spec.n_params * n_pixels
-    common = dict(lr=lr, device=device, random_state=0, precision=precision, **settings)
-    fixed, fixed_seconds = timed(fit_inrs, images, n_steps=PAPER_STEPS, init=init,
-                                 **common)  # fmt: skip
-    seconds_per_step = fixed_seconds / PAPER_STEPS
+    common = dict(lr=lr, device=device, random_state=0, precision=precision,
+                  model=model, **settings)  # fmt: skip
+    if fixed_steps:
+        fixed, fixed_seconds = timed(fit_inrs, images, n_steps=fixed_steps,
+                                     init=init, **common)  # fmt: skip
+        fixed_floor = float(fixed.psnr.min())
+    else:
+        fixed_seconds, fixed_floor = float("nan"), float("nan")
+    seconds_per_step = fixed_seconds / max(fixed_steps, 1)
     rows = []
-    for target in TARGETS:
+    for target in targets:
         result, seconds = timed(fit_inrs, images, n_steps=n_steps_cap, init=init,
                                 target_psnr=target, **common)  # fmt: skip
         reached = result.psnr >= target
@@ -120,9 +140,9 @@ def run(images, network, init, meta_seconds, device, n_steps_cap, precision):
                 ),
                 "fixed 1000": (
                     fixed_seconds,
-                    float(PAPER_STEPS),
-                    step_flops * PAPER_STEPS * len(images),
-                    float(fixed.psnr.min()),
+                    float(fixed_steps),
+                    step_flops * fixed_steps * len(images),
+                    fixed_floor,
                 ),  # fmt: skip
                 "meta_seconds": meta_seconds,
             }
@@ -148,6 +168,15 @@ def main(argv=None):
     parser.add_argument(
         "--init", nargs="+", default=["shared", "meta"], choices=["shared", "meta"]
     )
+    parser.add_argument(
+        "--model", nargs="+", default=["siren"], choices=model_names(),
+        help="INR families, side by side",
+    )  # fmt: skip
+    parser.add_argument("--targets", nargs="+", type=float, default=list(TARGETS))
+    parser.add_argument(
+        "--fixed-steps", type=int, default=PAPER_STEPS,
+        help="step count of the fixed run (0: skip it)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     combos = [(64, "width 64"), (64, "paper"), (240, "width 64")]
     if args.full:
@@ -165,33 +194,43 @@ def main(argv=None):
         f"{torch.get_num_threads()} threads, {args.images} slices"
     )
     print(
-        "| slices | network | init | precision | target dB | reached | stopping | "
+        "| slices | model | network | init | precision | target dB | reached | "
+        "stopping | "
         "wall s | mean steps | TFLOP | PSNR floor dB | time / target_psnr time | "
         "meta-learning s |"
     )
-    print("|" + "---|" * 13)
+    print("|" + "---|" * 14)
     for size, name in combos:
         images, meta_images = cohort_slices(size, args.images, 16)
-        for init_name in args.init:
-            init, meta_seconds = learn_init(
-                meta_images, NETWORKS[name], init_name, args.device
+        for model in args.model:
+            for init_name in args.init:
+                init, meta_seconds = learn_init(
+                    meta_images, NETWORKS[name], init_name, args.device, model
+                )
+                for precision in args.precision:
+                    rows = run(images, NETWORKS[name], init, meta_seconds,
+                               args.device, n_steps_cap=3000, precision=precision,
+                               model=model, targets=args.targets,
+                               fixed_steps=args.fixed_steps)  # fmt: skip
+                    print_rows(rows, f"{size}x{size} | {model} | {name} | "
+                                     f"{init_name} | {precision}")  # fmt: skip
+
+
+def print_rows(rows, prefix):
+    stoppings = ("target_psnr", "fixed, enough", "fixed 1000")
+    for row in rows:
+        baseline = row["target_psnr"][0]
+        for stopping in stoppings:
+            seconds, steps, flops, floor = row[stopping]
+            if np.isnan(seconds):
+                continue  # the fixed run was skipped
+            floor = "-" if floor is None else f"{floor:.1f}"
+            print(
+                f"| {prefix} | {row['target']:g} | {row['reached']} | {stopping} | "
+                f"{seconds:.1f} | {steps:.0f} | {flops / 1e12:.2f} | {floor} | "
+                f"{seconds / baseline:.2f}x | {row['meta_seconds']:.1f} |",
+                flush=True,
             )
-            for precision in args.precision:
-                rows = run(images, NETWORKS[name], init, meta_seconds, args.device,
-                           n_steps_cap=3000, precision=precision)  # fmt: skip
-                for row in rows:
-                    baseline = row["target_psnr"][0]
-                    for stopping in ("target_psnr", "fixed, enough", "fixed 1000"):
-                        seconds, steps, flops, floor = row[stopping]
-                        floor = "-" if floor is None else f"{floor:.1f}"
-                        print(
-                            f"| {size}x{size} | {name} | {init_name} | {precision} | "
-                            f"{row['target']:g} | {row['reached']} | {stopping} | "
-                            f"{seconds:.1f} | {steps:.0f} | {flops / 1e12:.2f} | "
-                            f"{floor} | {seconds / baseline:.2f}x | "
-                            f"{row['meta_seconds']:.1f} |",
-                            flush=True,
-                        )
 
 
 if __name__ == "__main__":

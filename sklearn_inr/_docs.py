@@ -11,17 +11,22 @@ from __future__ import annotations
 __all__ = ["docdict", "fill_doc"]
 
 docdict = {
-    "model": """model : {"siren", "relu"}, default="siren"
-    Sine activations ``sin(omega_0 (W x + b))`` (SIREN, Sitzmann et al.
-    2020) or ReLU, on every layer but the linear output.""",
+    "model": """model : {"siren", "relu", "gauss", "fourier"}, default="siren"
+    The INR family, from the model table (``sklearn_inr.core.model_names()``):
+    sine activations ``sin(omega_0 (W x + b))`` (SIREN, Sitzmann et al.
+    2020), ReLU, Gaussian activations ``exp(-(s u)^2 / 2)`` with
+    ``s = omega_0 / 2`` (Ramasinghe and Lucey 2022), or a ReLU MLP on random
+    Fourier features of the coordinates with scale ``sigma = omega_0 / 10``
+    (Tancik et al. 2020), on every layer but the linear output.""",
     "hidden_features": """hidden_features : int, default=256
     Width of the hidden layers.""",
     "hidden_layers": """hidden_layers : int, default=4
     Number of ``width -> width`` layers; the network has
     ``hidden_layers + 2`` Linear layers (the SIREN convention).""",
     "omega_0": """omega_0 : float, default=30.0
-    SIREN frequency factor, in [1e-3, 1e4] (1 to 100 in practice); ignored
-    by ``model="relu"``.""",
+    SIREN frequency factor, in [1e-3, 1e4] (1 to 100 in practice). The
+    other families read their own scale from it (``"gauss"``: ``omega_0 / 2``,
+    ``"fourier"``: ``omega_0 / 10``); ``model="relu"`` ignores it.""",
     "loss": """loss : {"bce", "mse"}, default="bce"
     ``"bce"``: binary cross-entropy on the logit output, the reconstruction
     being its sigmoid (the paper's BCEWithLogitsLoss; intensities must be in

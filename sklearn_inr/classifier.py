@@ -18,17 +18,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, InputShapeSetter
-from skorch.dataset import ValidSplit
-from skorch.history import History
 
-from .core._device import resolve_device
+from .core import resolve_device
 from .estimators._mlp_network import (
     MLP_ACTIVATIONS,
     cuda_indices,
     make_net,
+    training_callbacks,
     training_threads,
 )
+from .estimators._net_state import net_from_state, net_to_state
 
 __all__ = ["MLPClassifier"]
 
@@ -275,22 +274,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size
         )
 
-        callbacks = [("input_shape", InputShapeSetter(param_name="input_dim"))]
-        train_split = None
-        if self.early_stopping:
-            train_split = ValidSplit(
-                cv=self.validation_fraction, stratified=True, random_state=seed
-            )
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        load_best=True,
-                    ),
-                )
-            )
+        train_split, callbacks = training_callbacks(
+            self.early_stopping, self.validation_fraction, self.n_iter_no_change, seed
+        )
 
         # Plain values only: kept with the fitted estimator so that the net can
         # be rebuilt on unpickling (see __getstate__).
@@ -332,23 +318,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict:
         # Persist the weights as NumPy arrays and the history as plain lists,
-        # not the skorch net: skorch pickles its module into an opaque byte
-        # string and unpickles it with plain pickle, which would defeat the
-        # type audit of skops.io. The net is rebuilt in __setstate__.
+        # not the skorch net, which skops.io could not audit (see
+        # _net_state.py). The net is rebuilt in __setstate__.
         state = dict(super().__getstate__())
         net = state.pop("net_", None)
         if net is not None:
-            state["_module_state"] = {
-                name: tensor.detach().cpu().numpy()
-                for name, tensor in net.module_.state_dict().items()
-            }
-            state["history_"] = [
-                {
-                    key: [dict(batch) for batch in value] if key == "batches" else value
-                    for key, value in epoch.items()
-                }
-                for epoch in state["history_"]
-            ]
+            state["_module_state"], state["history_"] = net_to_state(
+                net, state["history_"]
+            )
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -357,19 +334,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
         if module_state is None:
             return
-        config = dict(self._net_config)
-        if config["device"].startswith("cuda") and not torch.cuda.is_available():
-            config["device"] = "cpu"
-        net = self._make_net(config)
-        # initialize() draws a throwaway random init: keep the global RNG as is.
-        with torch.random.fork_rng(devices=cuda_indices(config["device"])):
-            net.initialize()
-        net.module_.load_state_dict(
-            {name: torch.as_tensor(array) for name, array in module_state.items()}
+        self.net_ = net_from_state(
+            self._make_net, self._net_config, module_state, self.history_
         )
-        net.history_ = History(self.history_)
-        self.history_ = net.history_
-        self.net_ = net
+        self.history_ = self.net_.history_
 
     def decision_function(self, X) -> np.ndarray:
         """Raw output logits.

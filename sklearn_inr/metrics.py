@@ -32,7 +32,7 @@ def mean_squared_error_per_image(images, reconstructions) -> np.ndarray:
             f"images {images.shape} and reconstructions {reconstructions.shape} "
             "must have the same shape."
         )
-    return ((images - reconstructions) ** 2).reshape(len(images), -1).mean(axis=1)
+    return _per_image((images - reconstructions) ** 2).mean(axis=1)
 
 
 def psnr(images, reconstructions, data_range: float = 1.0) -> np.ndarray:
@@ -86,7 +86,15 @@ def binary_entropy(images) -> np.ndarray:
     >>> binary_entropy(np.array([[0.0, 1.0], [0.5, 0.5]])).round(4)
     array([0.    , 0.6931])
     """
-    p = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    p = _per_image(np.asarray(images, dtype=np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = -(p * np.log(p) + (1 - p) * np.log1p(-p))
     return np.nan_to_num(terms, nan=0.0).mean(axis=1)
+
+
+def _per_image(array: np.ndarray) -> np.ndarray:
+    """``array`` as ``(n_images, values)``; zero images give ``(0, values)``.
+
+    (``reshape(n, -1)`` cannot infer the second axis of an empty array.)
+    """
+    return array.reshape(len(array), int(np.prod(array.shape[1:])))

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-import sklearn_inr.cli as cli
+import sklearn_inr._cli_reproduce as cli_reproduce
 import sklearn_inr.datasets
 import sklearn_inr.fitting._runner as runner
 from sklearn_inr.cli import main
@@ -214,7 +214,7 @@ def test_unwritable_out_exits_2(tmp_path, monkeypatch, capsys):
     readonly.mkdir()
     access = os.access
     monkeypatch.setattr(
-        cli.os,
+        os,
         "access",
         lambda path, mode: access(path, mode) and str(path) != str(readonly),
     )
@@ -334,7 +334,7 @@ def test_n_patients_beyond_the_data_warns(
         seen["groups"] = groups
         return {"verdict": {"text": ""}, "timings": {"total": 0.0}}
 
-    monkeypatch.setattr(cli, "run_reproduction", fake_run)
+    monkeypatch.setattr(cli_reproduce, "run_reproduction", fake_run)
     argv = _tiny(small_cohort, tmp_path / "out", "--n-patients", str(n_patients))
     assert main(argv) == 0
     assert len(set(seen["groups"])) == 4
@@ -359,6 +359,15 @@ def test_unsuitable_data_folder_gets_loader_error(tmp_path, capsys):
     assert "--data" in err and "BraTS" in err
 
 
+def test_console_script_is_main():
+    # pyproject.toml's [project.scripts] names sklearn_inr.cli:main.
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="sklearn-inr")
+    assert script.value == "sklearn_inr.cli:main"
+    assert script.load() is main
+
+
 def test_python_dash_m_entry_point():
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_inr", "reproduce", "--help"],
@@ -378,7 +387,7 @@ def _no_work(monkeypatch):
 
     monkeypatch.setattr(sklearn_inr.datasets, "make_brats_like", forbidden)
     monkeypatch.setattr(sklearn_inr.datasets, "load_brats_slices", forbidden)
-    monkeypatch.setattr(cli, "run_reproduction", forbidden)
+    monkeypatch.setattr(cli_reproduce, "run_reproduction", forbidden)
 
 
 def _plan_lines(printed):
@@ -453,7 +462,7 @@ def test_plan_with_data_counts_the_loaded_slices(
         print("RUN")
         return {"verdict": {"text": ""}, "timings": {"total": 0.0}}
 
-    monkeypatch.setattr(cli, "run_reproduction", fake_run)
+    monkeypatch.setattr(cli_reproduce, "run_reproduction", fake_run)
     assert main(_tiny(small_cohort, tmp_path / "out", "--n-patients", "9")) == 0
     printed = capsys.readouterr().out
     assert printed.startswith(
@@ -525,7 +534,7 @@ def test_unreachable_dask_scheduler_exits_2_before_any_work(
 ):
     pytest.importorskip("distributed")
     _no_work(monkeypatch)
-    monkeypatch.setattr(cli, "_DASK_CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(cli_reproduce, "_DASK_CONNECT_TIMEOUT", "0.5s")
     argv = ["reproduce", "--preset", "tiny", "--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--dask-scheduler", address])

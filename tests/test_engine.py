@@ -3,14 +3,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sklearn_inr import INRSpec, make_coordinates, theta_to_module
+from sklearn_inr import INRSpec, make_coordinates, theta_to_module, unflatten_theta
+from sklearn_inr.core import Engine, make_adam
 from sklearn_inr.core._engine import (
     PIXEL_ALIGN,
     BatchedINR,
     bytes_per_batch,
     chunk_shape,
     gemm_layers,
-    make_adam,
     padded_pixels,
     render_batch,
 )
@@ -27,7 +27,7 @@ def _autograd_grads(spec, theta, coords, target, loss):
     return torch.cat([p.grad.reshape(-1) for p in net.parameters()]), value
 
 
-@pytest.mark.parametrize("model", ["siren", "relu"])
+@pytest.mark.parametrize("model", ["siren", "relu", "gauss", "fourier"])
 @pytest.mark.parametrize("loss", ["bce", "mse"])
 def test_hand_written_gradients_equal_autograd(model, loss, device):
     spec = INRSpec(model, hidden_features=7, hidden_layers=2, out_features=2)
@@ -50,7 +50,7 @@ def test_hand_written_gradients_equal_autograd(model, loss, device):
         torch.testing.assert_close(losses[i], value.detach(), rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("model", ["siren", "relu"])
+@pytest.mark.parametrize("model", ["siren", "relu", "gauss"])
 @pytest.mark.parametrize("shape, batch", [((10, 10), 3), ((40, 30), 6)])
 @pytest.mark.parametrize(
     "hidden_layers, gemm_dtype", [(3, None), (1, torch.bfloat16), (3, torch.bfloat16)]
@@ -199,3 +199,31 @@ def test_bf16_keeps_the_first_and_output_layers_in_float32():
     (buffers,) = net._buffers.values()
     assert [t.dtype for t in buffers["pre"]] == [torch.float32] + [torch.bfloat16] * 2
     assert buffers["output"].dtype == torch.float32
+
+
+def test_batched_inr_implements_the_engine_interface():
+    spec = INRSpec("siren", hidden_features=6, hidden_layers=2)
+    theta = torch.as_tensor(
+        np.stack([spec.init_theta(s) for s in range(3)]), dtype=torch.float64
+    )
+    net = BatchedINR(spec, theta, make_coordinates((4, 3), dtype=torch.float64))
+    assert isinstance(net, Engine)
+    assert net.dtype == torch.float64 and net.device.type == "cpu"
+    net.backward(torch.rand(3, 12, 1, dtype=torch.float64), "bce")
+    grads = net.get_bias_grads([1, 2])
+    assert grads.shape == (3, 2, 6)
+    _, bias_grads = unflatten_theta(net.grad_theta(), spec.layer_shapes)
+    torch.testing.assert_close(grads[:, 1], bias_grads[2], rtol=0, atol=0)
+    assert grads.abs().max() > 0
+    new = net.get_biases([1, 2]) + 1.0
+    net.set_biases([1, 2], new)
+    _, biases = unflatten_theta(net.theta(), spec.layer_shapes)
+    torch.testing.assert_close(biases[1], new[:, 0], rtol=0, atol=0)
+    torch.testing.assert_close(biases[0], theta[:, 12:18], rtol=0, atol=0)
+    # render: other networks on the same grid, as render_batch gives them.
+    torch.testing.assert_close(
+        net.render(theta[:2]),
+        render_batch(spec, theta[:2], net.coords),
+        rtol=0,
+        atol=0,
+    )

@@ -2,16 +2,24 @@
 
 import pytest
 
-from sklearn_inr.experiments import get_preset
-from sklearn_inr.experiments._estimate import (
-    STAGES,
+from sklearn_inr.experiments import (
+    STAGE_NAMES,
     Throughput,
     estimate,
-    format_duration,
     format_plan,
+    get_preset,
     plan,
     probe_throughput,
 )
+from sklearn_inr.experiments._plan_table import format_duration
+
+STAGES = STAGE_NAMES
+
+
+def _n_params(in_features, width, hidden_layers, out_features=1):
+    """Weights and biases of the Linear layers, counted from their shapes."""
+    sizes = [in_features] + [width] * (hidden_layers + 1) + [out_features]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 def test_estimate_scales_inversely_with_speed():
@@ -44,8 +52,29 @@ def test_estimate_times_chains_and_classifiers_by_their_own_probe():
     speeds.update({(m, "chain"): 1e10 for m in ("siren", "relu")})
     seconds = estimate(stages, Throughput(speeds, (0.5, 0.01), "cpu", "", 0.0))
     cv = {s.name: s for s in stages}["grouped CV"]
-    expected = cv.flops / 1e10 + cv.classifier_fits * 0.5 + cv.classifier_steps * 0.01
+    # Expected from the preset's numbers, not from the plan's own FLOPs: the
+    # cpu preset's grouped CV fits only TinySIREN (width 64, 3 hidden layers,
+    # 12,737 parameters) in weight-transfer chains of at most 200 steps on
+    # 32 x 32 pixels; the shared-init pipeline is all cached.
+    n_params = _n_params(2, 64, 3)
+    assert n_params == 12_737
+    flops = cv.fits * 6.0 * n_params * 32 * 32 * 200
+    assert cv.chained_fits == cv.fits > 0
+    assert cv.flops == pytest.approx(flops, rel=1e-12)
+    # 5 folds x (shared: images, noise, permuted; weight transfer: images),
+    # each an MLP of 100 epochs on 64 training slices in batches of 32.
+    assert cv.classifier_fits == 5 * 4
+    assert cv.classifier_steps == 5 * 4 * 100 * 2
+    expected = flops / 1e10 + 20 * 0.5 + 4000 * 0.01
     assert seconds["stages"]["grouped CV"] == pytest.approx(expected)
+    # Without a classifier probe: its FLOPs at the mean batch speed, from its
+    # layer shapes (12,737 -> 256 -> 1 weights, 6 per sample and epoch).
+    seconds = estimate(stages, Throughput(speeds, None, "cpu", "", 0.0))
+    classifier_flops = 20 * 6.0 * 64 * 100 * (12_737 * 256 + 256 * 1)
+    assert cv.classifier_flops == pytest.approx(classifier_flops, rel=1e-12)
+    assert seconds["stages"]["grouped CV"] == pytest.approx(
+        flops / 1e10 + classifier_flops / 2e10
+    )
 
 
 def test_probe_measures_the_preset_networks_without_fitting(fit_counter):

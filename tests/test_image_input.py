@@ -25,12 +25,36 @@ def test_flat_image_shape_errors_say_what_to_do(image_shape, n_features, match):
         flat_image_shape(image_shape, n_features)
 
 
-def test_validate_images_sets_the_shape_and_checks_it_later():
+def test_validate_images_returns_the_shape_and_checks_it_later():
     estimator = INRFeaturizer(image_shape=(2, 3))
-    images = validate_images(estimator, np.full((4, 6), 0.5), reset=True)
-    assert images.shape == (4, 2, 3) and estimator.image_shape_ == (2, 3)
-    assert estimator._input_was_2d
+    images, image_shape, was_2d = validate_images(
+        estimator, np.full((4, 6), 0.5), reset=True
+    )
+    assert images.shape == (4, 2, 3) and image_shape == (2, 3) and was_2d
+    # It tells the estimator what it learned; it does not set its attributes
+    # (validate_data's n_features_in_ aside).
+    assert not hasattr(estimator, "image_shape_")
+    assert not hasattr(estimator, "_input_was_2d")
+    assert estimator.n_features_in_ == 6
+    estimator.image_shape_ = image_shape
+    checked = validate_images(estimator, np.full((1, 2, 3), 0.5), reset=False)
+    assert checked.images.shape == (1, 2, 3) and not checked.was_2d
+    assert checked.image_shape == (2, 3)
     with pytest.raises(ValueError, match=r"fitted on images of shape \(2, 3\)"):
         validate_images(estimator, np.full((1, 3, 2), 0.5), reset=False)
     with pytest.raises(ValueError, match="loss='bce' needs intensities"):
         validate_images(estimator, np.full((1, 6), 2.0), reset=False)
+
+
+@pytest.mark.parametrize(
+    "X, image_shape, expected_shape, was_2d",
+    [(np.full((3, 4, 5), 0.5), None, (4, 5), False),
+     (np.full((3, 4, 5, 2), 0.5), None, (4, 5, 2), False),
+     (np.full((3, 40), 0.5), (4, 5, 2), (4, 5, 2), True)],
+)  # fmt: skip
+def test_validate_images_reports_the_input_layout(
+    X, image_shape, expected_shape, was_2d
+):
+    checked = validate_images(INRFeaturizer(image_shape=image_shape), X, reset=True)
+    assert checked.image_shape == expected_shape and checked.was_2d is was_2d
+    assert checked.images.shape == (3, *expected_shape)

@@ -10,7 +10,7 @@ from sklearn_inr import INRFeaturizer, INRSpec, make_coordinates, psnr
 from sklearn_inr.fitting._checks import check_images
 from sklearn_inr.fitting._inits import SharedInit
 from sklearn_inr.fitting._runner import FitSettings, run_fits
-from sklearn_inr.learned._latent import (
+from sklearn_inr.learned import (
     LatentModel,
     LatentTrainer,
     adapt_latents,

@@ -41,16 +41,27 @@ def test_cuda_indices_only_for_cuda():
 
 
 def test_small_cpu_training_runs_on_one_thread():
-    import torch
-
     from sklearn_inr.estimators._mlp_network import training_threads
 
     small = {"n_classes": 2, "input_dim": 100, "hidden_layer_sizes": (16,),
              "batch_size": 32, "device": "cpu"}  # fmt: skip
     large = {**small, "input_dim": 264_193, "hidden_layer_sizes": (256,)}
-    before = torch.get_num_threads()
-    with training_threads(small):
-        assert torch.get_num_threads() == 1
-    with training_threads(large):
-        assert torch.get_num_threads() == before
-    assert torch.get_num_threads() == before
+    # conftest pins torch to one thread: start from two, so that a
+    # training_threads that did nothing could not pass.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with training_threads(small):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with training_threads(large):
+            assert torch.get_num_threads() == 2
+        with training_threads({**small, "device": "cuda"}):
+            assert torch.get_num_threads() == 2
+        # Restored after an error inside, too.
+        with pytest.raises(RuntimeError, match="inside"):
+            with training_threads(small):
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

@@ -1,39 +1,46 @@
-"""What a reproduction will fit, counted before any work (experiments/_plan.py)."""
+"""What a reproduction will fit, counted before any work (experiments/_plan.py),
+walking the stages the run runs (experiments/_stages.py)."""
 
 import contextlib
+import functools
 
 import numpy as np
 import pytest
 from conftest import make_toy_cohort
 
-from sklearn_inr.experiments import _reproduce, get_preset, run_reproduction
-from sklearn_inr.experiments._plan import (
+from sklearn_inr.experiments import (
+    STAGE_NAMES,
     STAGES,
-    flops_per_fit,
-    learned_init_flops,
+    _reproduce,
+    get_preset,
     plan,
+    run_reproduction,
 )
+from sklearn_inr.experiments._costs import flops_per_fit, learned_init_flops
+from sklearn_inr.experiments._stages import run_stages
 
 
-def test_plan_counts_the_fits_a_tiny_run_really_runs(
+def test_the_plan_and_the_run_walk_the_same_stages_and_fits(
     tmp_path, fit_counter, monkeypatch
 ):
-    # Per stage, the images the runner trains (cache hits never reach it)
-    # must be what the plan counts, cache included: the shared-init fits
-    # serving the grouped CV, the chain heads and the chain prefixes already
-    # fitted, the permuted labels' reuse of the slices' random-init fits.
+    # The run records, task by task, the images the runner really trains
+    # (cache hits never reach it); the plan must have walked the same stages
+    # and tasks in the same order and counted the same fits for each, cache
+    # included: the shared-init fits serving the grouped CV, the chain heads
+    # and the chain prefixes already fitted, the permuted labels' reuse of
+    # the slices' random-init fits, the task-aware refits.
     images, target, groups = make_toy_cohort(7)
-    per_stage = {}
-    stage = _reproduce._Timer.stage
+    ran = []
 
     @contextlib.contextmanager
-    def counted(self, name):
+    def record(stage, task):
         before = fit_counter["images"]
-        with stage(self, name):
-            yield
-        per_stage[name] = per_stage.get(name, 0) + fit_counter["images"] - before
+        yield
+        ran.append((stage, task, fit_counter["images"] - before))
 
-    monkeypatch.setattr(_reproduce._Timer, "stage", counted)
+    monkeypatch.setattr(
+        _reproduce, "run_stages", functools.partial(run_stages, observer=record)
+    )
     settings = get_preset("tiny")
     results = run_reproduction(
         images,
@@ -48,21 +55,36 @@ def test_plan_counts_the_fits_a_tiny_run_really_runs(
         verbose=0,
     )
     stages = plan(settings, len(images), (8, 8), n_splits=3, random_state=1)
-    assert [s.name for s in stages] == list(STAGES)
-    assert set(STAGES) <= set(results["timings"])
-    assert {s.name: s.fits for s in stages} == {
-        name: per_stage[name] for name in STAGES
-    }
+    planned = [(s.name, task, fits) for s in stages for task, fits in s.tasks]
+    assert planned == ran
+    assert [s.name for s in stages] == list(STAGE_NAMES)
+    assert STAGE_NAMES == tuple(stage.name for stage in STAGES)
+    assert set(STAGE_NAMES) <= set(results["timings"])
+    # Every stage, variant and condition of the tiny preset ran.
+    assert {stage for stage, _, _ in ran} == set(STAGE_NAMES)
+    assert {task.variant for _, task, _ in ran} == {
+        "shared", "paper", "weight transfer", "task-aware", "pixels"
+    }  # fmt: skip
+    for s in stages:
+        assert s.fits == sum(fits for _, fits in s.tasks)
     assert sum(s.fits for s in stages) == fit_counter["images"]
     # Given explicitly, the same labels and patients give the same plan.
     explicit = plan(
         settings, len(images), (8, 8), n_splits=3, random_state=1,
         target=target, groups=groups,
     )  # fmt: skip
-    assert [s.fits for s in explicit] == [s.fits for s in stages]
+    assert [s.tasks for s in explicit] == [s.tasks for s in stages]
     # The cache did serve fits: without it the run would fit far more.
     assert stages[2].fits < 3 * 2 * 3 * 3 * len(images)
     assert stages[3].fits == 0
+    # The rows of the results are the stages' tasks, grouped.
+    keys = [row["key"] for row in results["scores"]]
+    assert keys == [
+        "paper/siren", "paper/relu", "pipeline-shared/siren",
+        "pipeline-shared/relu", "pipeline-weight-transfer/siren",
+        "pipeline-weight-transfer/relu", "pipeline-task-aware/siren",
+        "pipeline-task-aware/relu", "pixels/logistic",
+    ]  # fmt: skip
 
 
 def test_plan_of_the_paper_preset():

@@ -1,31 +1,29 @@
-"""The reproduction experiment as a function: run_reproduction and its parts."""
+"""The reproduction experiment as a function: run_reproduction and its parts
+(presets read by _protocols, the protocols of _evaluation)."""
 
 import json
-import math
 
 import numpy as np
 import pytest
 from conftest import make_toy_cohort
 
 from sklearn_inr.experiments import PRESETS, get_preset, run_reproduction
-from sklearn_inr.experiments._protocols import (
-    INR_KEYS,
-    _accuracy_counts,
-    critical_count,
-    detection_power,
+from sklearn_inr.experiments._evaluation import (
     grouped_cv_score,
     grouped_folds,
-    learned_init,
-    make_featurizer,
-    make_pixel_baseline,
     noise_images,
     paper_split,
     permute_within_groups,
     permuted_fold_targets,
-    slices_needed,
-    wilson_interval,
 )
-from sklearn_inr.experiments._report import cohort_warning, fmt, rounded, verdict
+from sklearn_inr.experiments._protocols import (
+    INR_KEYS,
+    learned_init,
+    make_featurizer,
+    make_pixel_baseline,
+)
+from sklearn_inr.experiments._report_tables import fmt
+from sklearn_inr.experiments._statistics import wilson_interval
 
 CONDITION_KEYS = ("images", "noise", "permuted")
 PRESET_MODELS = [(p, m) for p in sorted(PRESETS) for m in PRESETS[p]["models"]]
@@ -61,26 +59,6 @@ def test_featurizers_carry_every_preset_setting(preset, model):
         assert fitted.n_params_ == 264_193
 
 
-def test_cpu_presets_fit_leak_free_inrs_to_a_fidelity():
-    """The cpu preset's leak-free fits stop at a PSNR; the paper's don't."""
-    siren = get_preset("cpu")["models"]["siren"]
-    assert siren["leak_free"]["target_psnr"] >= 35.0
-    assert siren["lr"] == PRESETS["paper"]["models"]["siren"]["lr"]
-    assert all(
-        model.get("leak_free", {}) == {}
-        for model in get_preset("paper")["models"].values()
-    )
-
-
-def test_get_preset_returns_a_copy():
-    settings = get_preset("cpu")
-    settings["models"]["siren"]["n_steps"] = 1
-    assert PRESETS["cpu"]["models"]["siren"]["n_steps"] != 1
-    assert settings["preset"] == "cpu"
-    with pytest.raises(ValueError, match="Unknown preset 'gpu'"):
-        get_preset("gpu")
-
-
 def test_paper_split_is_80_10_10_and_disjoint():
     train, val, test = paper_split(100, (0.8, 0.1, 0.1), random_state=0)
     assert (len(train), len(val), len(test)) == (80, 10, 10)
@@ -101,14 +79,6 @@ def test_noise_images_are_uniform_noise_of_the_same_shape():
     noise = noise_images(images, random_state=0)
     assert noise.shape == images.shape and noise.dtype == images.dtype
     assert 0 <= noise.min() and noise.max() <= 1 and noise.std() > 0.2
-
-
-def test_rounding_is_what_the_report_prints():
-    values = rounded({"a": [0.123456, 1.0, float("nan"), 3], "b": np.float32(2.5e-5)})
-    assert values == {"a": [0.1235, 1.0, None, 3], "b": 2.5e-05}
-    for v in (0.1235, 1.0, 2.5e-05, 12.35):
-        assert float(fmt(v)) == v
-    assert fmt(None) == "n/a"
 
 
 @pytest.mark.filterwarnings("ignore:Only 6 patients:UserWarning")
@@ -179,198 +149,6 @@ def test_run_reproduction_rejects_bad_input(kwargs, message, tmp_path):
             verbose=0,
             **params,
         )
-
-
-def test_verdict_flags_leak_free_rows_of_unconverged_inrs():
-    from sklearn_inr.experiments._report import reconstruction_table, verdict
-
-    def psnr(median):
-        return {
-            "psnr": {"mean": median, "std": 1.0, "median": median, "p10": median - 2},
-            **{k: {"mean": 0.1, "std": 0.0} for k in ("bce", "bce_minus_entropy",
-                                                       "mse")},
-        }  # fmt: skip
-
-    results = {
-        "scores": [],
-        "data": {"n_patients": 40},
-        "settings": {"models": {"siren": {"name": "TinySIREN"},
-                                "relu": {"name": "SmallMLP_INR"}}},
-        "reconstruction": {"siren": {"shared": psnr(11.6)},
-                           "relu": {"shared": psnr(36.0)}},
-    }  # fmt: skip
-    said = verdict(results)
-    assert said["unconverged_leak_free_fits"] == ["TinySIREN"]
-    assert "TinySIREN classify theta of unconverged INRs" in said["text"]
-    assert "median PSNR of 11.6 dB" in said["text"]
-    assert "SmallMLP_INR classify" not in said["text"]
-    table = reconstruction_table(results)
-    assert "| 11.6 | 9.6 |" in table and "PSNR median (dB)" in table
-
-
-# ---------------------------------------------------------------------------
-# The report's statistics: counts, Wilson intervals, the power of the noise
-# control, its three outcomes, the cohort-size warning and the permuted-label
-# control drawn afresh in each fold.
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "n_correct, n_total, low, high",
-    [
-        # Newcombe (1998), Statistics in Medicine 17, table I, method 3.
-        (81, 263, 0.2553, 0.3662),
-        (15, 148, 0.0624, 0.1605),
-        (0, 20, 0.0, 0.1611),
-        (1, 29, 0.0061, 0.1718),
-    ],
-)
-def test_wilson_interval_matches_published_values(n_correct, n_total, low, high):
-    got = wilson_interval(n_correct, n_total)
-    assert got == pytest.approx((low, high), abs=5e-5)
-
-
-def test_wilson_interval_is_statsmodels_formula():
-    # statsmodels' proportion_confint(33, 40, alpha=0.1, method="wilson"),
-    # written out: centre (p + z^2/2n) / (1 + z^2/n), half-width
-    # z sqrt(p q / n + z^2 / 4n^2) / (1 + z^2/n), z = 1.6448536269514722.
-    z, n, p = 1.6448536269514722, 40, 33 / 40
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    low, high = wilson_interval(33, 40, confidence=0.9)
-    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)
-    assert low < 33 / 40 < high
-    # Wider at higher confidence; always inside [0, 1].
-    wide = wilson_interval(33, 40, confidence=0.99)
-    assert wide[0] < low and wide[1] > high
-    assert wilson_interval(5, 5) == (pytest.approx(0.5655, abs=5e-5), 1.0)
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        ((3, 0), "n_total must be an integer >= 1"),
-        ((5, 4), "n_correct must be an integer between 0 and n_total=4"),
-        ((-1, 4), "n_correct must be an integer between 0"),
-        ((1.5, 4), "n_correct must be an integer"),
-        ((1, 4, 1.0), "confidence must be strictly between 0 and 1"),
-        ((1, 4, 95), "confidence must be strictly between 0 and 1"),
-    ],
-)
-def test_wilson_interval_rejects_bad_input(args, message):
-    with pytest.raises(ValueError, match=message):
-        wilson_interval(*args)
-
-
-def _power_by_hand(n, chance, accuracy=0.8, alpha=0.05):
-    """Critical count and power, from binomial sums written out."""
-
-    def tail(k, p):  # P(X >= k), X ~ Binomial(n, p)
-        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
-
-    crit = next((k for k in range(n + 1) if tail(k, chance) < alpha), n + 1)
-    return crit, tail(crit, accuracy)
-
-
-@pytest.mark.parametrize("n", [2, 4, 5, 12, 13, 17, 18, 40])
-@pytest.mark.parametrize("chance", [0.5, 0.6])
-def test_detection_power_is_the_exact_binomial_power(n, chance):
-    crit, power = _power_by_hand(n, chance)
-    assert critical_count(n, chance) == crit
-    assert detection_power(n, chance) == pytest.approx(power, abs=1e-12)
-
-
-def test_slices_needed_is_the_first_count_with_enough_power():
-    needed = slices_needed(0.5)
-    assert _power_by_hand(needed, 0.5)[1] >= 0.8
-    assert all(_power_by_hand(n, 0.5)[1] < 0.8 for n in range(1, needed))
-    # Two test slices can never beat chance at 5 %: power 0.
-    assert critical_count(2, 0.5) == 3 and detection_power(2, 0.5) == 0.0
-    with pytest.raises(ValueError, match="too imbalanced"):
-        slices_needed(0.85)
-
-
-def _results(rows, n_patients=40):
-    """A results dict with the fields the verdict reads."""
-    return {
-        "scores": rows,
-        "data": {"n_patients": n_patients, "n_slices": 2 * n_patients,
-                 "n_tumour": n_patients, "n_no_tumour": n_patients},
-        "settings": {"split": [0.8, 0.1, 0.1], "models": {}},
-        "reconstruction": {},
-    }  # fmt: skip
-
-
-def _row(key, protocol, label, n_correct, n_test):
-    y_test = np.tile([0, 1], n_test // 2)
-    y_pred = np.where(np.arange(n_test) < n_correct, y_test, 1 - y_test)
-    noise = {"accuracy": n_correct / n_test, **_accuracy_counts(y_test, y_pred)}
-    return {
-        "key": key,
-        "protocol": protocol,
-        "label": label,
-        "conditions": {"images": noise, "noise": rounded(noise), "permuted": None},
-    }
-
-
-def test_noise_control_has_three_outcomes_with_power_and_needed_sizes():
-    rows = [
-        _row("paper/siren", "paper", "Paper protocol (leaky): TinySIREN", 8, 8),
-        _row("paper/relu", "paper", "Paper protocol (leaky): SmallMLP_INR", 1, 2),
-        _row("pipeline-shared/siren", "pipeline (shared)",
-             "Leak-free pipeline: TinySIREN, shared init", 42, 80),
-        _row("pipeline-shared/relu", "pipeline (shared)",
-             "Leak-free pipeline: SmallMLP_INR, shared init", 56, 80),
-    ]  # fmt: skip
-    results = _results(rows)
-    said = verdict(results)
-    kinds = {k: c["kind"] for k, c in said["noise_control"].items()}
-    assert kinds == {
-        "paper/siren": "leak",
-        "paper/relu": "inconclusive",
-        "pipeline-shared/siren": "no evidence of a leak",
-        "pipeline-shared/relu": "leak",
-    }
-    assert said["paper_protocol_passes_noise_control"] is False
-    assert said["cohort_warning"] is None
-    paper, pipeline = (
-        said["noise_control"]["paper/relu"],
-        said["noise_control"]["pipeline-shared/siren"],
-    )
-    assert paper["power"] == 0.0 and paper["n_test_needed"] == slices_needed(0.5)
-    # Under the paper's split, a patient adds 0.2 test slices.
-    n_patients = paper["n_patients_needed"]
-    assert len(paper_split(2 * n_patients, (0.8, 0.1, 0.1), 0)[2]) >= 18
-    assert len(paper_split(2 * (n_patients - 1), (0.8, 0.1, 0.1), 0)[2]) < 18
-    assert pipeline["power"] == pytest.approx(detection_power(80, 0.5), rel=1e-3)
-    assert pipeline["power"] >= 0.8
-    text = said["text"]
-    assert "TinySIREN) scores 100 % (8/8 test slices" in text
-    assert "a leak; it measures the labels" in text
-    assert "SmallMLP_INR) scores 50 % (1/2 test slices, 95 % CI 9 % to 91 %" in text
-    assert f"({n_patients} patients under this protocol)" in text
-    assert "TinySIREN, shared init: 52 % (42/80" in text
-    assert "The pooled 80 test slices" in text
-    # A leak-free row above chance on noise is called out, with its p.
-    p = said["noise_control"]["pipeline-shared/relu"]["p_value"]
-    assert 0 < p < 0.05
-    assert (
-        f"The leak-free row SmallMLP_INR, shared init scores significantly above "
-        f"chance on pure noise (p = {fmt(p)})"
-    ) in text
-    assert "weaker leak" in text and "brightness" in text
-    # Every number of a control is in the JSON (rounded as the report shows).
-    assert said["noise_control"] == rounded(said["noise_control"])
-
-
-def test_cohort_warning_below_twenty_patients():
-    assert cohort_warning(20) is None
-    assert "Only 19 patients: below 20, these numbers are anecdotal" in (
-        cohort_warning(19)
-    )
-    said = verdict(_results([], n_patients=7))
-    assert said["text"].startswith("Only 7 patients")
-    assert said["cohort_warning"] == cohort_warning(7)
 
 
 def test_permuted_fold_targets_are_independent_draws_per_fold():
@@ -486,3 +264,38 @@ def test_a_leak_free_only_run_from_an_init_learned_on_other_patients(tmp_path):
                             protocol="leak-free")  # fmt: skip
     assert not np.array_equal(init, drawn.fit(images[:1]).init_params_)
     assert learned_init(plain, random_state=0, memory=None, device="cpu") is None
+
+
+def test_learned_init_shares_the_featurizers_stored_init(tmp_path, monkeypatch):
+    # The learned init is stored under the key INRFeaturizer(init="meta")
+    # gives the same learning: a cache filled by either serves the other,
+    # so a run resumed after this refactor (or a featurizer) relearns nothing.
+    from sklearn_inr import INRFeaturizer, INRSpec
+    from sklearn_inr.datasets import load_brats_slices, make_brats_like
+    from sklearn_inr.estimators._strategies import STARTS
+    from sklearn_inr.experiments import _protocols
+
+    recipe = {"n_patients": 2, "cohort_shape": (32, 32, 12), "image_size": 8,
+              "meta_steps": 2, "inner_steps": 2, "meta_batch_size": 2}  # fmt: skip
+    entry = get_preset("tiny")["models"]["siren"]
+    entry["leak_free"]["learned_init"] = recipe
+    seed = 3 + _protocols.CALIBRATION_SEED_OFFSET
+    images = load_brats_slices(
+        make_brats_like(tmp_path / "cohort", 2, (32, 32, 12), seed), size=8
+    ).images
+    lr = entry["leak_free"]["lr"]
+    featurizer = INRFeaturizer(
+        model="siren", hidden_features=8, hidden_layers=1, omega_0=30.0,
+        loss="bce", lr=lr, init="meta", meta_steps=2, inner_steps=2,
+        meta_batch_size=2, device="cpu", memory=str(tmp_path / "cache"),
+    )  # fmt: skip
+    spec = INRSpec("siren", hidden_features=8, hidden_layers=1, omega_0=30.0)
+    stored = STARTS["meta"].init_params(featurizer, images, spec, seed)
+
+    def relearn(*args, **kwargs):
+        raise AssertionError("the stored init was not found")
+
+    monkeypatch.setattr(_protocols, "meta_learn_init", relearn)
+    init = learned_init(entry, random_state=3, memory=str(tmp_path / "cache"),
+                        device="cpu")  # fmt: skip
+    np.testing.assert_array_equal(init, stored)

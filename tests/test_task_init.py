@@ -21,7 +21,7 @@ from sklearn_inr import (
     make_coordinates,
     task_learn_init,
 )
-from sklearn_inr.core._engine import render_batch
+from sklearn_inr.core import render_batch
 
 SPEC = INRSpec(hidden_features=8, hidden_layers=1, omega_0=10.0)
 # Tiny networks and budgets: every fit in this module takes well under a second.
@@ -37,16 +37,23 @@ def _noise(n, seed=0, side=8):
 
 
 @pytest.mark.parametrize("model", ["siren", "relu"])
-def test_functional_network_is_the_engines(model):
+def test_inner_losses_are_the_engines(model):
+    # The differentiable inner loop reads the core's functional forward: its
+    # losses are those of the engine's outputs (float64, to rounding).
     spec = INRSpec(model, hidden_features=8, hidden_layers=2, out_features=2)
     theta = torch.tensor(
         np.stack([spec.init_theta(s) for s in range(3)]), dtype=torch.float64
     )
     coords = make_coordinates((5, 4), dtype=torch.float64)
+    targets = torch.rand((3, 20, 2), dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(0))  # fmt: skip
+    outputs = render_batch(spec, theta, coords)
+    expected = F.binary_cross_entropy_with_logits(
+        outputs, targets, reduction="none"
+    ).mean(dim=(1, 2))
     np.testing.assert_allclose(
-        task_init.forward(spec, theta, coords).numpy(),
-        render_batch(spec, theta, coords).numpy(),
-        rtol=1e-12, atol=1e-12,
+        task_init.image_losses(spec, theta, coords, targets, "bce").numpy(),
+        expected.numpy(), rtol=1e-12,
     )  # fmt: skip
 
 
@@ -94,6 +101,18 @@ def test_classification_reaches_the_init_only_through_second_order_terms():
     # over the standardised batch; second order, it does not.
     assert _head_gradient(second_order=False) < 1e-9
     assert _head_gradient(second_order=True) > 1e-3
+
+
+def test_batches_hold_every_class_the_batch_can():
+    # The task rule refines the loop's sampling: a rare class is in every
+    # batch, the rows stay distinct and sorted, and the seed decides them.
+    y = np.repeat([0, 1, 2], [8, 1, 1])
+    for seed in range(20):
+        rows = task_init._batch_rows(np.random.default_rng(seed), y, 3)
+        assert set(y[rows]) == {0, 1, 2} and (np.diff(rows) > 0).all()
+    again = task_init._batch_rows(np.random.default_rng(19), y, 3)
+    np.testing.assert_array_equal(rows, again)
+    np.testing.assert_array_equal(task_init._batch_rows(None, y, 10), np.arange(10))
 
 
 def test_pure_noise_with_random_labels_stays_at_chance():

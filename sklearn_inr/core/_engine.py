@@ -39,102 +39,28 @@ from __future__ import annotations
 
 import torch
 
+from ._buffers import (  # noqa: F401 - the engine's public names, re-exported
+    PIXEL_ALIGN,
+    PaddedParameters,
+    allocate_chunk_buffers,
+    bytes_per_batch,
+    chunk_shape,
+    gemm_layers,
+    padded_pixels,
+)
 from ._functions import get_activation, get_loss
-from ._networks import INRSpec, flatten_theta, layer_slices, unflatten_theta
+from ._models import get_model
+from ._networks import INRSpec, layer_slices
 
-# Pixel counts are padded to a multiple of this: a multiple of two vector
-# widths of every CPU kernel (16 float32 or 32 bfloat16 lanes with AVX-512).
-PIXEL_ALIGN = 64
-# Rows (images x pixels) a chunk of the training step works on. Every
-# pixel's forward and backward pass is independent of the others' but for
-# the sums of the gradients, so a step runs chunk by chunk. On a CPU, small
-# chunks keep the activations in cache between the GEMMs and the elementwise
-# passes, and activation memory no longer grows with the image size. A GPU
-# wants few, large kernels instead.
-CHUNK_ROWS = {"cpu": 4096, "cuda": 2**18}
-# Most pixels of one image in a chunk (a multiple of PIXEL_ALIGN).
-CHUNK_PIXELS = {"cpu": 1024, "cuda": 2**18}
+__all__ = ["BatchedINR", "render_batch"]
 
 
-def padded_pixels(n_pixels: int) -> int:
-    """``n_pixels`` rounded up to a multiple of :data:`PIXEL_ALIGN`."""
-    return -(-n_pixels // PIXEL_ALIGN) * PIXEL_ALIGN
-
-
-def chunk_shape(n_pixels: int, device_type: str = "cpu") -> tuple[int, int]:
-    """``(images, pixels)`` of a chunk: a function of the image size only.
-
-    About :data:`CHUNK_ROWS` rows in all; never dependent on the batch, so
-    an image's reduction order is the same in every batch.
-    """
-    rows = CHUNK_ROWS.get(device_type, CHUNK_ROWS["cpu"])
-    pixels = min(
-        padded_pixels(n_pixels), CHUNK_PIXELS.get(device_type, CHUNK_PIXELS["cpu"])
-    )
-    return max(1, rows // pixels), pixels
-
-
-def activation_bytes(
-    spec: INRSpec, itemsize: int = 4, low_itemsize: int | None = None
-) -> int:
-    """Bytes one image holds per ``(chunk pixel, unit of width)`` in a step.
-
-    Each hidden layer keeps its activation, and SIREN its pre-activation too
-    (its cosine is the backward's derivative; ReLU's derivative is the
-    activation's sign, from a one-byte mask), in the layer's dtype; the
-    backward pass ping-pongs between two gradient buffers of each dtype in
-    use. With ``low_itemsize`` (``precision="bf16"``) the layers of
-    :func:`gemm_layers` hold that size, and where two adjacent layers differ,
-    a converted copy of the activation is kept too. In float32 that is
-    ``4 (2 (H + 1) + 2)`` bytes for SIREN and ``4 (H + 1) + 9`` for ReLU.
-    """
-    low = gemm_layers(spec, low_itemsize is not None)
-
-    def size(k):
-        return low_itemsize if k in low else itemsize
-
-    n_hidden = spec.hidden_layers + 1
-    keeps_pre = get_activation(spec).keeps_pre_activation
-    total = 0
-    for k in range(n_hidden):
-        total += size(k) * (2 if keeps_pre else 1)
-        if size(k) != size(k + 1):
-            total += size(k + 1)
-    total += 2 * sum({size(k) for k in range(n_hidden + 1)})
-    return total + (0 if keeps_pre else 1)
-
-
-def bytes_per_batch(
-    spec: INRSpec,
-    batch: int,
-    n_pixels: int,
-    itemsize: int = 4,
-    device_type: str = "cpu",
-    low_itemsize: int | None = None,
-) -> int:
-    """Training memory of a batch: parameters, activations and outputs.
-
-    Per image, ``4 * n_params`` numbers (parameters, gradients and Adam's two
-    moments) and four ``padded pixels x out`` tensors (targets, outputs,
-    their chunk copies); per chunk shape, :func:`activation_bytes` per
-    ``pixels x width`` per image. Chunks are ``(images, pixels)``
-    (:func:`chunk_shape`) and the batch's remainders get buffers of their own
-    shape, so the activations count every distinct group size times every
-    distinct run of pixels.
-    """
-    images, pixels = chunk_shape(n_pixels, device_type)
-    n_pad = padded_pixels(n_pixels)
-    groups = {min(images, batch)} | ({batch % images} if batch > images else set())
-    runs = ({pixels} | {n_pad % pixels}) if n_pad > pixels else {n_pad}
-    out = max(2, spec.out_features)
-    per_image = 4 * spec.n_params + 4 * n_pad * out
-    activations = activation_bytes(spec, itemsize, low_itemsize)
-    activations *= spec.hidden_features * sum(groups - {0}) * sum(runs - {0})
-    return int(batch * per_image * itemsize + activations)
-
-
-class BatchedINR:
+class BatchedINR(PaddedParameters):
     """B INRs of one spec, trained together on one coordinate grid.
+
+    The CPU/GPU implementation of the :class:`~sklearn_inr.core.Engine`
+    interface. The model's coordinate encoding (Fourier features) is applied
+    once, here, to the coordinates it is given.
 
     Parameters
     ----------
@@ -142,6 +68,8 @@ class BatchedINR:
     theta : tensor of shape (B, n_params)
         Initial parameters; copied.
     coords : tensor of shape (n_pixels, in_features)
+        Raw coordinates (as :func:`~sklearn_inr.make_coordinates` gives);
+        kept as :attr:`coords`.
     chunk : (int, int), default=None
         ``(images, pixels)`` per chunk, ``pixels`` a multiple of
         :data:`PIXEL_ALIGN`; ``None`` takes :func:`chunk_shape`.
@@ -174,10 +102,13 @@ class BatchedINR:
             chunk = chunk_shape(self.n_pixels, theta.device.type)
         self.chunk_images, self.chunk_pixels = chunk
         n_pad = padded_pixels(self.n_pixels)
-        self.coords = torch.zeros(
-            (n_pad, coords.shape[1]), dtype=coords.dtype, device=coords.device
+        self.coords = coords
+        # The first layer's input: the encoded coordinates, padded.
+        encoded = get_model(spec.model).encode(coords, spec)
+        self._inputs = torch.zeros(
+            (n_pad, encoded.shape[1]), dtype=encoded.dtype, device=encoded.device
         )
-        self.coords[: self.n_pixels] = coords
+        self._inputs[: self.n_pixels] = encoded
         # All parameters of an image live in one row of ``self.flat``, padded
         # to a multiple of PIXEL_ALIGN numbers, and each layer's weight and
         # bias are views of it: Adam then updates one tensor with no scalar
@@ -200,32 +131,9 @@ class BatchedINR:
     def batch_size(self) -> int:
         return self._output.shape[0]
 
-    @property
-    def params(self) -> list[torch.Tensor]:
-        """What the optimiser updates: the one tensor holding every parameter."""
-        return [self.flat]
-
-    def _unpadded(self, weights, biases):
-        n_out = self.spec.out_features
-        return (
-            weights[:-1] + [weights[-1][:, :n_out]],
-            biases[:-1] + [biases[-1][:, :n_out]],
-        )
-
-    def theta(self) -> torch.Tensor:
-        """The parameters, shape ``(B, n_params)`` (a copy)."""
-        return flatten_theta(*self._unpadded(self.weights, self.biases))
-
-    def grad_theta(self) -> torch.Tensor:
-        """The gradients of :meth:`backward`, in the theta layout (a copy)."""
-        return flatten_theta(*self._unpadded(self.weight_grads, self.bias_grads))
-
-    def load_theta(self, theta: torch.Tensor) -> None:
-        """Copy ``theta`` (``(n_params,)`` or ``(B, n_params)``) into the networks."""
-        weights, biases = unflatten_theta(theta, self.spec.layer_shapes)
-        targets = self._unpadded(self.weights, self.biases)
-        for dst, src in zip(targets[0] + targets[1], weights + biases):
-            dst.copy_(src.expand_as(dst))
+    def render(self, theta: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(B', n_pixels, out)`` of other networks on this grid."""
+        return render_batch(self.spec, theta, self.coords)
 
     def select(self, rows) -> None:
         """Keep only the networks ``rows`` (e.g. when others have finished).
@@ -240,17 +148,9 @@ class BatchedINR:
         self._output = self._output[rows].clone()
         self._buffers = {}
 
-    def _attach(self, flat: torch.Tensor, grad: torch.Tensor | None) -> None:
-        """Hold ``flat`` (and its ``grad``) and the per-layer views of both."""
-        self.flat = flat
-        self.weights, self.biases = _layer_views(flat, *self._layout)
-        if grad is not None:
-            flat.grad = grad
-            self.weight_grads, self.bias_grads = _layer_views(grad, *self._layout)
-
     def _chunks(self):
         """``(images, pixels, valid pixels, buffers)`` of each chunk in order."""
-        n_pad = self.coords.shape[0]
+        n_pad = self._inputs.shape[0]
         for first in range(0, self.batch_size, self.chunk_images):
             images = slice(first, min(first + self.chunk_images, self.batch_size))
             n_images = images.stop - images.start
@@ -269,50 +169,17 @@ class BatchedINR:
         return self.low_dtype if k in self.low_layers else self._output.dtype
 
     def _chunk_buffers(self, n_images: int, rows: int) -> dict:
-        """Buffers for a chunk of ``n_images x rows``, allocated once and reused.
-
-        ``pre[k]`` holds the GEMM output of hidden layer k where the
-        activation keeps it (SIREN: omega_0 (W a + b), then its cosine in
-        the backward); ``act[k]`` holds the activation. Both are in layer
-        k's GEMM dtype; where layer k + 1 computes in another one,
-        ``cast[k]`` holds ``act[k]`` converted for it.
-        """
+        """The buffers of a chunk of ``n_images x rows``, allocated once."""
         buffers = self._buffers.get((n_images, rows))
         if buffers is None:
-            device = self._output.device
-            shape = (n_images, rows, self.spec.hidden_features)
-            n_hidden = self.spec.hidden_layers + 1
-            keeps_pre = self.activation.keeps_pre_activation
-
-            def empty(k):
-                return torch.empty(shape, dtype=self._dtype(k), device=device)
-
-            buffers = {
-                "act": [empty(k) for k in range(n_hidden)],
-                "pre": [empty(k) if keeps_pre else None for k in range(n_hidden)],
-                "cast": [
-                    empty(k + 1) if self._dtype(k) != self._dtype(k + 1) else None
-                    for k in range(n_hidden)
-                ],
-                "output": torch.empty(
-                    (n_images, rows, self._output.shape[2]),
-                    dtype=self._output.dtype,
-                    device=device,
-                ),
-            }
-            if self.training:  # what only the backward pass needs
-                dtypes = {self._dtype(k) for k in range(n_hidden + 1)}
-                buffers["grad_act"] = {
-                    dtype: [torch.empty(shape, dtype=dtype, device=device)
-                            for _ in range(2)]
-                    for dtype in dtypes
-                }  # fmt: skip
-                buffers["mask"] = (
-                    None
-                    if keeps_pre
-                    else torch.empty(shape, dtype=torch.bool, device=device)
-                )
-                buffers["grad_output"] = torch.zeros_like(buffers["output"])
+            buffers = allocate_chunk_buffers(
+                (n_images, rows, self.spec.hidden_features),
+                self._dtype,
+                self.spec.hidden_layers + 1,
+                self.activation.keeps_pre_activation,
+                self._output,
+                self.training,
+            )
             self._buffers[(n_images, rows)] = buffers
         return buffers
 
@@ -327,7 +194,7 @@ class BatchedINR:
 
     def _layer_input(self, k, images, pixels, buffers) -> torch.Tensor:
         if k == 0:
-            coords = self.coords[pixels].to(self._dtype(0))
+            coords = self._inputs[pixels].to(self._dtype(0))
             return coords.expand(images.stop - images.start, *coords.shape)
         cast = buffers["cast"][k - 1]
         return buffers["act"][k - 1] if cast is None else cast
@@ -485,43 +352,6 @@ class BatchedINR:
                 mask=buffers["mask"],
             )
             grad = grad_in
-
-
-def gemm_layers(spec: INRSpec, low_precision: bool) -> frozenset:
-    """Layers whose GEMMs may run in a low-precision dtype (e.g. bfloat16).
-
-    The width x width products, nearly all the FLOPs, go to the low dtype.
-    The output layer stays in theta's dtype: its product is cheap, and the
-    reconstruction and the loss are what the fit is judged on. So does the
-    first layer (2 inputs, no FLOPs to save): bfloat16 would merge nearby
-    pixel coordinates (386 distinct values of 512 on a 512-pixel axis), and
-    a SIREN's argument omega_0 (W x + b) spans tens of radians, where its
-    8-bit mantissa would be off by up to 0.1 rad.
-    """
-    if not low_precision:
-        return frozenset()
-    return frozenset(range(1, spec.hidden_layers + 1))
-
-
-def _layer_views(flat, shapes, slices):
-    """Per-layer ``(B, out, in)`` weight and ``(B, out)`` bias views of ``flat``."""
-    weights, biases = [], []
-    for (n_out, n_in), (weight, bias) in zip(shapes, slices):
-        weights.append(flat[:, weight].view(-1, n_out, n_in))
-        biases.append(flat[:, bias])
-    return weights, biases
-
-
-def make_adam(params, lr: float, **kwargs) -> torch.optim.Adam:
-    """``torch.optim.Adam``, fused where the device allows.
-
-    The fused kernel makes one pass over the parameters instead of about
-    eight; for the classifier's 3.3M weights it was most of a step's time.
-    """
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True, **kwargs)
-    except (RuntimeError, TypeError):  # pragma: no cover - older torch / device
-        return torch.optim.Adam(params, lr=lr, **kwargs)
 
 
 @torch.no_grad()

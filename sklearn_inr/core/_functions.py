@@ -1,7 +1,8 @@
-"""Losses and activations of the INRs, as small objects the engine calls.
+"""Losses of the INRs, as small objects the engine calls.
 
-Each loss and each activation is defined here once; the engine, the runner
-and the input checks ask these objects instead of comparing strings.
+Each loss is defined here once; the engine, the runner and the input checks
+ask these objects instead of comparing strings. The activations live with
+their model family in the model table (:mod:`sklearn_inr.core._models`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ACTIVATIONS", "LOSSES", "get_activation", "get_loss"]
+from ._models import get_model
+from ._relu import ReLU
+from ._siren import Sine
+
+__all__ = ["LOSSES", "ReLU", "Sine", "get_activation", "get_loss"]
 
 
 class BCEWithLogits:
@@ -56,53 +61,7 @@ class SquaredError:
         return output
 
 
-class Sine:
-    """SIREN's ``sin(omega_0 (W a + b))``, with omega_0 folded into the GEMM.
-
-    The layer keeps its pre-activation ``u = omega_0 (W a + b)``: the
-    backward pass turns it into ``cos(u)`` in place, the derivative.
-    """
-
-    keeps_pre_activation = True
-
-    def __init__(self, omega_0: float):
-        self.omega_0 = float(omega_0)
-
-    @property
-    def gemm_scale(self) -> float:
-        """Factor between the layer's GEMM output and ``W a + b``."""
-        return self.omega_0
-
-    def forward(self, bias, inputs, weight_t, *, pre, act) -> None:
-        omega = self.omega_0
-        torch.baddbmm(bias, inputs, weight_t, beta=omega, alpha=omega, out=pre)
-        torch.sin(pre, out=act)
-
-    @staticmethod
-    def backward_(grad, *, pre, act, mask) -> None:
-        """Multiply ``grad`` by the derivative at the layer's pre-activation."""
-        grad.mul_(torch.cos_(pre))
-
-
-class ReLU:
-    """``max(0, W a + b)``; its derivative is the activation's sign."""
-
-    keeps_pre_activation = False
-    gemm_scale = 1.0
-
-    @staticmethod
-    def forward(bias, inputs, weight_t, *, pre, act) -> None:
-        torch.baddbmm(bias, inputs, weight_t, out=act)
-        act.clamp_(min=0)
-
-    @staticmethod
-    def backward_(grad, *, pre, act, mask) -> None:
-        torch.le(act, 0, out=mask)
-        grad.masked_fill_(mask, 0.0)
-
-
 LOSSES = {"bce": BCEWithLogits(), "mse": SquaredError()}
-ACTIVATIONS = {"siren": Sine, "relu": lambda omega_0: ReLU()}
 
 
 def get_loss(name: str):
@@ -111,5 +70,5 @@ def get_loss(name: str):
 
 
 def get_activation(spec):
-    """The hidden-layer activation of an :class:`~sklearn_inr.INRSpec`."""
-    return ACTIVATIONS[spec.model](spec.omega_0)
+    """The engine's hidden-layer activation of an :class:`~sklearn_inr.INRSpec`."""
+    return get_model(spec.model).activation(spec)

@@ -1,9 +1,10 @@
-"""SIREN and ReLU implicit neural representations: shapes, initialisation, theta.
+"""Implicit neural representations: shapes, initialisation, theta.
 
 An INR here is a plain multilayer perceptron mapping pixel coordinates to
-intensities. ``hidden_layers=H`` follows the SIREN reference convention: the
-network has ``H + 2`` Linear layers (``in -> width``, ``H x width -> width``,
-``width -> out``).
+intensities; its family (SIREN, ReLU, Gaussian, Fourier features) comes from
+the model table (:mod:`sklearn_inr.core._models`). ``hidden_layers=H``
+follows the SIREN reference convention: the network has ``H + 2`` Linear
+layers (``in -> width``, ``H x width -> width``, ``width -> out``).
 
 theta, the feature vector of one fitted INR, concatenates for each layer in
 order its weight ``(out, in)`` in row-major order, then its bias ``(out,)``.
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._models import get_model, model_names
+
 __all__ = [
     "INRSpec",
     "flatten_theta",
@@ -26,8 +29,6 @@ __all__ = [
     "unflatten_theta",
 ]
 
-MODELS = ("siren", "relu")
-
 
 @dataclass(frozen=True)
 class INRSpec:
@@ -35,11 +36,17 @@ class INRSpec:
 
     Parameters
     ----------
-    model : {"siren", "relu"}, default="siren"
+    model : {"siren", "relu", "gauss", "fourier"}, default="siren"
+        A name in the model table (:func:`~sklearn_inr.core.model_names`).
         ``"siren"``: ``sin(omega_0 * (W x + b))`` on every layer but the last.
-        ``"relu"``: ReLU on every layer but the last. The output is linear.
+        ``"relu"``: ReLU on every layer but the last. ``"gauss"``:
+        ``exp(-(s (W x + b))^2 / 2)`` with ``s = omega_0 / 2``.
+        ``"fourier"``: ReLU MLP on random Fourier features of the
+        coordinates (frequencies of standard deviation ``omega_0 / 10``).
+        The output is linear.
     in_features : int, default=2
-        Coordinate dimension.
+        Coordinate dimension (before any encoding: ``"fourier"``'s first
+        layer takes the encoded coordinates, see :attr:`layer_shapes`).
     hidden_features : int, default=256
         Width of the hidden layers.
     hidden_layers : int, default=4
@@ -48,7 +55,8 @@ class INRSpec:
     out_features : int, default=1
         Output dimension (number of image channels).
     omega_0 : float, default=30.0
-        SIREN frequency; ignored by ``"relu"``.
+        SIREN frequency, Gaussian sharpness or Fourier-feature scale
+        (see ``model``); ignored by ``"relu"``.
 
     Examples
     --------
@@ -68,8 +76,8 @@ class INRSpec:
     omega_0: float = 30.0
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
+        if self.model not in model_names():
+            get_model(self.model)  # raises, naming the registered models
         for name in ("in_features", "hidden_features", "out_features"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
@@ -80,10 +88,14 @@ class INRSpec:
 
     @property
     def layer_shapes(self) -> tuple[tuple[int, int], ...]:
-        """``(out, in)`` of each Linear layer, input layer first."""
+        """``(out, in)`` of each Linear layer, input layer first.
+
+        The first layer's fan-in is the width of the model's coordinate
+        encoding (``in_features`` but for ``"fourier"``).
+        """
         width = self.hidden_features
         return (
-            ((width, self.in_features),)
+            ((width, get_model(self.model).encoded_features(self)),)
             + ((width, width),) * self.hidden_layers
             + ((self.out_features, width),)
         )
@@ -105,22 +117,17 @@ class INRSpec:
     def init_bounds(self) -> list[tuple[float, float]]:
         """Uniform init half-widths ``(weight_bound, bias_bound)`` of each layer.
 
-        SIREN (Sitzmann et al., 2020): the first layer's weights are
-        ``U(-1/fan_in, 1/fan_in)``, the others ``U(+-sqrt(6/fan_in)/omega_0)``.
-        Biases, and every ReLU parameter, follow ``torch.nn.Linear``:
+        The weights' are the model's (SIREN, Sitzmann et al., 2020: the first
+        layer's weights are ``U(-1/fan_in, 1/fan_in)``, the others
+        ``U(+-sqrt(6/fan_in)/omega_0)``; the other families follow
+        ``torch.nn.Linear``). Biases follow ``torch.nn.Linear``:
         ``U(+-1/sqrt(fan_in))``.
         """
-        bounds = []
-        for k, (_, fan_in) in enumerate(self.layer_shapes):
-            bias_bound = 1.0 / sqrt(fan_in)
-            if self.model == "relu":
-                weight_bound = 1.0 / sqrt(fan_in)
-            elif k == 0:
-                weight_bound = 1.0 / fan_in
-            else:
-                weight_bound = sqrt(6.0 / fan_in) / self.omega_0
-            bounds.append((weight_bound, bias_bound))
-        return bounds
+        model = get_model(self.model)
+        return [
+            (model.weight_bound(self, k, fan_in), 1.0 / sqrt(fan_in))
+            for k, (_, fan_in) in enumerate(self.layer_shapes)
+        ]
 
     def init_theta(self, random_state: int | np.random.Generator | None) -> np.ndarray:
         """Draw one initial theta, float32, from numpy's generator.
@@ -320,15 +327,6 @@ def make_coordinates(shape, dtype=torch.float32, device=None) -> torch.Tensor:
     return grid.reshape(prod(shape), len(shape)).to(dtype=dtype, device=device)
 
 
-class _Sine(nn.Module):
-    def __init__(self, omega_0: float):
-        super().__init__()
-        self.omega_0 = omega_0
-
-    def forward(self, x):
-        return torch.sin(self.omega_0 * x)
-
-
 def theta_to_module(theta, spec: INRSpec) -> nn.Sequential:
     """Build a plain ``torch.nn.Sequential`` INR holding the parameters theta.
 
@@ -344,7 +342,9 @@ def theta_to_module(theta, spec: INRSpec) -> nn.Sequential:
     Returns
     -------
     module : torch.nn.Sequential
-        Its ``parameters()`` follow the theta layout.
+        Its ``parameters()`` follow the theta layout. A model with a
+        coordinate encoding (``"fourier"``) starts with it, a module holding
+        its fixed frequencies as a buffer, not a parameter.
 
     Examples
     --------
@@ -360,7 +360,9 @@ def theta_to_module(theta, spec: INRSpec) -> nn.Sequential:
         else theta
     )
     weights, biases = unflatten_theta(theta, spec.layer_shapes)
-    layers: list[nn.Module] = []
+    model = get_model(spec.model)
+    encoding = model.encoding_module(spec)
+    layers: list[nn.Module] = [] if encoding is None else [encoding]
     for k, (weight, bias) in enumerate(zip(weights, biases)):
         linear = nn.Linear(weight.shape[1], weight.shape[0], dtype=theta.dtype)
         with torch.no_grad():
@@ -368,5 +370,5 @@ def theta_to_module(theta, spec: INRSpec) -> nn.Sequential:
             linear.bias.copy_(bias)
         layers.append(linear)
         if k < len(weights) - 1:
-            layers.append(_Sine(spec.omega_0) if spec.model == "siren" else nn.ReLU())
+            layers.append(model.activation_module(spec))
     return nn.Sequential(*layers)

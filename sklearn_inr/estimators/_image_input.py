@@ -5,24 +5,45 @@ from __future__ import annotations
 import math
 import warnings
 from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, validate_data
 
-from ..fitting._checks import check_intensity_range
+from ..fitting import check_intensity_range
 
-__all__ = ["MIN_PIXELS", "flat_image_shape", "validate_images"]
+__all__ = ["MIN_PIXELS", "ImageInput", "flat_image_shape", "validate_images"]
 
 # Images with fewer pixels than this get a warning.
 MIN_PIXELS = 4
 
 
-def validate_images(estimator, X, *, reset: bool) -> np.ndarray:
+class ImageInput(NamedTuple):
+    """What :func:`validate_images` learned from X.
+
+    The estimator keeps what it needs (with ``reset=True``: ``image_shape``
+    as ``image_shape_`` and ``was_2d``, to give 2-D rows back in
+    ``inverse_transform``); this module never sets its attributes.
+    """
+
+    images: np.ndarray
+    """The images, of shape ``(n_images, H, W[, C])``."""
+    image_shape: tuple
+    """``(H, W)`` or ``(H, W, C)``: read from X with ``reset=True``, else the
+    fitted ``image_shape_``."""
+    was_2d: bool
+    """Whether X was 2-D rows of flattened images."""
+
+
+def validate_images(estimator, X, *, reset: bool) -> ImageInput:
     """Check X for ``estimator`` and return its images ``(n, H, W[, C])``.
 
-    Sets ``image_shape_`` and ``_input_was_2d`` when ``reset``; otherwise
-    checks that X holds images of the fitted shape. Error messages never
-    print the data.
+    With ``reset``, the image shape is read from X (and ``image_shape``);
+    otherwise X must hold images of the fitted ``image_shape_``. Like
+    :func:`~sklearn.utils.validation.validate_data`, which it calls, it
+    records ``n_features_in_`` (and ``feature_names_in_``) when ``reset``;
+    the shape it learned is returned, for the estimator to keep. Error
+    messages never print the data.
     """
     if isinstance(X, list | tuple):
         X = _stack_images(X)
@@ -70,25 +91,23 @@ def validate_images(estimator, X, *, reset: bool) -> np.ndarray:
             else estimator.image_shape_
         )
         was_2d = True
-    if reset:
-        estimator.image_shape_ = tuple(int(n) for n in shape)
-        estimator._input_was_2d = was_2d
-    if 0 in estimator.image_shape_:
+    image_shape = tuple(int(n) for n in shape) if reset else estimator.image_shape_
+    if 0 in image_shape:
         raise ValueError(
-            f"X holds empty images of shape {estimator.image_shape_}: every image "
+            f"X holds empty images of shape {image_shape}: every image "
             "needs at least one pixel and one channel."
         )
-    images = X.reshape(len(X), *estimator.image_shape_)
-    if reset and np.prod(estimator.image_shape_[:2]) < MIN_PIXELS:
+    images = X.reshape(len(X), *image_shape)
+    if reset and np.prod(image_shape[:2]) < MIN_PIXELS:
         warnings.warn(
-            f"The images have {int(np.prod(estimator.image_shape_[:2]))} pixel(s) "
-            f"(shape {estimator.image_shape_}): each INR then fits more parameters "
+            f"The images have {int(np.prod(image_shape[:2]))} pixel(s) "
+            f"(shape {image_shape}): each INR then fits more parameters "
             "than there are values, and theta says little about the image.",
             UserWarning,
             stacklevel=3,
         )
     check_intensity_range(images, estimator.loss)
-    return images
+    return ImageInput(images, image_shape, was_2d)
 
 
 def _stack_images(images) -> np.ndarray:

@@ -6,12 +6,20 @@ import contextlib
 
 import torch
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, InputShapeSetter
+from skorch.dataset import ValidSplit
 from torch import nn
 
-from ..core._device import torch_threads
-from ..core._engine import make_adam
+from ..core import make_adam, torch_threads
 
-__all__ = ["MLP_ACTIVATIONS", "MLPModule", "cuda_indices", "make_net"]
+__all__ = [
+    "MLP_ACTIVATIONS",
+    "MLPModule",
+    "cuda_indices",
+    "make_net",
+    "training_callbacks",
+    "training_threads",
+]
 
 MLP_ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -102,3 +110,23 @@ def cuda_indices(device: str) -> list[int]:
     if device.type != "cuda":
         return []
     return [torch.cuda.current_device() if device.index is None else device.index]
+
+
+def training_callbacks(
+    early_stopping: bool, validation_fraction: float, n_iter_no_change: int, seed: int
+):
+    """skorch's ``train_split`` and callbacks for a fit.
+
+    The input size is read from the data; with ``early_stopping``, a
+    stratified hold-out seeded by ``seed`` and a patience of
+    ``n_iter_no_change`` epochs (best weights kept). Returns
+    ``(train_split, callbacks)``.
+    """
+    callbacks = [("input_shape", InputShapeSetter(param_name="input_dim"))]
+    if not early_stopping:
+        return None, callbacks
+    train_split = ValidSplit(cv=validation_fraction, stratified=True, random_state=seed)
+    stopping = EarlyStopping(
+        monitor="valid_loss", patience=n_iter_no_change, load_best=True
+    )
+    return train_split, [*callbacks, ("early_stopping", stopping)]

@@ -13,20 +13,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fitting._cache import ArrayStore
-from ..fitting._inits import RandomInit, SharedInit
-from ..fitting._seeds import content_digest, image_seeds
-from ..fitting._shifts import shift_feature_names, shifts_to_theta
-from ..fitting._training import ShiftTrainer, WeightsTrainer
-from ..learned._latent import (
+from ..fitting import (
+    ArrayStore,
+    RandomInit,
+    SharedInit,
+    ShiftTrainer,
+    WeightsTrainer,
+    content_digest,
+    image_seeds,
+    shift_feature_names,
+    shifts_to_theta,
+)
+from ..learned import (
     LatentTrainer,
+    check_task_labels,
     latent_feature_names,
     latent_model_size,
     latents_to_theta,
+    meta_learn_init,
     meta_learn_latent,
+    meta_learn_shift_base,
+    task_learn_init,
 )
-from ..learned._meta import meta_learn_init, meta_learn_shift_base
-from ..learned._task_init import check_task_labels, task_learn_init
 
 __all__ = ["FEATURES", "STARTS", "init_name", "start_of"]
 

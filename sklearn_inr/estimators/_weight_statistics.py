@@ -13,7 +13,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ..core._networks import INRSpec, layer_slices
+from ..core import INRSpec, layer_slices
 
 __all__ = ["WeightStatistics"]
 

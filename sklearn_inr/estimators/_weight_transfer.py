@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from .._exceptions import LabelLeakWarning
-from ..fitting._inits import GivenInit
+from ..fitting import GivenInit
 
 __all__ = ["check_chain_labels", "fit_class_chains", "warn_label_leak"]
 

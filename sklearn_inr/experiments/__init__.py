@@ -1,10 +1,29 @@
 """The paper's experiment, end to end, with a leak audit.
 
 :func:`run_reproduction` is what ``sklearn-inr reproduce`` runs; ``PRESETS``
-holds its named settings.
+holds its named settings, as data. The run walks one list of stages
+(:data:`STAGES`); :func:`plan` walks the same list to count their fits before
+any work, :func:`estimate` times that plan at the speed
+:func:`probe_throughput` measures, and :func:`format_plan` prints it.
 """
 
+from ._estimate import Throughput, estimate, probe_throughput
+from ._plan import StagePlan, plan
+from ._plan_table import format_plan
 from ._reproduce import run_reproduction
 from ._settings import PRESETS, get_preset
+from ._stages import STAGE_NAMES, STAGES
 
-__all__ = ["PRESETS", "get_preset", "run_reproduction"]
+__all__ = [
+    "PRESETS",
+    "STAGES",
+    "STAGE_NAMES",
+    "StagePlan",
+    "Throughput",
+    "estimate",
+    "format_plan",
+    "get_preset",
+    "plan",
+    "probe_throughput",
+    "run_reproduction",
+]

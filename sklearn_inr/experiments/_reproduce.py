@@ -20,47 +20,26 @@ import shutil
 import tempfile
 import time
 import warnings
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import sklearn
 import torch
-from tqdm.auto import tqdm
 
 from .. import __version__
-from ..core._device import resolve_device
-from ..plotting import weight_space_pca
+from ..fitting import resolve_device
+from ._cohort import Cohort, RunState
 from ._figures import write_figures
 from ._outputs import replace_outputs, staging_dir
-from ._protocols import (
-    fit_featurizer,
-    grouped_cv_score,
-    grouped_folds,
-    inr_pipeline,
-    learned_init,
-    make_classifier,
-    make_featurizer,
-    make_pixel_baseline,
-    noise_images,
-    paper_split,
-    permute_within_groups,
-    permuted_fold_targets,
-    protocol_models,
-    reconstruction_scores,
-    single_split_score,
-)
-from ._report import cohort_warning, rounded, summary_table, verdict, write_report
+from ._protocols import make_classifier
+from ._report import write_report
+from ._report_tables import rounded, summary_table
 from ._settings import get_preset
+from ._stages import run_stages
+from ._verdict import cohort_warning, verdict
 
 __all__ = ["run_reproduction"]
-
-CONDITIONS = ("images", "noise", "permuted")
-CONDITION_NAMES = {
-    "images": "images",
-    "noise": "pure noise",
-    "permuted": "permuted labels",
-}
 
 
 class _Timer:
@@ -301,242 +280,21 @@ def run_reproduction(
     return results
 
 
-def _mean_std(values) -> dict:
-    """Mean, spread, median and 10th percentile of a per-slice score."""
-    values = np.asarray(values, dtype=float)
-    return {
-        "mean": float(np.mean(values)),
-        "std": float(np.std(values)),
-        "median": float(np.median(values)),
-        "p10": float(np.percentile(values, 10)),
-    }
-
-
 def _run(
     images, target, groups, *, settings, n_splits, seed, device, memory, timer, verbose
 ):
-    """All the fits; returns raw (unrounded) numbers and what figures need."""
-    models = settings["models"]
+    """All the fits, stage by stage; raw (unrounded) numbers and figure data."""
+    cohort = Cohort.of(settings, target, groups, n_splits, seed)
     classifier = make_classifier(
         settings["classifier"], device=device, random_state=seed
     )
-    inputs = {
-        "images": (images, target),
-        "noise": (noise_images(images, seed), target),
-        "permuted": (images, permute_within_groups(target, groups, seed)),
-    }
-    bar = {"disable": verbose <= 0, "leave": True}
-    reconstruction = {name: {} for name in models}
-    # What the figures need, kept small: theta of two slices to render, and
-    # theta of every slice only as its 2-D PCA (all of it could be GBs).
-    figure_data = {
-        "loss": {},
-        "reconstructions": {},
-        "weight_space": {},
-        "models": {name: models[name]["name"] for name in models},
-        "target": target,
-    }
-    # A tumour and a no-tumour slice, of the first patient that has both.
-    first = groups[0]
-    pair = [
-        int(np.flatnonzero((groups == first) & (target == label))[0])
-        if np.any((groups == first) & (target == label))
-        else int(np.flatnonzero(target == label)[0])
-        for label in (1, 0)
-    ]
-    figure_data["pair"] = (images[pair], pair)
-
-    # 1. Shared-init INRs of every slice, without labels. The cache then
-    # serves every fold of the grouped CV (and the test folds of the
-    # weight-transfer pipeline, which start from the same init).
-    # Models whose preset entry has "leak_free": None run the paper protocol
-    # only (e.g. a ReLU MLP the cpu preset cannot bring to a fidelity).
-    runs = protocol_models(settings)
-    leak_free = runs["leak-free"]
-    with timer.stage("shared-init INRs"):
-        # The shared init of each model: a draw from the seed, or one learned
-        # without labels on a calibration cohort (other patients).
-        shared = {}
-        for name in leak_free:
-            theta = learned_init(models[name], random_state=seed, memory=memory,
-                                 device=device, verbose=verbose)  # fmt: skip
-            shared[name] = "shared" if theta is None else theta
-        tasks = [(m, c) for m in leak_free for c in ("images", "noise")]
-        for name, condition in tqdm(tasks, desc="Shared-init INRs", **bar):
-            featurizer = make_featurizer(
-                models[name],
-                device=device,
-                memory=memory,
-                random_state=seed,
-                protocol="leak-free",
-                init=shared[name],
-                verbose=verbose,  # a bar per set of fits: minutes at 240 x 240
-            )
-            theta = fit_featurizer(featurizer, inputs[condition][0])  # fills the cache
-            figure_data["weight_space"][name, "shared", condition] = weight_space_pca(
-                theta, random_state=seed
-            )
-            if condition == "images":
-                scores = reconstruction_scores(featurizer, images)
-                reconstruction[name]["shared"] = {
-                    k: _mean_std(v) for k, v in scores.items()
-                }
-                # A fit that stops at its target keeps its last loss after.
-                target_psnr = featurizer.target_psnr
-                label = "shared init" + (
-                    f" (each slice stops at {target_psnr:g} dB)" if target_psnr else ""
-                )
-                figure_data["loss"][name, label] = (
-                    featurizer.history_steps_,
-                    featurizer.loss_history_,
-                )
-                figure_data["reconstructions"][name, "shared"] = (
-                    featurizer,
-                    theta[pair],
-                )
-
-    # 2. The paper protocol: INRs of all slices (weight transfer by class for
-    # the models that used it, with each chain starting from a fresh network
-    # as a new nn.Module would), then one random 80/10/10 split.
-    split = paper_split(len(images), settings["split"], seed)
-    scores = []
-    # A preset may leave the paper protocol out (cpu-240: it is the cpu
-    # preset's job); its stage is then neither run nor timed.
-    paper_models = runs["paper"]
-    with timer.stage("paper protocol") if paper_models else nullcontext():
-        paper = {name: {} for name in models}
-        tasks = [(m, c) for m in paper_models for c in CONDITIONS]
-        for name, condition in tqdm(tasks, desc="Paper protocol", **bar):
-            X, y = inputs[condition]
-            transfer = models[name]["paper_weight_transfer"]
-            featurizer = make_featurizer(
-                models[name],
-                device=device,
-                memory=memory,
-                random_state=seed,
-                init="random",
-                warm_start_by_class=transfer,
-                verbose=verbose,
-            )
-            theta = fit_featurizer(featurizer, X, y if transfer else None)
-            paper[name][condition] = single_split_score(classifier, theta, y, split)
-            if condition != "permuted":
-                figure_data["weight_space"][name, "paper", condition] = (
-                    weight_space_pca(theta, random_state=seed)
-                )
-            if condition == "images":
-                scores_ = reconstruction_scores(featurizer, images)
-                reconstruction[name]["paper"] = {
-                    k: _mean_std(v) for k, v in scores_.items()
-                }
-                fit = "weight transfer" if transfer else "fresh init per slice"
-                figure_data["loss"][name, f"paper protocol ({fit})"] = (
-                    featurizer.history_steps_,
-                    featurizer.loss_history_,
-                )
-                figure_data["reconstructions"][name, "paper"] = (
-                    featurizer,
-                    theta[pair],
-                )
-        for name in paper_models:
-            model = models[name]
-            scores.append(
-                {
-                    "key": f"paper/{name}",
-                    "protocol": "paper",
-                    "model": name,
-                    "label": "Paper protocol (leaky): "
-                    + model["name"]
-                    + (" + weight transfer" if model["paper_weight_transfer"] else ""),
-                    "evaluation": "one {:.0f}/{:.0f}/{:.0f} random split, not "
-                    "grouped".format(*(100 * f for f in settings["split"])),
-                    "conditions": paper[name],
-                }
-            )
-
-    # 3. The leak-free pipeline in grouped CV by patient.
-    folds = grouped_folds(target, groups, n_splits, seed)
-    # The permuted-label control draws its labels afresh in each fold.
-    fold_targets = {"permuted": permuted_fold_targets(target, groups, folds, seed)}
-    evaluation = f"{n_splits}-fold StratifiedGroupKFold by patient"
-    with timer.stage("grouped CV"):
-        # Each variant: how its featurizer starts each fit.
-        variants = {"shared": {}}
-        if runs["weight transfer"]:
-            variants["weight transfer"] = {"warm_start_by_class": True}
-        # The task-aware init reads the training folds' labels: it runs the
-        # controls too, as it must pass them (None in a preset: not run).
-        if settings.get("task_aware"):
-            variants["task-aware"] = {"init": "task", **settings["task_aware"]}
-        tasks = []
-        for variant, extra in variants.items():
-            for name in leak_free:
-                conditions = CONDITIONS
-                transfer = extra.get("warm_start_by_class", False)
-                if transfer and not settings["weight_transfer_pipeline_controls"]:
-                    conditions = ("images",)
-                tasks += [(variant, name, c) for c in conditions]
-        cv = {}
-        for variant, name, condition in tqdm(tasks, desc="Grouped CV", **bar):
-            X, y = inputs[condition]
-            featurizer = make_featurizer(
-                models[name],
-                device=device,
-                memory=memory,
-                random_state=seed,
-                protocol="leak-free",
-                **{"init": shared[name], **variants[variant]},
-            )
-            pipeline = inr_pipeline(featurizer, classifier)
-            cv.setdefault((variant, name), {})[condition] = grouped_cv_score(
-                pipeline, X, y, folds, fold_targets.get(condition)
-            )
-        for (variant, name), conditions in cv.items():
-            init = "shared init"
-            if not isinstance(shared[name], str):
-                init += " learned on other patients"
-            start = {
-                "shared": init,
-                "weight transfer": f"{init} + weight transfer in folds",
-                "task-aware": "task-aware init (training folds' labels in the loop)",
-            }
-            scores.append(
-                {
-                    "key": f"pipeline-{variant.replace(' ', '-')}/{name}",
-                    "protocol": f"pipeline ({variant})",
-                    "model": name,
-                    "label": f"Leak-free pipeline: {models[name]['name']}, "
-                    f"{start[variant]}",
-                    "evaluation": evaluation,
-                    "conditions": {c: conditions.get(c) for c in CONDITIONS},
-                }
-            )
-
-    # 4. The obvious alternative: a linear model on the pixels.
-    with timer.stage("pixel baseline"):
-        pixel = {}
-        for condition in tqdm(CONDITIONS, desc="Pixel baseline", **bar):
-            X, y = inputs[condition]
-            pixel[condition] = grouped_cv_score(
-                make_pixel_baseline(),
-                X.reshape(len(X), -1),
-                y,
-                folds,
-                fold_targets.get(condition),
-            )
-        scores.append(
-            {
-                "key": "pixels/logistic",
-                "protocol": "pixel baseline",
-                "model": "logistic regression",
-                "label": "Pixel baseline: logistic regression on raw slices",
-                "evaluation": evaluation,
-                "conditions": pixel,
-            }
-        )
-
+    state = RunState.of(
+        cohort, images, device=device, memory=memory, verbose=verbose,
+        classifier=classifier,
+    )  # fmt: skip
+    run_stages(cohort, state, timer=timer)
     return {
-        "reconstruction": reconstruction,
-        "scores": scores,
-        "figure_data": figure_data,
+        "reconstruction": state.reconstruction,
+        "scores": state.scores,
+        "figure_data": state.figure_data,
     }

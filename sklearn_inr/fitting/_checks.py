@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core._functions import get_loss
+from ..core import get_loss
 
 __all__ = ["check_images", "check_intensity_range"]
 

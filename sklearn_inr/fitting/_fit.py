@@ -20,9 +20,7 @@ from sklearn.utils._param_validation import (
 )
 
 from .._docs import fill_doc
-from ..core._device import PRECISIONS, parse_device
-from ..core._functions import ACTIVATIONS, LOSSES
-from ..core._networks import INRSpec
+from ..core import LOSSES, PRECISIONS, INRSpec, model_names, parse_device
 from ._checks import check_images
 from ._inits import resolve_init
 from ._results import INRFitResult
@@ -34,7 +32,7 @@ __all__ = ["FIT_PARAMETER_CONSTRAINTS", "fit_inrs"]
 # The rules of the fit parameters, shared by fit_inrs, fit_shifts and
 # INRFeaturizer: one rule, one message.
 FIT_PARAMETER_CONSTRAINTS = {
-    "model": [StrOptions(set(ACTIVATIONS))],
+    "model": [StrOptions(set(model_names()))],
     "hidden_features": [Interval(Integral, 1, None, closed="left")],
     "hidden_layers": [Interval(Integral, 0, None, closed="left")],
     # Beyond these, float32 overflows or the init's bounds underflow; useful

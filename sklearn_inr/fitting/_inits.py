@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import torch
 
-from ..core._networks import INRSpec
+from ..core import INRSpec
 from ._seeds import image_seeds, to_seed
 
 __all__ = ["GivenInit", "RandomInit", "SharedInit", "resolve_init"]

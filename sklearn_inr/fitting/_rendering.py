@@ -8,10 +8,16 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ..core._device import parse_device, resolve_device
-from ..core._engine import render_batch
-from ..core._functions import ACTIVATIONS, LOSSES, get_loss
-from ..core._networks import INRSpec, make_coordinates
+from ..core import (
+    LOSSES,
+    INRSpec,
+    get_loss,
+    make_coordinates,
+    model_names,
+    parse_device,
+    render_batch,
+    resolve_device,
+)
 
 __all__ = ["render_inrs"]
 
@@ -20,7 +26,7 @@ __all__ = ["render_inrs"]
     {
         "theta": ["array-like"],
         "shape": [tuple, list],
-        "model": [StrOptions(set(ACTIVATIONS))],
+        "model": [StrOptions(set(model_names()))],
         "hidden_features": [Interval(Integral, 1, None, closed="left")],
         "hidden_layers": [Interval(Integral, 0, None, closed="left")],
         "omega_0": [Interval(Real, 1e-3, 1e4, closed="both")],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._exceptions import DivergenceWarning, INRDivergenceError
-from ..core._networks import INRSpec
+from ..core import INRSpec
 from ..metrics import mean_squared_error_per_image, psnr
 
 __all__ = ["DIVERGENCE_FACTOR", "INRFitResult", "collect_results", "diverged"]

@@ -27,9 +27,17 @@ import joblib
 import numpy as np
 import torch
 
-from ..core._device import gemm_dtype, matmul_precision, resolve_device, torch_threads
-from ..core._engine import BatchedINR, bytes_per_batch
-from ..core._networks import INRSpec, make_coordinates
+from ..core import (
+    BatchedINR,
+    INRSpec,
+    bytes_per_batch,
+    gemm_dtype,
+    get_model,
+    make_coordinates,
+    matmul_precision,
+    resolve_device,
+    torch_threads,
+)
 from ._cache import ArrayStore
 from ._results import INRFitResult, collect_results, diverged
 from ._seeds import content_digest
@@ -105,9 +113,9 @@ class FitSettings:
 
         The dtype is in; the device and the batching are not (on CPU they do
         not change a bit; on GPU only by rounding). omega_0 only matters for
-        SIREN.
+        the families that read it (the model table's ``uses_omega_0``).
         """
-        omega_0 = spec.omega_0 if spec.model == "siren" else None
+        omega_0 = spec.omega_0 if get_model(spec.model).uses_omega_0 else None
         key = {
             "spec": (spec.model, spec.hidden_features, spec.hidden_layers, omega_0),
             "loss": self.loss,

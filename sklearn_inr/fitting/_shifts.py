@@ -15,8 +15,7 @@ import torch
 from sklearn.utils._param_validation import validate_params
 
 from .._docs import fill_doc
-from ..core._device import parse_device
-from ..core._networks import INRSpec, layer_slices
+from ..core import INRSpec, layer_slices, parse_device
 from ._checks import check_images
 from ._fit import FIT_PARAMETER_CONSTRAINTS
 from ._inits import SharedInit

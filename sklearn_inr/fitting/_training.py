@@ -5,6 +5,10 @@ Every fit in the package runs :func:`train`: full-batch Adam on what a
 fits all of each image's parameters; :class:`ShiftTrainer` fits per-image
 shift modulations of a fixed base network (functa). The meta-learning of
 :mod:`sklearn_inr.learned._meta` runs the same loop as its inner loop.
+
+The loop and the trainers see the batch of networks only through the
+:class:`~sklearn_inr.core.Engine` interface, so another compute backend
+drops in without a change here.
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ import joblib
 import numpy as np
 import torch
 
-from ..core._engine import BatchedINR, make_adam, padded_pixels, render_batch
-from ..core._functions import get_loss
-from ..core._networks import INRSpec
+from ..core import Engine, INRSpec, get_loss, make_adam, padded_pixels
 
 __all__ = ["ShiftTrainer", "TrainResult", "WeightsTrainer", "train"]
 
@@ -31,7 +33,7 @@ class WeightsTrainer:
     def n_features(self, spec: INRSpec) -> int:
         return spec.n_params
 
-    def bind(self, net: BatchedINR) -> _BoundWeights:
+    def bind(self, net: Engine) -> _BoundWeights:
         return _BoundWeights(net)
 
 
@@ -76,7 +78,7 @@ class ShiftTrainer:
     def n_features(self, spec: INRSpec) -> int:
         return spec.hidden_layers * spec.hidden_features
 
-    def bind(self, net: BatchedINR) -> _BoundShifts:
+    def bind(self, net: Engine) -> _BoundShifts:
         return _BoundShifts(net)
 
 
@@ -89,7 +91,7 @@ class _BoundShifts:
 
     weight_grads = False
 
-    def __init__(self, net: BatchedINR):
+    def __init__(self, net: Engine):
         self.net = net
         width, depth = net.spec.hidden_features, net.spec.hidden_layers
         self.layers = range(1, depth + 1)
@@ -97,11 +99,11 @@ class _BoundShifts:
         # Adam, so a shift's update does not depend on its batch.
         self.flat = torch.zeros(
             (net.batch_size, padded_pixels(depth * width)),
-            dtype=net.flat.dtype,
-            device=net.flat.device,
+            dtype=net.dtype,
+            device=net.device,
         )
         self.flat.grad = torch.zeros_like(self.flat)
-        self.base_biases = [net.biases[k].clone() for k in self.layers]
+        self.base_biases = net.get_biases(self.layers)
         self._views()
 
     def _views(self):
@@ -114,16 +116,14 @@ class _BoundShifts:
         grad = self.flat.grad
         self.flat = self.flat[rows].clone()
         self.flat.grad = grad[rows].clone()
-        self.base_biases = [bias[rows] for bias in self.base_biases]
+        self.base_biases = self.base_biases[rows]
         self._views()
 
     def before_step(self):
-        for i, k in enumerate(self.layers):
-            self.grads[:, i].copy_(self.net.bias_grads[k])
+        self.grads.copy_(self.net.get_bias_grads(self.layers))
 
     def after_step(self):
-        for i, k in enumerate(self.layers):
-            torch.add(self.base_biases[i], self.shifts[:, i], out=self.net.biases[k])
+        self.net.set_biases(self.layers, torch.add(self.base_biases, self.shifts))
 
     def features(self) -> torch.Tensor:
         return self.shifts.reshape(self.net.batch_size, -1).clone()
@@ -140,7 +140,7 @@ class TrainResult(NamedTuple):
 
 @torch.no_grad()
 def train(
-    net: BatchedINR,
+    net: Engine,
     bound,
     targets: torch.Tensor,
     *,
@@ -157,7 +157,7 @@ def train(
 
     Parameters
     ----------
-    net : BatchedINR
+    net : Engine
     bound : object
         A trainer bound to ``net`` (``trainer.bind(net)``).
     targets : tensor of shape (B, n_pixels, out_features)
@@ -243,11 +243,8 @@ def train(
         features[rows] = torch.cat(stopped.features)
         if final:
             history[rows, -1] = torch.cat(stopped.losses)
-            coords = net.coords[: net.n_pixels]
             thetas = torch.cat(stopped.thetas)
-            output[rows] = get_loss(loss).reconstruct(
-                render_batch(net.spec, thetas, coords)
-            )
+            output[rows] = get_loss(loss).reconstruct(net.render(thetas))
         # Recorded steps after a network stopped repeat its final loss.
         final_loss = history[rows, -1:].expand(-1, history.shape[1])
         history[rows] = torch.where(history[rows].isnan(), final_loss, history[rows])

@@ -12,78 +12,30 @@ Two ways to make every image's INR cheap to fit and comparable:
   :mod:`sklearn_inr.fitting._shifts`) then fits the shifts of new images with the
   base fixed.
 
-Both run the package's one training loop (:func:`sklearn_inr.fitting._training.train`)
-as their inner loop, on the batched kernel; this module knows nothing of
-scikit-learn.
+Both are update rules of the learned inits' one outer loop
+(:func:`~sklearn_inr.learned._loop.outer_loop`, which samples, reports
+progress and catches divergence), and run the package's one training loop
+(:func:`sklearn_inr.fitting._training.train`) as their inner loop, on the
+batched kernel; this module knows nothing of scikit-learn.
 """
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import validate_params
 
 from .._docs import fill_doc
-from ..core._device import parse_device, resolve_device
-from ..core._engine import BatchedINR, make_adam
-from ..core._functions import LOSSES
-from ..core._networks import INRSpec, make_coordinates
-from ..fitting._checks import check_images
-from ..fitting._seeds import to_seed
-from ..fitting._shifts import check_shift_spec
-from ..fitting._training import ShiftTrainer, WeightsTrainer, train
+from ..core import BatchedINR, INRSpec, make_adam
+from ..fitting import ShiftTrainer, WeightsTrainer, check_shift_spec, train
+from ._loop import META_CONSTRAINTS, OuterRule, outer_loop, prepare
 
 __all__ = ["meta_learn_init", "meta_learn_shift_base"]
 
 
-# ---------------------------------------------------------------- helpers
-_META_CONSTRAINTS = {
-    "images": ["array-like"],
-    "spec": [INRSpec],
-    "init_theta": ["array-like", None],
-    "meta_steps": [Interval(Integral, 1, None, closed="left")],
-    "meta_lr": [Interval(Real, 0, 1e6, closed="right")],
-    "inner_steps": [Interval(Integral, 1, None, closed="left")],
-    "inner_lr": [Interval(Real, 0, 1e6, closed="right")],
-    "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
-    "loss": [StrOptions(set(LOSSES))],
-    "random_state": ["random_state"],
-    "device": [str, torch.device, None],
-    "dtype": [torch.dtype],
-    "verbose": ["verbose"],
-}
-
-
-def _prepare(images, spec, loss, device, dtype):
-    """Checked images on the device as targets, and their coordinates."""
-    images = check_images(images, loss, out_features=spec.out_features)
-    device = resolve_device(parse_device(device))
-    coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
-    targets = torch.as_tensor(
-        images.reshape(len(images), -1, spec.out_features), dtype=dtype
-    ).to(device)
-    return targets, coords, device
-
-
-def _progress(total, desc, verbose):
-    if verbose > 0:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, unit="step")
-    return None
-
-
-def _batch_rows(rng, n_images, batch_size):
-    if batch_size >= n_images:
-        return np.arange(n_images)
-    return np.sort(rng.choice(n_images, size=batch_size, replace=False))
-
-
 # ------------------------------------------------------------ meta-learning
 @fill_doc
-@validate_params(_META_CONSTRAINTS, prefer_skip_nested_validation=True)
+@validate_params(META_CONSTRAINTS, prefer_skip_nested_validation=True)
 def meta_learn_init(
     images,
     spec: INRSpec,
@@ -141,16 +93,16 @@ def meta_learn_init(
     ...                 random_state=0).shape
     (105,)
     """
+    rule = _Reptile(meta_lr=meta_lr, inner_lr=inner_lr, inner_steps=inner_steps)
     return _meta_learn(
-        images, spec, _Reptile(meta_lr), init_theta=init_theta,
-        meta_steps=meta_steps, inner_steps=inner_steps, inner_lr=inner_lr,
+        images, spec, rule, init_theta=init_theta, meta_steps=meta_steps,
         meta_batch_size=meta_batch_size, loss=loss, random_state=random_state,
         device=device, dtype=dtype, verbose=verbose,
     )  # fmt: skip
 
 
 @fill_doc
-@validate_params(_META_CONSTRAINTS, prefer_skip_nested_validation=True)
+@validate_params(META_CONSTRAINTS, prefer_skip_nested_validation=True)
 def meta_learn_shift_base(
     images,
     spec: INRSpec,
@@ -208,104 +160,93 @@ def meta_learn_shift_base(
     (105,)
     """
     check_shift_spec(spec)
+    rule = _ShiftMAML(meta_lr=meta_lr, inner_lr=inner_lr, inner_steps=inner_steps)
     return _meta_learn(
-        images, spec, _ShiftMAML(meta_lr), init_theta=init_theta,
-        meta_steps=meta_steps, inner_steps=inner_steps, inner_lr=inner_lr,
+        images, spec, rule, init_theta=init_theta, meta_steps=meta_steps,
         meta_batch_size=meta_batch_size, loss=loss, random_state=random_state,
         device=device, dtype=dtype, verbose=verbose,
     )  # fmt: skip
 
 
-class _Reptile:
+class _EngineRule(OuterRule):
+    """Inner fits on the batched engine from ``phi``, by :func:`train`."""
+
+    trainer = None  # a WeightsTrainer or ShiftTrainer: what the inner fit moves
+
+    def __init__(self, *, meta_lr, inner_lr, inner_steps):
+        self.meta_lr = meta_lr
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+
+    def start(self, problem, batch_size):
+        self.problem = problem
+        self.phi = torch.as_tensor(problem.init_theta, dtype=problem.dtype).to(
+            problem.device
+        )
+        self.net = BatchedINR(
+            problem.spec, self.phi.expand(batch_size, -1), problem.coords
+        )
+
+    def outer_gradient(self, rows):
+        targets = self.problem.targets[rows]
+        self.net.load_theta(self.phi)
+        train(
+            self.net, self.trainer.bind(self.net), targets, loss=self.problem.loss,
+            lr=self.inner_lr, n_steps=self.inner_steps, final=False,
+        )  # fmt: skip
+        return self.adapted(targets)
+
+    def adapted(self, targets) -> list[torch.Tensor]:
+        """The outer update's tensors, from the adapted batch in ``self.net``."""
+        raise NotImplementedError
+
+    def result(self):
+        return self.phi.detach().cpu().numpy().astype(np.float32)
+
+
+class _Reptile(_EngineRule):
     """Move the init toward the mean adapted theta (Nichol et al., 2018)."""
 
     description = "Meta-learning init (Reptile)"
     trainer = WeightsTrainer()
 
-    def __init__(self, meta_lr):
-        self.meta_lr = meta_lr
-
-    def start(self, phi):
-        pass
-
-    def update(self, phi, net, targets, loss):
+    def adapted(self, targets):
         # The mean adapted theta minus phi is, to first order, a descent
         # direction of the loss after a few steps.
-        direction = net.theta().mean(dim=0).sub_(phi)
-        _check_finite(direction)
-        phi.add_(direction, alpha=self.meta_lr)
+        self.direction = self.net.theta().mean(dim=0).sub_(self.phi)
+        return [self.direction]
+
+    def update(self):
+        self.phi.add_(self.direction, alpha=self.meta_lr)
 
 
-class _ShiftMAML:
+class _ShiftMAML(_EngineRule):
     """One Adam step on the base along the first-order MAML gradient."""
 
     description = "Meta-learning shift base"
     trainer = ShiftTrainer(None)
 
-    def __init__(self, meta_lr):
-        self.meta_lr = meta_lr
+    def start(self, problem, batch_size):
+        super().start(problem, batch_size)
+        self.phi.grad = torch.zeros_like(self.phi)
+        self.outer = make_adam([self.phi], self.meta_lr)
 
-    def start(self, phi):
-        phi.grad = torch.zeros_like(phi)
-        self.outer = make_adam([phi], self.meta_lr)
-
-    def update(self, phi, net, targets, loss):
-        net.backward(targets, loss)
+    def adapted(self, targets):
+        self.net.backward(targets, self.problem.loss)
         # d loss / d base = the network's gradient at the adapted shifts
         # (bias = base + shift), averaged over the images.
-        torch.mean(net.grad_theta(), dim=0, out=phi.grad)
-        _check_finite(phi.grad)
+        torch.mean(self.net.grad_theta(), dim=0, out=self.phi.grad)
+        return [self.phi.grad]
+
+    def update(self):
         self.outer.step()
 
 
-def _meta_learn(images, spec, rule, *, init_theta, meta_steps, inner_steps,
-                inner_lr, meta_batch_size, loss, random_state, device, dtype,
-                verbose):  # fmt: skip
-    """The outer loop: inner fits from ``phi`` with :func:`train`, then ``rule``."""
-    rng, phi = _start(spec, init_theta, random_state)
-    targets, coords, device = _prepare(images, spec, loss, device, dtype)
-    phi = torch.as_tensor(phi, dtype=dtype).to(device)
-    batch = min(meta_batch_size, len(targets))
-    net = BatchedINR(spec, phi.expand(batch, -1), coords)
-    rule.start(phi)
-    progress = _progress(meta_steps, rule.description, verbose)
-    try:
-        for _ in range(meta_steps):
-            batch_targets = targets[_batch_rows(rng, len(targets), batch)]
-            net.load_theta(phi)
-            train(
-                net, rule.trainer.bind(net), batch_targets, loss=loss,
-                lr=inner_lr, n_steps=inner_steps, final=False,
-            )  # fmt: skip
-            try:
-                rule.update(phi, net, batch_targets, loss)
-            except FloatingPointError as exc:
-                raise ValueError(
-                    f"Meta-learning diverged (NaN or infinite update) with "
-                    f"inner_lr={inner_lr:g} and meta_lr={rule.meta_lr:g}. Lower "
-                    "the learning rates (e.g. by 10x)."
-                ) from exc
-            if progress is not None:
-                progress.update()
-    finally:
-        if progress is not None:
-            progress.close()
-    return phi.detach().cpu().numpy().astype(np.float32)
-
-
-def _start(spec, init_theta, random_state):
-    rng = np.random.default_rng(to_seed(random_state))
-    if init_theta is None:
-        init_theta = spec.init_theta(rng)
-    # A copy: the outer loop updates phi in place through a shared buffer.
-    init_theta = np.array(init_theta, dtype=np.float32)
-    if init_theta.shape != (spec.n_params,):
-        raise ValueError(
-            f"init_theta must have shape ({spec.n_params},), got {init_theta.shape}."
-        )
-    return rng, init_theta
-
-
-def _check_finite(update):
-    if not torch.isfinite(update).all():
-        raise FloatingPointError
+def _meta_learn(images, spec, rule, *, init_theta, meta_steps, meta_batch_size,
+                loss, random_state, device, dtype, verbose):  # fmt: skip
+    problem = prepare(
+        images, spec, init_theta=init_theta, loss=loss, random_state=random_state,
+        device=device, dtype=dtype,
+    )  # fmt: skip
+    return outer_loop(rule, problem, meta_steps=meta_steps,
+                      meta_batch_size=meta_batch_size, verbose=verbose)  # fmt: skip

@@ -8,9 +8,12 @@ their standardised adapted thetas to a linear classifier head, and
 backpropagates the head's cross-entropy (plus, weighted, the reconstruction
 loss) through the inner steps to the init and to the head.
 
-The inner loop is plain torch autograd on a functional SIREN / ReLU network
-(no in-place engine kernel), which suits the small networks this targets and
-runs unchanged on CPU and CUDA. This module knows nothing of scikit-learn
+It is an update rule of the learned inits' one outer loop
+(:func:`~sklearn_inr.learned._loop.outer_loop`). The inner loop is plain
+torch autograd on the core's functional forward
+(:func:`~sklearn_inr.core.functional_forward`, no in-place engine kernel),
+which suits the small networks this targets and runs unchanged on CPU and
+CUDA. This module knows nothing of scikit-learn
 estimators; :class:`~sklearn_inr.INRFeaturizer` calls it for
 ``init="task"``.
 """
@@ -22,16 +25,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from .._docs import fill_doc
-from ..core._device import parse_device, resolve_device
-from ..core._functions import LOSSES, get_loss
-from ..core._networks import INRSpec, make_coordinates, unflatten_theta
-from ..fitting._checks import check_images
-from ..fitting._seeds import to_seed
+from ..core import INRSpec, functional_forward, get_loss, unflatten_theta
+from ._loop import META_CONSTRAINTS, AutogradRule, outer_loop, prepare
 
 __all__ = ["check_task_labels", "task_learn_init"]
 
@@ -64,22 +64,12 @@ def check_task_labels(images, y) -> np.ndarray:
 @fill_doc
 @validate_params(
     {
-        "images": ["array-like"],
+        **META_CONSTRAINTS,
         "y": ["array-like"],
-        "spec": [INRSpec],
-        "init_theta": ["array-like", None],
-        "meta_steps": [Interval(Integral, 1, None, closed="left")],
-        "meta_lr": [Interval(Real, 0, 1e6, closed="right")],
-        "inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "inner_lr": [Interval(Real, 0, 1e6, closed="right")],
+        # The head reads thetas standardised over the batch: at least two.
         "meta_batch_size": [Interval(Integral, 2, None, closed="left")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "second_order": ["boolean"],
-        "loss": [StrOptions(set(LOSSES))],
-        "random_state": ["random_state"],
-        "device": [str, torch.device, None],
-        "dtype": [torch.dtype],
-        "verbose": ["verbose"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -176,60 +166,72 @@ def task_learn_init(
     ...                 inner_steps=2, random_state=0).shape
     (105,)
     """
-    images = check_images(images, loss, out_features=spec.out_features)
-    y_index = check_task_labels(images, y)
-    n_classes = int(y_index.max()) + 1
-    rng = np.random.default_rng(to_seed(random_state))
-    if init_theta is None:
-        init_theta = spec.init_theta(rng)
-    init_theta = np.array(init_theta, dtype=np.float32)
-    if init_theta.shape != (spec.n_params,):
-        raise ValueError(
-            f"init_theta must have shape ({spec.n_params},), got {init_theta.shape}."
-        )
-    device = resolve_device(parse_device(device))
-    coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
-    targets = torch.as_tensor(
-        images.reshape(len(images), -1, spec.out_features), dtype=dtype
-    ).to(device)
-    labels = torch.as_tensor(y_index, device=device)
-
-    phi = torch.tensor(init_theta, dtype=dtype, device=device, requires_grad=True)
-    # The head starts small, drawn from numpy like every init of the package.
-    head_weight = torch.tensor(
-        rng.normal(scale=0.01, size=(n_classes, spec.n_params)),
-        dtype=dtype, device=device, requires_grad=True,
+    problem = prepare(
+        images, spec, init_theta=init_theta, loss=loss, random_state=random_state,
+        device=device, dtype=dtype,
     )  # fmt: skip
-    head_bias = torch.zeros(n_classes, dtype=dtype, device=device, requires_grad=True)
-    outer = torch.optim.Adam(
-        [{"params": [phi], "lr": meta_lr},
-         {"params": [head_weight, head_bias], "lr": _HEAD_LR}],
+    rule = _TaskRule(
+        check_task_labels(problem.images, y), meta_lr=meta_lr, inner_lr=inner_lr,
+        inner_steps=inner_steps, reconstruction_weight=reconstruction_weight,
+        second_order=second_order,
     )  # fmt: skip
-    batch = min(meta_batch_size, len(targets))
-    steps = range(meta_steps)
-    if verbose > 0:
-        from tqdm.auto import tqdm
+    return outer_loop(rule, problem, meta_steps=meta_steps,
+                      meta_batch_size=meta_batch_size, verbose=verbose)  # fmt: skip
 
-        steps = tqdm(steps, desc="Task-aware init", unit="step")
-    for _ in steps:
-        rows = torch.as_tensor(_batch_rows(rng, y_index, batch), device=device)
-        theta, recon = adapt(
-            spec, phi, coords, targets[rows], loss=loss, lr=inner_lr,
-            n_steps=inner_steps, second_order=second_order,
+
+class _TaskRule(AutogradRule):
+    """Adapt by differentiable Adam steps; classify the adapted thetas.
+
+    The outer parameters are the init ``phi`` and a linear head; the
+    objective is the head's cross-entropy on the standardised adapted
+    thetas plus the weighted reconstruction loss.
+    """
+
+    description = "Task-aware init"
+    keep_grads = True
+
+    def __init__(self, y_index, *, meta_lr, inner_lr, inner_steps,
+                 reconstruction_weight, second_order):  # fmt: skip
+        self.y_index = y_index
+        self.meta_lr = meta_lr
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.reconstruction_weight = reconstruction_weight
+        self.second_order = second_order
+
+    def start(self, problem, batch_size):
+        self.problem = problem
+        n_classes = int(self.y_index.max()) + 1
+        factory = {"dtype": problem.dtype, "device": problem.device}
+        self.labels = torch.as_tensor(self.y_index, device=problem.device)
+        self.phi = torch.tensor(problem.init_theta, **factory, requires_grad=True)
+        # The head starts small, drawn from numpy like every init of the package.
+        self.head_weight = torch.tensor(
+            problem.rng.normal(scale=0.01, size=(n_classes, problem.spec.n_params)),
+            **factory, requires_grad=True,
         )  # fmt: skip
-        logits = _standardise(theta) @ head_weight.T + head_bias
-        objective = F.cross_entropy(logits, labels[rows])
-        objective = objective + reconstruction_weight * recon.mean()
-        outer.zero_grad(set_to_none=False)
-        objective.backward()
-        if not all(torch.isfinite(p.grad).all() for p in (phi, head_weight)):
-            raise ValueError(
-                f"Task-aware meta-learning diverged (NaN or infinite gradient) "
-                f"with inner_lr={inner_lr:g} and meta_lr={meta_lr:g}. Lower the "
-                "learning rates (e.g. by 10x)."
-            )
-        outer.step()
-    return phi.detach().cpu().numpy().astype(np.float32)
+        self.head_bias = torch.zeros(n_classes, **factory, requires_grad=True)
+        self.optimizer = torch.optim.Adam(
+            [{"params": [self.phi], "lr": self.meta_lr},
+             {"params": [self.head_weight, self.head_bias], "lr": _HEAD_LR}],
+        )  # fmt: skip
+        self.checked = (self.phi, self.head_weight)
+
+    def sample(self, rng, n_images, batch_size):
+        return _batch_rows(rng, self.y_index, batch_size)
+
+    def objective(self, rows):
+        theta, recon = adapt(
+            self.problem.spec, self.phi, self.problem.coords,
+            self.problem.targets[rows], loss=self.problem.loss, lr=self.inner_lr,
+            n_steps=self.inner_steps, second_order=self.second_order,
+        )  # fmt: skip
+        logits = _standardise(theta) @ self.head_weight.T + self.head_bias
+        objective = F.cross_entropy(logits, self.labels[rows])
+        return objective + self.reconstruction_weight * recon.mean()
+
+    def result(self):
+        return self.phi.detach().cpu().numpy().astype(np.float32)
 
 
 def adapt(
@@ -286,24 +288,9 @@ def adapt(
 
 def image_losses(spec, theta, coords, targets, loss) -> torch.Tensor:
     """Each image's mean reconstruction loss, differentiable, shape (B,)."""
-    output = forward(spec, theta, coords)
-    return get_loss(loss).pixel_losses(output, targets).mean(dim=(1, 2))
-
-
-def forward(spec: INRSpec, theta: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    """Outputs ``(B, n_pixels, out)`` of a batch of thetas, with autograd."""
     weights, biases = unflatten_theta(theta, spec.layer_shapes)
-    hidden = coords.expand(len(theta), -1, -1)
-    last = len(weights) - 1
-    for k, (weight, bias) in enumerate(zip(weights, biases)):
-        hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight.transpose(1, 2))
-        if k < last:
-            hidden = (
-                torch.sin(spec.omega_0 * hidden)
-                if spec.model == "siren"
-                else torch.relu(hidden)
-            )
-    return hidden
+    output = functional_forward(spec, weights, biases, coords)
+    return get_loss(loss).pixel_losses(output, targets).mean(dim=(1, 2))
 
 
 def _standardise(theta: torch.Tensor) -> torch.Tensor:

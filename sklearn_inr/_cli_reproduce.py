@@ -1,0 +1,314 @@
+"""``sklearn-inr reproduce``: the arguments checked, the plan printed, the run.
+
+:func:`run_reproduce` is what :func:`sklearn_inr.cli.main` calls for the
+``reproduce`` subcommand, with the parsed arguments and the parser (to
+report bad arguments, such as an unusable ``--data`` or ``--out``, with
+exit code 2). See :mod:`sklearn_inr.cli` for what the command does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, nullcontext
+from pathlib import Path
+
+import joblib
+import torch
+
+from .experiments import (
+    estimate,
+    format_plan,
+    get_preset,
+    plan,
+    probe_throughput,
+    run_reproduction,
+)
+
+__all__ = ["run_reproduce"]
+
+# How long to try to reach a --dask-scheduler before giving up.
+_DASK_CONNECT_TIMEOUT = "10s"
+
+
+def run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``sklearn-inr reproduce``: check the arguments, then run (or plan) it.
+
+    Returns the exit status: 0, or 130 after Ctrl-C. Bad arguments go
+    through ``parser.error`` (status 2), before any work.
+    """
+    if args.folds < 2:
+        parser.error(f"argument --folds: must be at least 2, got {args.folds}")
+    if args.n_patients is not None and args.n_patients < args.folds:
+        parser.error(
+            f"argument --n-patients: {args.n_patients} patients cannot fill "
+            f"{args.folds} folds; use at least {args.folds} or fewer --folds"
+        )
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("argument --device: cuda was requested but is not available")
+    if args.data is not None and args.data.exists() and not args.data.is_dir():
+        parser.error(
+            f"argument --data: {str(args.data)!r} is a file, not a folder; pass "
+            "the folder holding the BraTS2021_XXXXX case folders"
+        )
+    cache = None if args.no_cache else (args.cache or args.out / "cache")
+    # Checked now, not after minutes of fitting.
+    problem = _folder_problem(args.out)
+    if problem:
+        parser.error(f"argument --out: {problem}")
+    problem = cache is not None and _folder_problem(cache)
+    if problem and args.cache is None:
+        parser.error(
+            f"argument --out: its cache folder {problem}, or move the cache "
+            "with --cache DIR (or drop it with --no-cache)"
+        )
+    if problem:
+        parser.error(f"argument --cache: {problem}")
+    if cache is not None and args.dask_scheduler is not None:
+        # Dask workers would resolve a relative path in their own folder.
+        cache = Path(os.path.abspath(cache))
+    try:
+        with ExitStack() as stack:
+            client = None
+            if args.dask_scheduler is not None:
+                client = stack.enter_context(_dask_client(args.dask_scheduler, parser))
+            return _reproduce(args, parser, cache, client)
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a crash: no traceback, the
+        # conventional status 128 + SIGINT, and how to pick up again.
+        if cache is None:
+            kept = "no fitted INRs kept (--no-cache); rerun to start over."
+        else:
+            n_kept = sum(1 for _ in Path(cache).rglob("*.npz"))
+            kept = (
+                f"{n_kept} fitted INRs kept in {cache}; rerun the same command to "
+                "resume."
+            )
+        print(f"Interrupted: {kept}", file=sys.stderr)
+        return 130
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be used as an output folder, or None if it can.
+
+    ``path`` need not exist: its nearest existing ancestor must then be a
+    writable folder, where it will be created.
+    """
+    if path.exists() and not path.is_dir():
+        return f"{str(path)!r} is a file, not a folder; pass a folder path"
+    existing = Path(os.path.abspath(path))
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return (
+            f"{str(path)!r} cannot be created: {str(existing)!r} is a file; pass "
+            "a path under a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{str(existing)!r} is not writable; pass a folder you can write to"
+    return None
+
+
+def _dask_client(address: str, parser: argparse.ArgumentParser):
+    """A ``distributed.Client`` connected to ``address``, or exit 2 saying why.
+
+    Connected before any work, so a wrong address fails at once, not after
+    the cohort is written.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        parser.error(
+            "argument --dask-scheduler: needs dask.distributed, which is not "
+            "installed; install it with pip install 'sklearn-inr[dask]' (or "
+            "pip install 'dask[distributed]'), or drop --dask-scheduler to fit "
+            "on this machine"
+        )
+    try:
+        client = Client(address, timeout=_DASK_CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError) as exc:
+        # OSError: nothing answered in time; ValueError: not an address.
+        parser.error(
+            f"argument --dask-scheduler: cannot reach a Dask scheduler at "
+            f"{address!r} ({exc}); check the address (e.g. tcp://head-node:8786, "
+            "as the scheduler prints it) and that the scheduler is running"
+        )
+    workers = client.scheduler_info().get("workers", {})
+    threads = sum(worker.get("nthreads", 0) for worker in workers.values())
+    print(
+        f"Dask scheduler {address}: {len(workers)} workers, {threads} threads; "
+        "the INR fits will run there.",
+        file=sys.stderr,
+    )
+    if not workers:
+        print(
+            "Warning: the Dask scheduler has no workers yet; the INR fits will "
+            "wait until some join (dask worker ADDRESS).",
+            file=sys.stderr,
+        )
+    return client
+
+
+def _reproduce(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    cache: Path | None,
+    client=None,
+) -> int:
+    from .datasets import load_brats_slices, make_brats_like
+
+    uses_cuda = args.device == "cuda" or (
+        args.device == "auto" and torch.cuda.is_available()
+    )
+    preset = args.preset or ("paper" if uses_cuda else "cpu")
+    settings = get_preset(preset)
+    n_patients = args.n_patients or settings["n_patients"]
+    size = settings["image_size"]
+    if args.data is None or args.dry_run:
+        # The estimate comes before any work: before the synthetic cohort is
+        # written (minutes at the paper's size), with its known layout.
+        if args.data is None:
+            shape = tuple(settings["cohort_shape"][:2])
+            basis = f"a synthetic cohort of {n_patients} patients"
+            if n_patients < args.folds:
+                parser.error(
+                    f"argument --folds: {args.folds} folds need at least "
+                    f"{args.folds} patients, and the preset {preset!r} writes "
+                    f"{n_patients}; raise --n-patients or lower --folds"
+                )
+        else:
+            if not args.data.is_dir():
+                parser.error(f"argument --data: {str(args.data)!r} does not exist")
+            # Native BraTS slices are 240 x 240.
+            shape = (240, 240)
+            basis = (
+                f"{args.data}, assuming {n_patients} patients with a slice pair "
+                "each (the data are not read in a dry run)"
+            )
+        if size is not None:
+            shape = (size, size)
+        _print_plan(settings, preset, 2 * n_patients, shape, basis, args)
+        if args.dry_run:
+            print("Dry run: nothing was fitted, generated or written.")
+            return 0
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sklearn_inr_cohort_") as tmp:
+        if args.data is None:
+            shape = tuple(settings["cohort_shape"])
+            print(
+                f"Writing a synthetic BraTS-layout cohort of {n_patients} patients "
+                f"({' x '.join(map(str, shape))} voxels) to a temporary folder...",
+                file=sys.stderr,
+            )
+            root = make_brats_like(tmp, n_patients, shape, random_state=args.seed)
+            description = (
+                f"synthetic BraTS-layout cohort (make_brats_like, {n_patients} "
+                f"patients, {' x '.join(map(str, shape))} voxels, seed {args.seed})"
+            )
+        else:
+            root = args.data
+            description = f"BraTS folder {args.data}"
+        try:
+            data = load_brats_slices(
+                root, "flair", size=settings["image_size"], n_patients=n_patients
+            )
+        except (OSError, ValueError) as exc:
+            parser.error(f"argument --data: {exc}")
+    data_seconds = time.perf_counter() - start
+    n_loaded = len(set(data.groups.tolist()))
+    if n_loaded < args.folds:
+        parser.error(
+            f"only {n_loaded} patients yielded a tumour/no-tumour slice pair, too "
+            f"few for {args.folds} folds"
+        )
+    if args.n_patients is not None and n_loaded < args.n_patients:
+        print(
+            f"Warning: --n-patients {args.n_patients} asks for more patients than "
+            f"{args.data or 'the cohort'} has: only {n_loaded} yield a tumour/"
+            "no-tumour slice pair "
+            f"({len(data.skipped)} folders skipped); using {n_loaded}.",
+            file=sys.stderr,
+        )
+    if args.data is not None or n_loaded != n_patients:
+        # Only now is the real number of slices known.
+        _print_plan(
+            settings,
+            preset,
+            len(data.images),
+            data.images.shape[1:3],
+            f"{args.data or 'the cohort'} ({n_loaded} patients loaded)",
+            args,
+            data.target,
+            data.groups,
+        )
+    description += f", FLAIR, {n_loaded} patients loaded"
+    print(
+        f"Preset {preset!r}: {settings['description']}\n"
+        f"Data: {description}; {len(data.images)} slices.",
+        file=sys.stderr,
+    )
+    # The runner sends its chunks of INR fits to the active joblib backend:
+    # with --dask-scheduler, the cluster's workers.
+    backend = (
+        nullcontext()
+        if client is None
+        else joblib.parallel_config(backend="dask", client=client)
+    )
+    with backend:
+        results = run_reproduction(
+            data.images,
+            data.target,
+            data.groups,
+            settings=settings,
+            out_dir=args.out,
+            n_splits=args.folds,
+            random_state=args.seed,
+            device=args.device,
+            cache_dir=cache,
+            data_description=description,
+            stage_seconds={"data": data_seconds},
+            verbose=1,
+        )
+    kept = "" if cache is None else f" Fitted INRs are cached in {cache} for reruns."
+    print(
+        f"\n{results['verdict']['text']}\n\nWrote {args.out / 'report.md'}, "
+        f"{args.out / 'results.json'} and figures in "
+        f"{results['timings']['total']:.0f} s.{kept}"
+    )
+    return 0
+
+
+def _print_plan(
+    settings, preset, n_slices, image_shape, basis, args, target=None, groups=None
+) -> None:
+    """Print what the run will fit and how long that should take (stdout)."""
+    stages = plan(
+        settings,
+        n_slices,
+        tuple(image_shape),
+        n_splits=args.folds,
+        random_state=args.seed,
+        target=target,
+        groups=groups,
+    )
+    throughput = probe_throughput(
+        settings, args.device, tuple(image_shape), n_images=n_slices
+    )
+    title = (
+        f"Plan of preset {preset!r} on {basis}: {n_slices} slices of "
+        f"{' x '.join(map(str, image_shape))}, {args.folds}-fold grouped CV, "
+        f"seed {args.seed}."
+    )
+    text = format_plan(
+        stages,
+        estimate(stages, throughput),
+        throughput,
+        settings=settings,
+        image_shape=tuple(image_shape),
+        title=title,
+    )
+    print(text, flush=True)

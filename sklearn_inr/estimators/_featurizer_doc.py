@@ -1,0 +1,135 @@
+"""The parameters and notes that only :class:`~sklearn_inr.INRFeaturizer` documents.
+
+As :mod:`sklearn_inr._docs` does for the shared parameters: the class
+docstring writes ``%(init)s`` where an entry goes, and
+:func:`fill_featurizer_doc` fills it in (then the shared entries, with
+:func:`~sklearn_inr._docs.fill_doc`). Kept here so that ``featurizer.py``
+holds the estimator, not pages of prose.
+"""
+
+# The entries keep the lines of the docstring they fill (numpydoc parameter
+# lines whole), as sklearn_inr/_docs.py does.
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+from .._docs import fill_doc
+
+__all__ = ["FEATURIZER_DOCS", "fill_featurizer_doc"]
+
+FEATURIZER_DOCS = {
+    "init": """init : {"shared", "random", "meta", "task"} or ndarray of shape (n_params,), \
+            default="shared"
+    ``"shared"``: every image starts from one initialisation drawn from
+    ``random_state`` and stored as ``init_params_``, which puts all
+    thetas in one coordinate system. ``"random"``: each image gets its
+    own draw, seeded by ``random_state`` and the image's bytes.
+    ``"meta"``: :meth:`fit` *learns* the shared initialisation from the
+    training images, without labels (Reptile, or first-order MAML for
+    ``features="shift"``; see ``meta_steps`` and the Notes), so that
+    :meth:`transform` reaches a given PSNR in far fewer steps
+    (``benchmarks/bench_meta.py`` measured 2 to 59 steps to match what the
+    shared init reaches in 1000, on small SIRENs).
+    ``"task"`` (``features="weights"`` only): :meth:`fit` learns the
+    shared initialisation from the training images *and their labels*
+    (:func:`task_learn_init`: a classifier head's loss is
+    backpropagated through ``inner_steps`` differentiable Adam steps;
+    ``meta_lr="auto"`` = ``lr * inner_steps``), so it needs ``y``;
+    :meth:`transform` stays label-free, as with ``"meta"``.
+    An array (``features="weights"`` only): every image starts from this
+    one theta, for example the ``init_params_`` of a featurizer with
+    ``init="meta"`` fitted on a separate set of images (an init learned
+    once and reused, as the ``cpu-240`` reproduction preset does);
+    :meth:`fit` learns nothing.""",
+    "features": """features : {"weights", "shift", "latent"}, default="weights"
+    ``"weights"``: the output is theta, all network parameters.
+    ``"shift"``: a base network shared by all images (``init_params_``:
+    meta-learned with ``init="meta"``, a random draw with
+    ``init="shared"``) stays fixed and each image fits only its shift
+    modulations, one bias offset per hidden unit of the
+    ``hidden_layers`` ``width -> width`` layers (functa): the output has
+    ``hidden_layers * hidden_features`` columns (1,024 for the default
+    network instead of 264,193). Shifts start at zero and are fitted
+    with Adam at ``lr``, which wants a larger value than weights do
+    (e.g. ``lr=1e-2``).
+    ``"latent"`` (needs ``init="meta"``): each image is a vector of
+    ``latent_dim`` numbers that one linear map turns into those shifts
+    (functa). :meth:`fit` meta-learns the base network, the map and one
+    inner learning rate per latent dimension (second-order MAML with
+    meta-SGD, starting the rates at ``lr``, e.g. ``lr=1e-2``); each
+    image then takes ``inner_steps`` gradient steps on its latent from
+    zero at the learned rates (``n_steps`` is not used). The output
+    has ``latent_dim`` columns, ``latent[0]``, ...""",
+    "meta_lr": """meta_lr : float or "auto", default="auto"
+    With ``init="meta"``: outer step size. For ``features="weights"``
+    (Reptile) the fraction of the way the init moves toward the mean
+    adapted theta, ``"auto"`` = 1.0; for ``features="shift"`` and
+    ``"latent"`` the Adam learning rate of the base network (and map),
+    ``"auto"`` = 1e-3.""",
+    "warm_start_by_class": """warm_start_by_class : bool, default=False
+    The paper's "weight transfer": in :meth:`fit_transform` (and
+    :meth:`fit`), the training images of each class are fitted in the
+    given order, each starting from the previous image of its class.
+    This leaks the label into theta; see the Notes.""",
+    "image_shape": """image_shape : tuple of int, default=None
+    ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` is 2-D (rows of
+    flattened images); one entry may be -1 (inferred). Required for 2-D
+    ``X``: a guess could read one ``(64, 64)`` image as 64 images of
+    8 x 8. Ignored for 3-D / 4-D ``X``.""",
+    "weight_transfer_note": """**Weight transfer leaks the label.** With ``warm_start_by_class=True``
+the training features depend on the labels through their starting
+points: images of one class start near each other, so theta separates
+the classes even for pure-noise images. :meth:`transform` never sees
+labels, so new images start from ``init_params_`` instead: train and
+test features then come from different distributions, much like
+:class:`~sklearn.preprocessing.TargetEncoder`, whose ``fit_transform``
+differs from ``fit().transform()`` on purpose. Scores computed on
+features that were all produced by ``fit_transform`` with labels (the
+paper's protocol) measure the labels, not the images. Use the default
+``init="shared"`` for honest features, and evaluate a chained
+featurizer only inside a Pipeline, where test folds go through
+:meth:`transform`.""",
+    "meta_init_note": """**Meta-learned initialisation.** With ``init="meta"``, :meth:`fit`
+learns ``init_params_`` from the training images alone; labels are
+never read. Its cost is ``meta_steps * meta_batch_size * inner_steps``
+engine image-steps (16,000 with the defaults: the cost of fitting 16
+images for 1000 steps), paid once per :meth:`fit` and cached in
+``memory``'s array store (keyed by the training images and the
+settings; never pickled), then
+amortised over every image transformed with far fewer ``n_steps``.
+Inside a Pipeline under cross-validation it is learned on each training
+fold only, so test images never shape it. The meta-learning runs in
+this process (``n_jobs`` applies to the per-image fits). See the user
+guide's meta-learning section.""",
+    "task_init_note": """**Task-aware initialisation.** With ``init="task"``, :meth:`fit` also
+reads ``y``: the init is learned so that a linear head classifies the
+images' thetas after ``inner_steps`` steps. Every image, training or
+new, is then fitted from that one init, so ``fit_transform(X, y)``
+equals ``fit(X, y).transform(X)`` and there is no train/test mismatch;
+but the init has seen the training labels, so evaluate it only inside a
+Pipeline (each training fold learns its own), never after fitting it on
+all images. With ``memory=`` the init is cached, keyed by the training
+images, their labels and the settings.""",
+}
+
+
+def fill_featurizer_doc(obj):
+    """Fill each line ``%(name)s`` of ``obj.__doc__`` from :data:`FEATURIZER_DOCS`.
+
+    The entry takes the indentation of the line it replaces; the remaining
+    placeholders are then filled by :func:`~sklearn_inr._docs.fill_doc`.
+    """
+    if obj.__doc__ is not None:
+        lines = []
+        for line in obj.__doc__.splitlines():
+            name = line.strip()[2:-2]
+            if line.strip() == f"%({name})s" and name in FEATURIZER_DOCS:
+                indent = line[: len(line) - len(line.lstrip())]
+                lines.extend(
+                    indent + text if text else text
+                    for text in FEATURIZER_DOCS[name].splitlines()
+                )
+            else:
+                lines.append(line)
+        obj.__doc__ = "\n".join(lines)
+    return fill_doc(obj)

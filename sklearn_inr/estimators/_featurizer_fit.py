@@ -1,0 +1,137 @@
+"""How :class:`~sklearn_inr.INRFeaturizer` runs its fits and renders its features.
+
+The featurizer's parameters become the fitting layer's settings here, and
+what comes back is returned: the estimator sets its own attributes.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+from ..core import INRSpec
+from ..fitting import FitSettings, render_inrs, run_fits
+from ._strategies import FEATURES
+from ._weight_transfer import check_chain_labels, fit_class_chains
+
+__all__ = [
+    "chain_labels",
+    "featurizer_spec",
+    "fit_chains",
+    "fit_images",
+    "fitted_arrays",
+    "render_features",
+]
+
+
+def featurizer_spec(featurizer, image_shape: tuple) -> INRSpec:
+    """The architecture of ``featurizer`` for images of ``image_shape``."""
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+    return INRSpec(
+        featurizer.model,
+        hidden_features=featurizer.hidden_features,
+        hidden_layers=featurizer.hidden_layers,
+        out_features=channels,
+        omega_0=float(featurizer.omega_0),
+    )
+
+
+def fit_images(featurizer, images, start, *, verbose=None):
+    """Fit ``images`` (n, H, W[, C]) from an initialisation object.
+
+    Uses the fitted ``spec_`` and ``init_params_`` of ``featurizer`` and its
+    parameters; returns the runner's :class:`~sklearn_inr.INRFitResult`.
+    """
+    features = FEATURES[featurizer.features]
+    n_steps = int(features.fit_steps(featurizer))
+    settings = FitSettings(
+        loss=featurizer.loss,
+        lr=float(featurizer.lr),
+        n_steps=n_steps,
+        record_every=max(1, n_steps // 100),
+        target_psnr=featurizer.target_psnr,
+        precision=featurizer.precision,
+    )
+    return run_fits(
+        images.reshape(*images.shape[:3], -1),
+        featurizer.spec_,
+        settings,
+        start,
+        features.trainer(featurizer.init_params_),
+        batch_size=featurizer.batch_size,
+        device=featurizer.device,
+        memory=featurizer.memory,
+        n_jobs=featurizer.n_jobs,
+        checkpoint_every=featurizer.checkpoint_every,
+        on_divergence=featurizer.on_divergence,
+        verbose=featurizer.verbose if verbose is None else verbose,
+    )
+
+
+def fit_chains(featurizer, images, y_index, n_classes: int, start, seed: int) -> dict:
+    """The paper's weight transfer: each class's images fitted in a chain.
+
+    ``y_index`` holds each image's class, ``0 .. n_classes - 1``; the first
+    image of each class starts from ``start.thetas`` (with the fit's
+    ``seed``). Returns the dict of
+    :func:`~._weight_transfer.fit_class_chains` (with ``class_init``).
+    """
+    return fit_class_chains(
+        # The chain's bar counts its steps; a bar per step is noise.
+        partial(fit_images, featurizer, verbose=0),
+        images,
+        y_index,
+        n_classes,
+        lambda firsts: start.thetas(
+            featurizer.init_params_, firsts, featurizer.spec_, seed
+        ),
+        verbose=featurizer.verbose,
+    )
+
+
+def fitted_arrays(result) -> dict:
+    """A fit result as the dict the class chains return (without ``class_init``)."""
+    return {
+        "theta": result.theta, "loss_history": result.loss_history,
+        "history_steps": result.history_steps, "mse": result.mse,
+        "psnr": result.psnr, "n_steps": result.n_steps,
+    }  # fmt: skip
+
+
+def chain_labels(featurizer, images, y):
+    """The labels of the class chains: None without ``warm_start_by_class``."""
+    if not featurizer.warm_start_by_class:
+        return None
+    if y is None:
+        raise ValueError(
+            "warm_start_by_class=True chains the training images by class and "
+            "needs y: call fit(X, y) / fit_transform(X, y), or set "
+            "warm_start_by_class=False."
+        )
+    return check_chain_labels(images, y)
+
+
+def render_features(featurizer, X) -> np.ndarray:
+    """Render the features ``X`` of a fitted featurizer: (n, H, W, C) images."""
+    features = check_array(X, dtype=np.float32, input_name="theta")
+    if features.shape[1] != featurizer.n_params_:
+        raise ValueError(
+            f"theta has {features.shape[1]} features but this featurizer outputs "
+            f"{featurizer.n_params_}."
+        )
+    theta = FEATURES[featurizer.features].to_theta(
+        features, featurizer.init_params_, featurizer.spec_
+    )
+    return render_inrs(
+        theta,
+        featurizer.image_shape_[:2],
+        model=featurizer.model,
+        hidden_features=featurizer.hidden_features,
+        hidden_layers=featurizer.hidden_layers,
+        omega_0=featurizer.omega_0,
+        out_features=featurizer.spec_.out_features,
+        loss=featurizer.loss,
+        device=featurizer.device,
+    )

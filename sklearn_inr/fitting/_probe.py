@@ -1,0 +1,218 @@
+"""How fast INRs train here: a few real Adam steps, laid out as the runner lays them.
+
+:func:`probe_fit_speed` trains random targets through the engine for a
+warm-up step and then for about ``target_seconds``, in the batches the runner
+would make (:func:`~sklearn_inr.fitting._runner.auto_batch_size`, one batch
+per CPU thread, at most :data:`~sklearn_inr.fitting._runner.CPU_BATCH_PIXELS`
+pixels per batch), and returns FLOP/s. Nothing is fitted: no image, no cache,
+no result; the fitting runner itself is not called, so probing never counts
+as fitting.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..core import (
+    BatchedINR,
+    INRSpec,
+    gemm_dtype,
+    make_coordinates,
+    matmul_precision,
+    resolve_device,
+    torch_threads,
+)
+from ._runner import CPU_BATCH_PIXELS, auto_batch_size
+from ._training import WeightsTrainer, train
+
+__all__ = ["FitSpeed", "probe_fit_speed", "probe_shape"]
+
+# The GPU probe trains at most this many pixels per step (18 paper slices):
+# enough to fill the GPU, a fraction of a second per step.
+GPU_PROBE_PIXELS = 2**20
+#: Kinds of fits a probe times: independent fits in the runner's batches,
+#: and weight-transfer chains (one image per class, two at a time).
+KINDS = ("batch", "chain")
+
+
+@dataclass(frozen=True)
+class FitSpeed:
+    """Training speed of one network, measured by :func:`probe_fit_speed`.
+
+    Attributes
+    ----------
+    flops_per_second : dict of str to float
+        FLOP/s by kind of fit, ``"batch"`` and ``"chain"``.
+    layouts : dict of str to tuple of (int, int)
+        ``(images per batch, batches at once)`` of each kind, as the runner
+        would train them.
+    shape : tuple of (int, int)
+        The probed image shape (the run's, cropped on a CPU).
+    """
+
+    flops_per_second: dict
+    layouts: dict
+    shape: tuple
+
+
+def probe_shape(image_shape, device) -> tuple:
+    """The probe's image shape: the run's, cropped on a CPU to a batch's pixels.
+
+    On a CPU the runner trains big images one per thread, chunk by chunk, so
+    the speed per pixel does not depend on the image size beyond a batch.
+
+    Examples
+    --------
+    >>> from sklearn_inr.fitting import probe_shape
+    >>> probe_shape((240, 240), "cpu"), probe_shape((64, 64), "cpu")
+    ((128, 128), (64, 64))
+    """
+    height, width = image_shape
+    if torch.device(device).type != "cpu" or height * width <= CPU_BATCH_PIXELS:
+        return (height, width)
+    side = int(math.isqrt(CPU_BATCH_PIXELS))
+    return (min(height, side), min(width, CPU_BATCH_PIXELS // min(height, side)))
+
+
+def _layouts(spec, n_pixels, device, n_threads, n_images) -> dict:
+    """``(images per batch, batches at once)`` of each kind, as the runner makes
+    them: the memory cap of :func:`auto_batch_size`, one batch's share of the
+    images per thread."""
+    memory_cap = auto_batch_size(spec, n_pixels, device, 4, n_threads)
+    if device.type != "cpu":
+        memory_cap = min(memory_cap, max(1, GPU_PROBE_PIXELS // n_pixels))
+    layouts = {}
+    for kind, images in zip(KINDS, (n_images, 2)):
+        per_worker, workers = memory_cap, n_threads
+        if images is not None:
+            per_worker = min(per_worker, max(1, -(-images // n_threads)))
+            workers = min(n_threads, -(-images // per_worker))
+        layouts[kind] = (per_worker, workers)
+    return layouts
+
+
+def _measure(spec, loss, lr, device, shape, layout, target_seconds, precision):
+    """FLOP/s of ``workers`` batches of ``batch`` images trained at once.
+
+    As the runner trains them: each batch on one CPU thread, the batches on
+    a pool of threads (one batch on a GPU), in ``precision``. Timed after a
+    warm-up step.
+    """
+    batch, n_workers = layout
+    coords = make_coordinates(shape, device=device)
+    generator = torch.Generator().manual_seed(0)
+    work = []
+    for worker in range(n_workers):
+        thetas = np.stack([spec.init_theta(worker * batch + i) for i in range(batch)])
+        net = BatchedINR(spec, torch.tensor(thetas, device=device), coords,
+                         gemm_dtype=gemm_dtype(precision))  # fmt: skip
+        targets = torch.rand(batch, coords.shape[0], 1, generator=generator)
+        work.append((net, WeightsTrainer().bind(net), targets.to(device)))
+
+    def steps(item, n_steps):
+        net, bound, targets = item
+        if device.type == "cpu":
+            with torch_threads(1):
+                train(net, bound, targets, loss=loss, lr=lr, n_steps=n_steps,
+                      final=False)  # fmt: skip
+        else:
+            train(net, bound, targets, loss=loss, lr=lr, n_steps=n_steps, final=False)
+
+    def timed(n_steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        if n_workers == 1:
+            steps(work[0], n_steps)
+        else:
+            with ThreadPoolExecutor(n_workers) as pool:
+                list(pool.map(lambda item: steps(item, n_steps), work))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    with matmul_precision(precision, device):
+        warm = timed(1)
+        n_steps = int(min(200, max(2, round(target_seconds / max(warm, 1e-6)))))
+        seconds = timed(n_steps)
+    flops = 6.0 * spec.n_params * math.prod(shape) * batch * n_workers * n_steps
+    return flops / seconds
+
+
+def probe_fit_speed(
+    spec: INRSpec,
+    image_shape,
+    *,
+    loss: str = "bce",
+    lr: float = 1e-4,
+    precision: str = "auto",
+    device="auto",
+    n_threads: int | None = None,
+    n_images: int | None = None,
+    target_seconds: float | None = None,
+) -> FitSpeed:
+    """Measure how fast ``spec``'s INRs train here, as the runner would train them.
+
+    Random targets train through the fitting engine for a warm-up step, then
+    for about ``target_seconds``: on a CPU, one batch per thread (each at
+    most the runner's batch of pixels; larger images are cropped to that,
+    see :func:`probe_shape`), on a GPU one batch of up to 2**20 pixels.
+    Independent fits (batches of the runner's size) and weight-transfer
+    chains (one image per class, two at a time) are timed separately, once
+    each when their layouts differ. Nothing is fitted or cached.
+
+    Parameters
+    ----------
+    spec : INRSpec
+        The network.
+    image_shape : tuple of (int, int)
+        ``(H, W)`` of the images the run fits.
+    loss : {"bce", "mse"}, default="bce"
+    lr : float, default=1e-4
+    precision : {"auto", "fp32", "bf16"}, default="auto"
+        What the width x width products compute in.
+    device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+    n_threads : int, default=None
+        CPU threads of the run (batches trained at once); None: torch's.
+        Ignored on a GPU (one batch at a time).
+    n_images : int, default=None
+        Images fitted at once, which bounds the batches; None: no bound but
+        the runner's.
+    target_seconds : float, default=None
+        Timed part of each measurement; None: 0.5 s on a CPU, 0.2 s on a GPU.
+
+    Returns
+    -------
+    speed : FitSpeed
+
+    Examples
+    --------
+    >>> from sklearn_inr import INRSpec
+    >>> from sklearn_inr.fitting import probe_fit_speed
+    >>> speed = probe_fit_speed(INRSpec("siren", hidden_features=8,
+    ...                                 hidden_layers=1), (12, 12),
+    ...                         device="cpu", n_threads=1, target_seconds=0.01)
+    >>> sorted(speed.flops_per_second), speed.layouts["chain"]
+    (['batch', 'chain'], (2, 1))
+    """
+    device = resolve_device(device)
+    on_cpu = device.type == "cpu"
+    if target_seconds is None:
+        target_seconds = 0.5 if on_cpu else 0.2
+    n_threads = (n_threads or torch.get_num_threads()) if on_cpu else 1
+    shape = probe_shape(tuple(image_shape), device)
+    layouts = _layouts(spec, math.prod(shape), device, n_threads, n_images)
+    measured, speeds = {}, {}
+    for kind, layout in layouts.items():
+        if layout not in measured:
+            measured[layout] = _measure(
+                spec, loss, float(lr), device, shape, layout, target_seconds, precision
+            )
+        speeds[kind] = measured[layout]
+    return FitSpeed(speeds, layouts, shape)

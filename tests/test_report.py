@@ -1,0 +1,293 @@
+"""The report: rounding and tables (_report_tables), the verdict (_verdict),
+the statistics of the noise control (_statistics) and report.md (_report)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sklearn_inr.experiments._evaluation import paper_split
+from sklearn_inr.experiments._report import write_report
+from sklearn_inr.experiments._report_tables import (
+    fmt,
+    reconstruction_table,
+    rounded,
+    summary_table,
+)
+from sklearn_inr.experiments._statistics import (
+    accuracy_counts,
+    critical_count,
+    detection_power,
+    slices_needed,
+    wilson_interval,
+)
+from sklearn_inr.experiments._verdict import cohort_warning, verdict
+
+
+def test_rounding_is_what_the_report_prints():
+    values = rounded({"a": [0.123456, 1.0, float("nan"), 3], "b": np.float32(2.5e-5)})
+    assert values == {"a": [0.1235, 1.0, None, 3], "b": 2.5e-05}
+    for v in (0.1235, 1.0, 2.5e-05, 12.35):
+        assert float(fmt(v)) == v
+    assert fmt(None) == "n/a"
+
+
+def test_verdict_flags_leak_free_rows_of_unconverged_inrs():
+    def psnr(median):
+        return {
+            "psnr": {"mean": median, "std": 1.0, "median": median, "p10": median - 2},
+            **{k: {"mean": 0.1, "std": 0.0} for k in ("bce", "bce_minus_entropy",
+                                                       "mse")},
+        }  # fmt: skip
+
+    results = {
+        "scores": [],
+        "data": {"n_patients": 40},
+        "settings": {"models": {"siren": {"name": "TinySIREN"},
+                                "relu": {"name": "SmallMLP_INR"}}},
+        "reconstruction": {"siren": {"shared": psnr(11.6)},
+                           "relu": {"shared": psnr(36.0)}},
+    }  # fmt: skip
+    said = verdict(results)
+    assert said["unconverged_leak_free_fits"] == ["TinySIREN"]
+    assert "TinySIREN classify theta of unconverged INRs" in said["text"]
+    assert "median PSNR of 11.6 dB" in said["text"]
+    assert "SmallMLP_INR classify" not in said["text"]
+    table = reconstruction_table(results)
+    assert "| 11.6 | 9.6 |" in table and "PSNR median (dB)" in table
+
+
+# ---------------------------------------------------------------------------
+# The report's statistics: counts, Wilson intervals, the power of the noise
+# control, its three outcomes, the cohort-size warning and the permuted-label
+# control drawn afresh in each fold.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n_correct, n_total, low, high",
+    [
+        # Newcombe (1998), Statistics in Medicine 17, table I, method 3.
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
+def test_wilson_interval_matches_published_values(n_correct, n_total, low, high):
+    got = wilson_interval(n_correct, n_total)
+    assert got == pytest.approx((low, high), abs=5e-5)
+
+
+def test_wilson_interval_is_statsmodels_formula():
+    # statsmodels' proportion_confint(33, 40, alpha=0.1, method="wilson"),
+    # written out: centre (p + z^2/2n) / (1 + z^2/n), half-width
+    # z sqrt(p q / n + z^2 / 4n^2) / (1 + z^2/n), z = 1.6448536269514722.
+    z, n, p = 1.6448536269514722, 40, 33 / 40
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    low, high = wilson_interval(33, 40, confidence=0.9)
+    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)
+    assert low < 33 / 40 < high
+    # Wider at higher confidence; always inside [0, 1].
+    wide = wilson_interval(33, 40, confidence=0.99)
+    assert wide[0] < low and wide[1] > high
+    assert wilson_interval(5, 5) == (pytest.approx(0.5655, abs=5e-5), 1.0)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((3, 0), "n_total must be an integer >= 1"),
+        ((5, 4), "n_correct must be an integer between 0 and n_total=4"),
+        ((-1, 4), "n_correct must be an integer between 0"),
+        ((1.5, 4), "n_correct must be an integer"),
+        ((1, 4, 1.0), "confidence must be strictly between 0 and 1"),
+        ((1, 4, 95), "confidence must be strictly between 0 and 1"),
+    ],
+)
+def test_wilson_interval_rejects_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        wilson_interval(*args)
+
+
+def _power_by_hand(n, chance, accuracy=0.8, alpha=0.05):
+    """Critical count and power, from binomial sums written out."""
+
+    def tail(k, p):  # P(X >= k), X ~ Binomial(n, p)
+        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+    crit = next((k for k in range(n + 1) if tail(k, chance) < alpha), n + 1)
+    return crit, tail(crit, accuracy)
+
+
+@pytest.mark.parametrize("n", [2, 4, 5, 12, 13, 17, 18, 40])
+@pytest.mark.parametrize("chance", [0.5, 0.6])
+def test_detection_power_is_the_exact_binomial_power(n, chance):
+    crit, power = _power_by_hand(n, chance)
+    assert critical_count(n, chance) == crit
+    assert detection_power(n, chance) == pytest.approx(power, abs=1e-12)
+
+
+def test_slices_needed_is_the_first_count_with_enough_power():
+    needed = slices_needed(0.5)
+    assert _power_by_hand(needed, 0.5)[1] >= 0.8
+    assert all(_power_by_hand(n, 0.5)[1] < 0.8 for n in range(1, needed))
+    # Two test slices can never beat chance at 5 %: power 0.
+    assert critical_count(2, 0.5) == 3 and detection_power(2, 0.5) == 0.0
+    with pytest.raises(ValueError, match="too imbalanced"):
+        slices_needed(0.85)
+
+
+def _results(rows, n_patients=40):
+    """A results dict with the fields the verdict reads."""
+    return {
+        "scores": rows,
+        "data": {"n_patients": n_patients, "n_slices": 2 * n_patients,
+                 "n_tumour": n_patients, "n_no_tumour": n_patients},
+        "settings": {"split": [0.8, 0.1, 0.1], "models": {}},
+        "reconstruction": {},
+    }  # fmt: skip
+
+
+def _row(key, protocol, label, n_correct, n_test):
+    y_test = np.tile([0, 1], n_test // 2)
+    y_pred = np.where(np.arange(n_test) < n_correct, y_test, 1 - y_test)
+    noise = {"accuracy": n_correct / n_test, **accuracy_counts(y_test, y_pred)}
+    return {
+        "key": key,
+        "protocol": protocol,
+        "label": label,
+        "conditions": {"images": noise, "noise": rounded(noise), "permuted": None},
+    }
+
+
+def test_noise_control_has_three_outcomes_with_power_and_needed_sizes():
+    rows = [
+        _row("paper/siren", "paper", "Paper protocol (leaky): TinySIREN", 8, 8),
+        _row("paper/relu", "paper", "Paper protocol (leaky): SmallMLP_INR", 1, 2),
+        _row("pipeline-shared/siren", "pipeline (shared)",
+             "Leak-free pipeline: TinySIREN, shared init", 42, 80),
+        _row("pipeline-shared/relu", "pipeline (shared)",
+             "Leak-free pipeline: SmallMLP_INR, shared init", 56, 80),
+    ]  # fmt: skip
+    results = _results(rows)
+    said = verdict(results)
+    kinds = {k: c["kind"] for k, c in said["noise_control"].items()}
+    assert kinds == {
+        "paper/siren": "leak",
+        "paper/relu": "inconclusive",
+        "pipeline-shared/siren": "no evidence of a leak",
+        "pipeline-shared/relu": "leak",
+    }
+    assert said["paper_protocol_passes_noise_control"] is False
+    assert said["cohort_warning"] is None
+    paper, pipeline = (
+        said["noise_control"]["paper/relu"],
+        said["noise_control"]["pipeline-shared/siren"],
+    )
+    assert paper["power"] == 0.0 and paper["n_test_needed"] == slices_needed(0.5)
+    # Under the paper's split, a patient adds 0.2 test slices.
+    n_patients = paper["n_patients_needed"]
+    assert len(paper_split(2 * n_patients, (0.8, 0.1, 0.1), 0)[2]) >= 18
+    assert len(paper_split(2 * (n_patients - 1), (0.8, 0.1, 0.1), 0)[2]) < 18
+    assert pipeline["power"] == pytest.approx(detection_power(80, 0.5), rel=1e-3)
+    assert pipeline["power"] >= 0.8
+    text = said["text"]
+    assert "TinySIREN) scores 100 % (8/8 test slices" in text
+    assert "a leak; it measures the labels" in text
+    assert "SmallMLP_INR) scores 50 % (1/2 test slices, 95 % CI 9 % to 91 %" in text
+    assert f"({n_patients} patients under this protocol)" in text
+    assert "TinySIREN, shared init: 52 % (42/80" in text
+    assert "The pooled 80 test slices" in text
+    # A leak-free row above chance on noise is called out, with its p.
+    p = said["noise_control"]["pipeline-shared/relu"]["p_value"]
+    assert 0 < p < 0.05
+    assert (
+        f"The leak-free row SmallMLP_INR, shared init scores significantly above "
+        f"chance on pure noise (p = {fmt(p)})"
+    ) in text
+    assert "weaker leak" in text and "brightness" in text
+    # Every number of a control is in the JSON (rounded as the report shows).
+    assert said["noise_control"] == rounded(said["noise_control"])
+
+
+def test_cohort_warning_below_twenty_patients():
+    assert cohort_warning(20) is None
+    assert "Only 19 patients: below 20, these numbers are anecdotal" in (
+        cohort_warning(19)
+    )
+    said = verdict(_results([], n_patients=7))
+    assert said["text"].startswith("Only 7 patients")
+    assert said["cohort_warning"] == cohort_warning(7)
+
+
+@pytest.mark.parametrize("n_total", [1, 7, 20, 263])
+def test_wilson_interval_is_symmetric_and_holds_the_proportion(n_total):
+    # Swapping successes and failures mirrors the interval around 1/2; a
+    # wrong centre or half-width (e.g. the normal approximation's) breaks it.
+    for n_correct in range(n_total + 1):
+        low, high = wilson_interval(n_correct, n_total)
+        mirror_low, mirror_high = wilson_interval(n_total - n_correct, n_total)
+        assert low == pytest.approx(1 - mirror_high, abs=1e-12)
+        assert high == pytest.approx(1 - mirror_low, abs=1e-12)
+        # (to rounding: at n_correct == n_total, high is 1 - 1e-16)
+        assert 0.0 <= low <= n_correct / n_total + 1e-12
+        assert n_correct / n_total - 1e-12 <= high <= 1.0
+    # Wider at 99 % than at 95 %.
+    low95, high95 = wilson_interval(n_total // 2, n_total)
+    low99, high99 = wilson_interval(n_total // 2, n_total, confidence=0.99)
+    assert low99 <= low95 and high99 >= high95
+    assert high99 - low99 > high95 - low95
+
+
+@pytest.mark.parametrize("leak_first", [True, False])
+def test_verdict_fails_the_paper_protocol_on_any_leaking_row(leak_first):
+    # One paper row leaks, the other is inconclusive: whatever their order,
+    # the paper protocol does not pass, and the leaking row is named.
+    rows = [
+        _row("paper/siren", "paper", "Paper protocol (leaky): TinySIREN", 8, 8),
+        _row("paper/relu", "paper", "Paper protocol (leaky): SmallMLP_INR", 1, 2),
+    ]
+    said = verdict(_results(rows if leak_first else rows[::-1]))
+    assert said["paper_protocol_passes_noise_control"] is False
+    assert "The paper protocol (TinySIREN) scores 100 % (8/8" in said["text"]
+    assert "a leak; it measures the labels" in said["text"]
+    # Only conclusive clean rows pass.
+    clean = [_row("paper/siren", "paper", "Paper protocol (leaky): T", 40, 80)]
+    assert verdict(_results(clean))["paper_protocol_passes_noise_control"] is True
+    assert verdict(_results([]))["paper_protocol_passes_noise_control"] is None
+
+
+def test_write_report_prints_the_numbers_of_results_json(tmp_path):
+    row = _row("paper/siren", "paper", "Paper protocol (leaky): TinySIREN", 7, 8)
+    row["evaluation"] = "one random split"
+    for condition in ("images", "noise"):
+        row["conditions"][condition] = {**row["conditions"][condition], "roc_auc": 0.5}
+    results = _results([row])
+    results["data"].update(description="toy", image_shape=[8, 8])
+    results["settings"].update(
+        description="a toy preset", split=[0.8, 0.1, 0.1], n_splits=2,
+        random_state=0, device="cpu", resolved_device="cpu",
+        weight_transfer_pipeline_controls=False, paper_protocol=True,
+        classifier={"hidden_layer_sizes": [8], "lr": 1e-3, "max_epochs": 3,
+                    "batch_size": 8},
+        models={"siren": {"name": "TinySIREN", "model": "siren",
+                          "hidden_features": 8, "hidden_layers": 1,
+                          "omega_0": 30.0, "loss": "bce", "lr": 1e-4,
+                          "n_steps": 5, "paper_weight_transfer": True}},
+    )  # fmt: skip
+    results = rounded(results)
+    results.update(verdict=verdict(results), date="today", figures={},
+                   timings={"total": 1.5})  # fmt: skip
+    write_report(tmp_path, results)
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    report = (tmp_path / "report.md").read_text()
+    assert summary_table(results) in report
+    assert results["verdict"]["text"] in report
+    noise = results["scores"][0]["conditions"]["noise"]
+    low, high = noise["accuracy_ci"]
+    assert f"(7/8, CI {fmt(low)}–{fmt(high)})" in report
+    assert "| total | 1.5 |" in report
+    assert "- Preset: custom. a toy preset" in report
