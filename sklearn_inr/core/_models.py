@@ -45,6 +45,18 @@ class ModelType:
     no coordinate encoding, ``omega_0`` unused. A subclass must provide the
     activation in its three forms (:meth:`activation`, :meth:`activate`,
     :meth:`activation_module`), which must compute the same function.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_inr import INRSpec
+    >>> from sklearn_inr.core import get_model
+    >>> spec = INRSpec("siren", hidden_features=4, hidden_layers=1)
+    >>> siren = get_model("siren")
+    >>> siren.activate(torch.tensor([0.0]), spec)
+    tensor([0.])
+    >>> siren.uses_omega_0, get_model("relu").uses_omega_0
+    (True, False)
     """
 
     #: The ``model=`` string.
@@ -123,7 +135,14 @@ def register_model(cls: type[ModelType]) -> type[ModelType]:
 
 
 def model_names() -> tuple[str, ...]:
-    """The registered ``model=`` strings, in registration order."""
+    """The registered ``model=`` strings, in registration order.
+
+    Examples
+    --------
+    >>> from sklearn_inr.core import model_names
+    >>> model_names()
+    ('siren', 'relu', 'gauss', 'fourier')
+    """
     return tuple(MODELS)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..fitting import (
-    ArrayStore,
     RandomInit,
     SharedInit,
     ShiftTrainer,
@@ -33,6 +32,7 @@ from ..learned import (
     meta_learn_init,
     meta_learn_latent,
     meta_learn_shift_base,
+    stored_init,
     task_learn_init,
 )
 
@@ -259,7 +259,7 @@ class LearnedStart(SharedStart):
             **_learning_settings(featurizer, meta_lr, seed),
             **features.learn_settings(featurizer),
         }
-        return _stored_init(
+        return stored_init(
             featurizer.memory,
             images,
             key={
@@ -286,32 +286,6 @@ def _learning_settings(featurizer, meta_lr, seed) -> dict:
         "loss": featurizer.loss,
         "random_state": seed,
     }
-
-
-def _stored_init(memory, images, *, key, spec, size, learn):
-    """A learned init from ``memory``'s array store, or ``learn()`` and store it.
-
-    Keyed by the training images, the network and ``key`` (the learner and
-    every setting of the learning).
-    """
-    store = ArrayStore.from_memory(memory, kind="init")
-    if store is None:
-        return learn()
-    digest = content_digest(
-        images,
-        {
-            "spec": (spec.model, spec.hidden_features, spec.hidden_layers,
-                     spec.out_features, spec.omega_0),
-            **key,
-        },
-    )  # fmt: skip
-    hit = store.load(digest, {"theta": (size,)})
-    store.warn_damaged()
-    if hit is not None:
-        return hit["theta"]
-    theta = learn()
-    store.save(digest, theta=theta)
-    return theta
 
 
 def _require_weight_features(featurizer, what: str, hint: str = "") -> None:
@@ -392,7 +366,7 @@ class TaskStart(SharedStart):
         settings = _learning_settings(featurizer, meta_lr, seed)
         # The labels are part of the key: the same images with other labels
         # learn another init.
-        return _stored_init(
+        return stored_init(
             featurizer.memory,
             images,
             key={

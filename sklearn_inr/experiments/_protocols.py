@@ -21,7 +21,7 @@ from .. import INRSpec, meta_learn_init
 from .._exceptions import LabelLeakWarning
 from ..classifier import MLPClassifier
 from ..featurizer import INRFeaturizer
-from ..fitting import ArrayStore, content_digest
+from ..learned import stored_init
 from ..metrics import binary_entropy
 
 __all__ = [
@@ -169,22 +169,12 @@ def learned_init(
             verbose=verbose, **settings,
         )  # fmt: skip
 
-    store = ArrayStore.from_memory(memory, kind="init")
-    if store is None:
-        return learn()
-    # The key of the featurizer's learned inits: images, network, learner and
-    # every setting of the learning (a rerun, or a featurizer, reuses it).
-    network = (spec.model, spec.hidden_features, spec.hidden_layers,
-               spec.out_features, spec.omega_0)  # fmt: skip
-    key = {"spec": network, "learner": "meta_learn_init", **settings}
-    digest = content_digest(images, key)
-    hit = store.load(digest, {"theta": (spec.n_params,)})
-    store.warn_damaged()
-    if hit is not None:
-        return hit["theta"]
-    theta = learn()
-    store.save(digest, theta=theta)
-    return theta
+    # The key of the featurizer's learned inits (a rerun, or a featurizer with
+    # init="meta", reuses it).
+    return stored_init(
+        memory, images, spec=spec, key={"learner": "meta_learn_init", **settings},
+        size=spec.n_params, learn=learn,
+    )  # fmt: skip
 
 
 def make_featurizer(

@@ -25,6 +25,7 @@ from ._loop import (
     sample_rows,
 )
 from ._meta import meta_learn_init, meta_learn_shift_base
+from ._store import stored_init
 from ._task_init import check_task_labels, task_learn_init
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "outer_loop",
     "prepare",
     "sample_rows",
+    "stored_init",
     "task_learn_init",
 ]
