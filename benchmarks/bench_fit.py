@@ -60,9 +60,12 @@ def _images(n, side):
 
 
 def _engine(queue, side, width, depth, n, batch, steps, device, precision="fp32"):
-    from sklearn_inr import fit_inrs
-    from sklearn_inr.core._engine import bytes_per_batch
-    from sklearn_inr.core._networks import INRSpec
+    from sklearn_inr import INRSpec, fit_inrs
+
+    try:
+        from sklearn_inr.core import bytes_per_batch
+    except ImportError:  # a tree from before the layered layout (compare_trees)
+        from sklearn_inr._engine import bytes_per_batch
 
     images = _images(n, side)
     kwargs = dict(
