@@ -1,55 +1,70 @@
 """sklearn-inr: implicit neural representations as scikit-learn features."""
 
-from ._exceptions import DivergenceWarning, INRDivergenceError, LabelLeakWarning
-from .classifier import MLPClassifier
-from .core import (
-    INRSpec,
-    flatten_theta,
-    make_coordinates,
-    theta_to_module,
-    unflatten_theta,
-)
-from .estimators._invariant_classifier import PermutationInvariantClassifier
-from .estimators._weight_statistics import WeightStatistics
-from .featurizer import INRFeaturizer
-from .fitting import (
-    INRFitResult,
-    fit_inrs,
-    fit_shifts,
-    render_inrs,
-    shift_feature_names,
-    shift_indices,
-    shifts_to_theta,
-)
-from .learned import meta_learn_init, meta_learn_shift_base, task_learn_init
-from .metrics import binary_entropy, mean_squared_error_per_image, psnr
+import importlib
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "DivergenceWarning",
-    "INRDivergenceError",
-    "INRFeaturizer",
-    "INRFitResult",
-    "INRSpec",
-    "LabelLeakWarning",
-    "MLPClassifier",
-    "PermutationInvariantClassifier",
-    "WeightStatistics",
-    "binary_entropy",
-    "fit_inrs",
-    "fit_shifts",
-    "flatten_theta",
-    "make_coordinates",
-    "mean_squared_error_per_image",
-    "meta_learn_init",
-    "meta_learn_shift_base",
-    "psnr",
-    "render_inrs",
-    "shift_feature_names",
-    "shift_indices",
-    "shifts_to_theta",
-    "task_learn_init",
-    "theta_to_module",
-    "unflatten_theta",
-]
+# Where each public name lives. They are imported on first use (PEP 562), so
+# that ``sklearn-inr --help`` and ``--version`` answer in a fraction of a
+# second instead of first importing torch and scikit-learn (seconds);
+# ``from sklearn_inr import INRFeaturizer`` works as before.
+_EXPORTS = {
+    "DivergenceWarning": "._exceptions",
+    "INRDivergenceError": "._exceptions",
+    "LabelLeakWarning": "._exceptions",
+    "MLPClassifier": ".classifier",
+    "INRSpec": ".core",
+    "flatten_theta": ".core",
+    "make_coordinates": ".core",
+    "theta_to_module": ".core",
+    "unflatten_theta": ".core",
+    "PermutationInvariantClassifier": ".estimators._invariant_classifier",
+    "WeightStatistics": ".estimators._weight_statistics",
+    "INRFeaturizer": ".featurizer",
+    "INRFitResult": ".fitting",
+    "fit_inrs": ".fitting",
+    "fit_shifts": ".fitting",
+    "render_inrs": ".fitting",
+    "shift_feature_names": ".fitting",
+    "shift_indices": ".fitting",
+    "shifts_to_theta": ".fitting",
+    "meta_learn_init": ".learned",
+    "meta_learn_shift_base": ".learned",
+    "task_learn_init": ".learned",
+    "binary_entropy": ".metrics",
+    "mean_squared_error_per_image": ".metrics",
+    "psnr": ".metrics",
+}
+# Subpackages and modules reachable as attributes (``sklearn_inr.datasets``)
+# after a bare ``import sklearn_inr``, as when the names above were imported
+# eagerly.
+_SUBMODULES = {
+    "classifier",
+    "cli",
+    "core",
+    "datasets",
+    "estimators",
+    "experiments",
+    "featurizer",
+    "fitting",
+    "learned",
+    "metrics",
+    "plotting",
+}
+
+__all__ = sorted(_EXPORTS, key=lambda name: (name.lower() == name, name))
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__, *_SUBMODULES})

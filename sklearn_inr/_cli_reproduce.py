@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -20,6 +21,7 @@ import joblib
 import torch
 
 from .experiments import (
+    data_seconds,
     estimate,
     format_plan,
     get_preset,
@@ -28,7 +30,31 @@ from .experiments import (
     run_reproduction,
 )
 
-__all__ = ["run_reproduce"]
+__all__ = ["as_flags", "run_reproduce"]
+
+# The loader's hints name its Python parameters; on the command line they are
+# flags (or, for the slice thresholds, not offered: the defaults are used).
+_FLAG_HINTS = (
+    (re.escape("pass on_error='skip'"), "pass --on-error skip"),
+    (re.escape("Point `root` at"), "Point --data at"),
+    (
+        re.escape(
+            "write a synthetic cohort with sklearn_inr.datasets.make_brats_like(root)"
+        ),
+        "drop --data to run on a synthetic cohort",
+    ),
+    (r"; they are listed with the reason in the returned Bunch's `skipped`", ""),
+    (
+        re.escape("Lower brain_threshold or min_tumor_pixels to keep such patients."),
+        "The command line keeps the loader's default brain_threshold and "
+        "min_tumor_pixels; sklearn_inr.datasets.load_brats_slices can lower them.",
+    ),
+    (
+        r"Lower brain_threshold=\S+ or min_tumor_pixels=\S+, or check the files\.",
+        "Check the files (the command line keeps the loader's default "
+        "brain_threshold and min_tumor_pixels).",
+    ),
+)
 
 # How long to try to reach a --dask-scheduler before giving up.
 _DASK_CONNECT_TIMEOUT = "10s"
@@ -91,11 +117,20 @@ def run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         return 130
 
 
+def as_flags(text: str) -> str:
+    """``text`` (a loader's message) with its Python-API hints said as flags."""
+    for pattern, replacement in _FLAG_HINTS:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
 def _folder_problem(path: Path) -> str | None:
     """Why ``path`` cannot be used as an output folder, or None if it can.
 
     ``path`` need not exist: its nearest existing ancestor must then be a
-    writable folder, where it will be created.
+    writable folder, where it will be created. Writing is tried (a folder is
+    made there and removed): permission bits do not stop root, and some
+    folders (``/proc``, a read-only mount) refuse whatever they say.
     """
     if path.exists() and not path.is_dir():
         return f"{str(path)!r} is a file, not a folder; pass a folder path"
@@ -109,6 +144,16 @@ def _folder_problem(path: Path) -> str | None:
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{str(existing)!r} is not writable; pass a folder you can write to"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sklearn_inr_write_test_", dir=existing))
+    except OSError as exc:
+        where = f" (it would be created in {str(existing)!r})"
+        if existing == Path(os.path.abspath(path)):
+            where = ""
+        return (
+            f"{str(path)!r} is not writable{where}: {exc.strerror or exc}; pass a "
+            "folder you can write to"
+        )
     return None
 
 
@@ -145,7 +190,7 @@ def _dask_client(address: str, parser: argparse.ArgumentParser):
     )
     if not workers:
         print(
-            "Warning: the Dask scheduler has no workers yet; the INR fits will "
+            "warning: the Dask scheduler has no workers yet; the INR fits will "
             "wait until some join (dask worker ADDRESS).",
             file=sys.stderr,
         )
@@ -214,10 +259,23 @@ def _reproduce(
             description = f"BraTS folder {args.data}"
         try:
             data = load_brats_slices(
-                root, "flair", size=settings["image_size"], n_patients=n_patients
+                root,
+                "flair",
+                size=settings["image_size"],
+                n_patients=n_patients,
+                on_error=args.on_error,
             )
         except (OSError, ValueError) as exc:
-            parser.error(f"argument --data: {exc}")
+            parser.error(f"argument --data: {as_flags(str(exc))}")
+        except Exception as exc:
+            # Whatever else a damaged file raises (a MemoryError, a nibabel
+            # error): one line, not a traceback. --on-error skip skips only
+            # the errors the loader knows, so it is not offered here.
+            parser.error(
+                f"argument --data: could not read {root} "
+                f"({type(exc).__name__}: {as_flags(str(exc)) or 'no message'}); "
+                "check its case folders' files"
+            )
     data_seconds = time.perf_counter() - start
     n_loaded = len(set(data.groups.tolist()))
     if n_loaded < args.folds:
@@ -226,11 +284,14 @@ def _reproduce(
             f"few for {args.folds} folds"
         )
     if args.n_patients is not None and n_loaded < args.n_patients:
+        names = ", ".join(list(data.skipped)[:5])
+        names += ", ..." if len(data.skipped) > 5 else ""
         print(
-            f"Warning: --n-patients {args.n_patients} asks for more patients than "
+            f"warning: --n-patients {args.n_patients} asks for more patients than "
             f"{args.data or 'the cohort'} has: only {n_loaded} yield a tumour/"
             "no-tumour slice pair "
-            f"({len(data.skipped)} folders skipped); using {n_loaded}.",
+            f"({len(data.skipped)} folders skipped{': ' if names else ''}{names}); "
+            f"using {n_loaded}.",
             file=sys.stderr,
         )
     if args.data is not None or n_loaded != n_patients:
@@ -294,6 +355,7 @@ def _print_plan(
         random_state=args.seed,
         target=target,
         groups=groups,
+        cache_dir=None if args.no_cache else (args.cache or args.out / "cache"),
     )
     throughput = probe_throughput(
         settings, args.device, tuple(image_shape), n_images=n_slices
@@ -305,7 +367,17 @@ def _print_plan(
     )
     text = format_plan(
         stages,
-        estimate(stages, throughput),
+        estimate(
+            stages,
+            throughput,
+            data_seconds=None
+            if target is not None
+            else data_seconds(
+                n_slices // 2,
+                settings["cohort_shape"] if args.data is None else (240, 240, 155),
+                args.data is None,
+            ),
+        ),
         throughput,
         settings=settings,
         image_shape=tuple(image_shape),

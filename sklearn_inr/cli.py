@@ -18,18 +18,44 @@ Subcommands live in :func:`build_parser`; each runs a ``run_<name>``
 function (``sklearn_inr._cli_<name>``) taking the parsed arguments and the
 parser (to report bad arguments, such as an unusable ``--data`` or
 ``--out``, with exit code 2).
+
+Usage errors never show a traceback: they exit 2 with one line naming the
+flag, what was given and what is allowed (an unknown option gets the
+closest one: ``--presets`` -> ``did you mean --preset?``). Warnings are
+printed once each as ``warning: <message>``, with the loader's Python
+hints (``on_error='skip'``, ``root``) said as flags (``--on-error skip``,
+``--data``). ``--help`` and ``--version`` import neither torch nor
+scikit-learn.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import sys
+import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from ._cli_reproduce import run_reproduce
-from .experiments import PRESETS
+from . import __version__
 
-__all__ = ["build_parser", "main"]
+__all__ = ["MAX_PATIENTS", "MAX_SEED", "PRESET_NAMES", "build_parser", "main"]
+
+# Nothing heavy is imported here: ``sklearn-inr --help`` and ``--version``
+# answer without torch, scikit-learn or the experiments (seconds to import);
+# the subcommand's module is imported when it runs. The preset names are
+# repeated for the same reason (tests/test_cli.py checks them against
+# ``sklearn_inr.experiments.PRESETS``).
+PRESET_NAMES = ("cpu", "cpu-240", "paper", "tiny")
+# The most patients --n-patients accepts: more than any BraTS release (1,251
+# in 2021). Planning that many adds seconds and ~60 MB to a dry run; the
+# plan's labels, folds and replayed cache keys grow with the patients, and
+# 10**8 of them took 12 GB before printing anything.
+MAX_PATIENTS = 10_000
+# numpy takes seeds up to 2**32 - 1; the run derives others by adding
+# offsets (its calibration cohort: seed + 1000), so stay well below.
+MAX_SEED = 2**31 - 1
 
 
 def _positive_int(text: str) -> int:
@@ -42,11 +68,36 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _n_patients(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_PATIENTS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_PATIENTS:,} patients, got {value:,}; pass a number "
+            f"from 1 to {MAX_PATIENTS}"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to {MAX_SEED}, got {value}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sklearn-inr`` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="sklearn-inr",
         description="Implicit neural representations as scikit-learn features.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"sklearn-inr {__version__}"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     reproduce = commands.add_parser(
@@ -96,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reproduce.add_argument(
         "--preset",
-        choices=sorted(PRESETS),
+        choices=PRESET_NAMES,
         help="settings: 'paper' (the paper's, for a GPU), 'cpu' (minutes on 2 "
         "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, about 45 "
         "minutes on 2 cores) or 'tiny' (smoke tests only; meaningless numbers); "
@@ -116,14 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="folds of the cross-validation grouped by patient, >= 2 (default: 5)",
     )
     reproduce.add_argument(
-        "--seed", type=int, default=0, help="random seed (default: 0)"
+        "--seed",
+        type=_seed,
+        default=0,
+        help=f"random seed, 0 to {MAX_SEED} (default: 0)",
     )
     reproduce.add_argument(
         "--n-patients",
-        type=_positive_int,
+        type=_n_patients,
         metavar="N",
-        help="patients to use (default: the preset's; 40 for 'cpu', 75 for "
-        "'cpu-240' and 'paper'); a warning says so when --data has fewer",
+        help=f"patients to use, at most {MAX_PATIENTS:,} (default: the "
+        "preset's; 40 for 'cpu', 75 for 'cpu-240' and 'paper'); a warning says "
+        "so when --data has fewer",
+    )
+    reproduce.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="what a patient of --data with a missing, corrupt or inconsistent "
+        "file does: 'raise' stops with an error naming the file, 'skip' warns "
+        "and loads the other patients (default: raise)",
     )
     reproduce.add_argument(
         "--dry-run",
@@ -146,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "is this machine's speed, and the default --preset is chosen from "
         "this machine's device: pass --preset paper for a GPU cluster",
     )
-    reproduce.set_defaults(run=run_reproduce, subparser=reproduce)
+    reproduce.set_defaults(subparser=reproduce)
     return parser
 
 
@@ -173,8 +236,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return args.run(args, args.subparser)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unrecognized(args.subparser, unknown)
+    # Imported only now: torch, scikit-learn and the experiments take seconds.
+    from ._cli_reproduce import as_flags, run_reproduce
+
+    with _formatted_warnings(as_flags):
+        return run_reproduce(args, args.subparser)
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> None:
+    """Exit 2 naming the unknown arguments, with the closest option to each."""
+    # argparse keeps no public list of a parser's options.
+    options = [name for action in parser._actions for name in action.option_strings]
+    hints = []
+    for arg in unknown:
+        if arg.startswith("-"):
+            match = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1)
+            hints += [f"did you mean {match[0]}?"] if match else []
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+
+
+@contextmanager
+def _formatted_warnings(translate=str):
+    """Print each distinct warning once, as ``warning: <message>`` on stderr.
+
+    Python's own format adds the category, the file and the source line
+    that warned: noise to someone running a command. ``translate`` rewrites
+    a message (Python-API hints into command-line flags). The warning
+    filters are left as they are, so ``python -W error`` still applies.
+    """
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = translate(str(message))
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}", file=sys.stderr if file is None else file)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._docs import fill_doc
 from ._exceptions import LabelLeakWarning
 from .estimators._featurizer_doc import fill_featurizer_doc
 from .estimators._featurizer_fit import (
+    FEATURIZER_CONSTRAINTS,
+    FittedView,
     chain_labels,
     featurizer_spec,
     fit_chains,
@@ -22,9 +21,8 @@ from .estimators._featurizer_fit import (
     render_features,
 )
 from .estimators._image_input import validate_images
-from .estimators._strategies import FEATURES, STARTS, start_of
+from .estimators._strategies import FEATURES, start_of
 from .estimators._weight_transfer import warn_label_leak
-from .fitting import FIT_PARAMETER_CONSTRAINTS
 
 __all__ = ["INRFeaturizer", "LabelLeakWarning"]
 
@@ -42,7 +40,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
     Fitting runs many images at once on the GPU when there is one (see
     :func:`fit_inrs`); on CPU each image's theta is the same to the bit
-    whatever its batch, company, position or ``n_jobs``.
+    whatever its batch, company, position or ``n_jobs``. On a CPU the
+    defaults take minutes per image: see "Cost" in the Notes.
 
     Parameters
     ----------
@@ -97,6 +96,12 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     n_steps_ : ndarray of int of shape (n_train_images,)
         Adam steps each training image took (fewer than ``n_steps`` where
         it reached ``target_psnr``).
+    converged_ : ndarray of bool of shape (n_train_images,)
+        Whether each training image's fit converged (see
+        :class:`INRFitResult`: its final PSNR within 1 dB of
+        ``target_psnr``, or at least 20 dB without one). When the median
+        fit did not, fitting warns with a
+        :class:`~sklearn.exceptions.ConvergenceWarning`.
     n_features_in_ : int
         Number of pixels times channels.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -116,10 +121,11 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
     %(task_init_note)s
 
-    Input: ``X`` is ``(n_images, H, W)``, ``(n_images, H, W, C)`` or 2-D
-    ``(n_images, H * W * C)`` with ``image_shape``. Channels become output
-    features of one network per image. Coordinates are pixel centres scaled
-    to [-1, 1] per axis.
+    %(fitted_params_note)s
+
+    %(cost_note)s
+
+    %(input_note)s
 
     Examples
     --------
@@ -137,27 +143,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     (4, 8, 8)
     """
 
-    _parameter_constraints: dict = {
-        **{
-            name: FIT_PARAMETER_CONSTRAINTS[name]
-            for name in (
-                "model", "hidden_features", "hidden_layers", "omega_0", "loss",
-                "lr", "n_steps", "target_psnr", "precision", "batch_size", "device",
-                "memory",
-                "n_jobs", "checkpoint_every", "on_divergence", "random_state",
-                "verbose",
-            )
-        },
-        "init": [StrOptions(set(STARTS)), "array-like"],
-        "features": [StrOptions(set(FEATURES))],
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "meta_steps": [Interval(Integral, 1, None, closed="left")],
-        "meta_lr": [StrOptions({"auto"}), Interval(Real, 0, 1e6, closed="right")],
-        "inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
-        "warm_start_by_class": ["boolean"],
-        "image_shape": [tuple, list, None],
-    }  # fmt: skip
+    _parameter_constraints: dict = FEATURIZER_CONSTRAINTS
 
     def __init__(
         self,
@@ -217,11 +203,23 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # -------------------------------------------------------------- fitting
+    def _fitted(self):
+        """This featurizer with the parameters of its last fit (``FittedView``)."""
+        # One pickled by a version without the snapshot: its live parameters.
+        params = vars(self).get("_fit_params") or self.get_params(deep=False)
+        return FittedView(self, params)
+
     def _fit_label_free(self, images):
         """Fit ``images`` from the label-free initialisation."""
-        theta = FEATURES[self.features].start_theta(self.init_params_, self.spec_)
-        start = start_of(self.init).start(theta, images, self.spec_, self._seed)
-        return fit_images(self, images, start)
+        fitted = self._fitted()
+        theta = FEATURES[fitted.features].start_theta(self.init_params_, self.spec_)
+        start = start_of(fitted.init).start(theta, images, self.spec_, self._seed)
+        return fit_images(fitted, images, start)
+
+    def _images(self, X):
+        """X's images, checked against the fit (image shape, loss's range)."""
+        check_is_fitted(self)
+        return validate_images(self, X, reset=False, loss=self._fitted().loss)
 
     def _forget_fit(self):
         """Remove every fitted attribute, so a failed fit leaves none behind."""
@@ -229,6 +227,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             if (name.endswith("_") and not name.startswith("__")) or name in (
                 "_seed",
                 "_input_was_2d",
+                "_fit_params",
             ):
                 delattr(self, name)
 
@@ -261,39 +260,44 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit_transform(self, X, y):
-        features, start = FEATURES[self.features], start_of(self.init)
+        # The validated parameters, as this fit and every later transform
+        # read them: set_params takes effect at the next fit.
+        self._fit_params = self.get_params(deep=False)
+        fitted = self._fitted()
+        features, start = FEATURES[fitted.features], start_of(fitted.init)
         # Every check before any fitted attribute is set or any work starts.
-        features.check(self)
+        features.check(fitted)
         images, self.image_shape_, self._input_was_2d = validate_images(
             self, X, reset=True
         )
-        start.check(self, images, y)
+        start.check(fitted, images, y)
         # init="task" learns the init with the labels (checked just above);
         # y below is only the chains' (warm_start_by_class).
-        labels, y = y, chain_labels(self, images, y)
-        self.spec_ = featurizer_spec(self, self.image_shape_)
-        self.n_params_ = features.n_features(self.spec_, self)
+        labels, y = y, chain_labels(fitted, images, y)
+        self.spec_ = featurizer_spec(fitted, self.image_shape_)
+        self.n_params_ = features.n_features(self.spec_, fitted)
         # One concrete seed, so transform() reproduces the inits of fit().
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(fitted.random_state)
         self._seed = int(rng.randint(np.iinfo(np.int32).max))
         self.init_params_ = start.init_params(
-            self, images, self.spec_, self._seed, y=labels
+            fitted, images, self.spec_, self._seed, y=labels
         )
         if y is None:
-            fitted = fitted_arrays(self._fit_label_free(images))
+            out = fitted_arrays(self._fit_label_free(images))
         else:
             warn_label_leak(stacklevel=4)
             self.classes_, y_index = np.unique(y, return_inverse=True)
-            fitted = fit_chains(
-                self, images, y_index, len(self.classes_), start, self._seed
+            out = fit_chains(
+                fitted, images, y_index, len(self.classes_), start, self._seed
             )
-            self.class_init_ = fitted["class_init"]
-        self.loss_history_ = fitted["loss_history"]
-        self.history_steps_ = fitted["history_steps"]
-        self.train_mse_ = fitted["mse"]
-        self.train_psnr_ = fitted["psnr"]
-        self.n_steps_ = fitted["n_steps"]
-        return fitted["theta"]
+            self.class_init_ = out["class_init"]
+        self.loss_history_ = out["loss_history"]
+        self.history_steps_ = out["history_steps"]
+        self.train_mse_ = out["mse"]
+        self.train_psnr_ = out["psnr"]
+        self.n_steps_ = out["n_steps"]
+        self.converged_ = out["converged"]
+        return out["theta"]
 
     @fill_doc
     def fit(self, X, y=None):
@@ -323,8 +327,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         -------
         theta : ndarray of shape (n_images, n_params)
         """
-        check_is_fitted(self)
-        return self._fit_label_free(validate_images(self, X, reset=False).images).theta
+        return self._fit_label_free(self._images(X).images).theta
 
     def inverse_transform(self, X):
         """Render theta back to images on the training grid.
@@ -341,7 +344,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
             else ``(n_images, H, W[, C])``.
         """
         check_is_fitted(self)
-        images = render_features(self, X)
+        images = render_features(self._fitted(), X)
         if self._input_was_2d:
             return images.reshape(len(images), -1)
         return images.reshape(len(images), *self.image_shape_)
@@ -365,8 +368,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         -------
         score : float
         """
-        check_is_fitted(self)
-        result = self._fit_label_free(validate_images(self, X, reset=False).images)
+        result = self._fit_label_free(self._images(X).images)
         return float(np.mean(np.minimum(result.psnr, 200.0)))
 
     def get_feature_names_out(self, input_features=None):
@@ -385,7 +387,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        return FEATURES[self.features].names(self.spec_, self)
+        fitted = self._fitted()
+        return FEATURES[fitted.features].names(self.spec_, fitted)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

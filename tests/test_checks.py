@@ -113,3 +113,13 @@ def test_check_images_checks_the_channels_of_a_network():
     assert check_images(images, "mse", out_features=3).shape == (2, 4, 4, 3)
     with pytest.raises(ValueError, match=r"3 channel\(s\) but spec.out_features=1"):
         check_images(images, "mse", out_features=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bce_range_message_shows_enough_digits(dtype):
+    # One ulp above 1 must not read "[1, 1]".
+    value = np.nextafter(dtype(1), dtype(2))
+    with pytest.raises(ValueError) as info:
+        check_intensity_range(np.full((1, 2, 2), value, dtype=dtype), "bce")
+    shown = re.search(r"got values in \[([^,]+), ([^\]]+)\]", str(info.value))
+    assert dtype(shown.group(2)) == value > 1

@@ -129,3 +129,21 @@ def test_matmul_precision_sets_and_restores_the_process_setting():
         assert matmul.fp32_precision == before
     assert gemm_dtype("bf16") == torch.bfloat16
     assert gemm_dtype("auto") is None and gemm_dtype("fp32") is None
+
+
+@pytest.mark.parametrize("device", ["mps", "xla", "meta", torch.device("meta")])
+def test_devices_torch_knows_but_the_engine_does_not_are_refused(device):
+    with pytest.raises(ValueError, match=r"device=.* is not supported") as info:
+        parse_device(device)
+    assert "'cpu'" in str(info.value) and "'cuda'" in str(info.value)
+
+
+def test_fit_inrs_refuses_an_unsupported_device_before_any_work(fit_counter):
+    import numpy as np
+
+    from sklearn_inr import fit_inrs
+
+    with pytest.raises(ValueError, match="device='mps' is not supported"):
+        fit_inrs(np.zeros((1, 4, 4)), hidden_features=4, hidden_layers=1,
+                 n_steps=1, device="mps")  # fmt: skip
+    assert fit_counter["images"] == 0

@@ -5,12 +5,14 @@ import pytest
 from sklearn_inr.experiments import (
     STAGE_NAMES,
     Throughput,
+    data_seconds,
     estimate,
     format_plan,
     get_preset,
     plan,
     probe_throughput,
 )
+from sklearn_inr.experiments._costs import CACHE_HIT_SECONDS, FIGURE_SECONDS
 from sklearn_inr.experiments._plan_table import format_duration
 
 STAGES = STAGE_NAMES
@@ -25,12 +27,24 @@ def _n_params(in_features, width, hidden_layers, out_features=1):
 def test_estimate_scales_inversely_with_speed():
     stages = plan(get_preset("paper"), 150, (240, 240))
     slow, fast = estimate(stages, 1e12), estimate(stages, 4e12)
-    assert fast["total"] == pytest.approx(slow["total"] / 4)
+    # Seconds that FLOPs do not measure (cache reads, pixel baseline, figures)
+    # do not depend on the speed.
+    fixed = {s.name: s.fixed_seconds for s in stages}
+    other = sum(slow["other"].values())
+    assert fast["other"] == slow["other"] == {"figures": FIGURE_SECONDS}
+    assert fast["total"] - sum(fixed.values()) - other == pytest.approx(
+        (slow["total"] - sum(fixed.values()) - other) / 4
+    )
     for name in STAGES:
-        assert fast["stages"][name] == pytest.approx(slow["stages"][name] / 4)
+        assert fast["stages"][name] - fixed[name] == pytest.approx(
+            (slow["stages"][name] - fixed[name]) / 4
+        )
     total_flops = sum(s.flops + s.classifier_flops for s in stages)
-    assert slow["total"] == pytest.approx(total_flops / 1e12)
-    assert slow["stages"]["pixel baseline"] == 0
+    assert slow["total"] == pytest.approx(
+        total_flops / 1e12 + sum(fixed.values()) + other
+    )
+    # The pixel baseline: 3 conditions x 5 folds of logistic regression.
+    assert slow["stages"]["pixel baseline"] == fixed["pixel baseline"] > 0
     # A measured speed of the same value everywhere gives the same estimate.
     uniform = Throughput(
         {(m, k): 1e12 for m in ("siren", "relu") for k in ("batch", "chain")},
@@ -65,7 +79,10 @@ def test_estimate_times_chains_and_classifiers_by_their_own_probe():
     # each an MLP of 100 epochs on 64 training slices in batches of 32.
     assert cv.classifier_fits == 5 * 4
     assert cv.classifier_steps == 5 * 4 * 100 * 2
-    expected = flops / 1e10 + 20 * 0.5 + 4000 * 0.01
+    # Plus its cache reads: every shared-init fit the pipeline reuses.
+    assert cv.cache_reads > 0
+    assert cv.fixed_seconds == pytest.approx(cv.cache_reads * CACHE_HIT_SECONDS)
+    expected = flops / 1e10 + 20 * 0.5 + 4000 * 0.01 + cv.fixed_seconds
     assert seconds["stages"]["grouped CV"] == pytest.approx(expected)
     # Without a classifier probe: its FLOPs at the mean batch speed, from its
     # layer shapes (12,737 -> 256 -> 1 weights, 6 per sample and epoch).
@@ -73,7 +90,7 @@ def test_estimate_times_chains_and_classifiers_by_their_own_probe():
     classifier_flops = 20 * 6.0 * 64 * 100 * (12_737 * 256 + 256 * 1)
     assert cv.classifier_flops == pytest.approx(classifier_flops, rel=1e-12)
     assert seconds["stages"]["grouped CV"] == pytest.approx(
-        flops / 1e10 + classifier_flops / 2e10
+        flops / 1e10 + classifier_flops / 2e10 + cv.fixed_seconds
     )
 
 
@@ -117,9 +134,10 @@ def test_format_plan_prints_a_table_with_the_total():
     assert lines[1].split()[:3] == ["Stage", "INR", "fits"]
     for name, line in zip(STAGES, lines[2:6]):
         assert line.strip().startswith(name)
-    total = lines[6].split()
+    assert lines[6].split()[:3] == ["figures", "-", "-"]
+    total = lines[7].split()
     assert total[0] == "total" and total[1] == f"{sum(s.fits for s in stages):,}"
-    assert "4 h" in lines[6] or "3 h" in lines[6]
+    assert "4 h" in lines[7] or "3 h" in lines[7]
     assert "An estimate" in text and "91.3 TFLOP per fit" in text
     assert "classifier's training (66 fits)" in text
 
@@ -136,3 +154,24 @@ def test_format_plan_prints_a_table_with_the_total():
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_estimate_includes_the_data_and_the_figures():
+    """Issue 24: the estimate left out writing the cohort and the figures."""
+    settings = get_preset("cpu")
+    stages = plan(settings, 80, (64, 64))
+    data = data_seconds(40, settings["cohort_shape"])
+    # 40 patients at 96 x 96 x 60: about half a second each, written and read.
+    assert 20 < data < 40
+    assert data_seconds(40, settings["cohort_shape"], synthetic=False) < data / 5
+    seconds = estimate(stages, 1e12, data_seconds=data)
+    assert seconds["other"] == {"data": data, "figures": FIGURE_SECONDS}
+    assert seconds["total"] == pytest.approx(
+        sum(seconds["stages"].values()) + data + FIGURE_SECONDS
+    )
+    lines = format_plan(stages, seconds, title="t").splitlines()
+    assert lines[2].split()[:3] == ["data", "-", "-"]
+    assert any(line.split()[:3] == ["figures", "-", "-"] for line in lines)
+    # The pixel baseline is priced: 3 conditions x 5 folds of 64 x 4,096 pixels.
+    pixels = {s.name: s for s in stages}["pixel baseline"]
+    assert pixels.fixed_seconds == pytest.approx(15 * (0.1 + 3e-7 * 64 * 4096))

@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_inr import (
     INRFeaturizer,
+    INRFitResult,
     INRSpec,
     LabelLeakWarning,
     fit_inrs,
@@ -315,3 +316,99 @@ def test_target_psnr_records_the_steps_of_each_training_image(smooth_images):
     np.testing.assert_array_equal(featurizer.n_steps_ < 70, [True, True, False, False])
     assert (featurizer.train_psnr_[:2] >= 40.0).all()
     assert (_featurizer(n_steps=5).fit(images).n_steps_ == 5).all()
+
+
+# ------------------------------------------- parameters are read at fit
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"n_steps": -5},
+        {"lr": np.nan, "loss": "mse"},
+        {"model": "relu"},
+        {"hidden_features": 8},
+        {"init": "random", "features": "shift"},
+        {"target_psnr": 1.0, "omega_0": 1.0},
+    ],
+    ids=lambda changed: ",".join(changed),
+)
+def test_set_params_after_fit_takes_effect_at_the_next_fit(changed, smooth_images):
+    # transform, inverse_transform, score and the feature names use the
+    # settings of the fit; set_params (even to an invalid value) changes
+    # nothing until the next fit, which validates it.
+    featurizer = _featurizer(n_steps=5).fit(smooth_images)
+    theta = featurizer.transform(smooth_images[:2])
+    score = featurizer.score(smooth_images[:2])
+    names = featurizer.get_feature_names_out()
+    rendered = featurizer.inverse_transform(theta)
+    featurizer.set_params(**changed)
+    np.testing.assert_array_equal(featurizer.transform(smooth_images[:2]), theta)
+    assert featurizer.score(smooth_images[:2]) == score
+    np.testing.assert_array_equal(featurizer.get_feature_names_out(), names)
+    np.testing.assert_array_equal(featurizer.inverse_transform(theta), rendered)
+    if changed.get("n_steps") == -5 or "lr" in changed:
+        with pytest.raises(ValueError, match="n_steps|lr"):
+            featurizer.fit(smooth_images)
+
+
+def test_transform_checks_intensities_for_the_fitted_loss(smooth_images):
+    # Fitted with bce, intensities outside [0, 1] stay an error after
+    # set_params(loss="mse"): the fit's loss decides.
+    featurizer = _featurizer(n_steps=2).fit(smooth_images)
+    featurizer.set_params(loss="mse")
+    with pytest.raises(ValueError, match="loss='bce' needs intensities"):
+        featurizer.transform(smooth_images[:1] + 2.0)
+
+
+# ----------------------------------------------------------- convergence
+def test_converged_flags_fits_far_below_their_target(smooth_images):
+    with pytest.warns(ConvergenceWarning):
+        featurizer = _featurizer(n_steps=5, target_psnr=60.0).fit(smooth_images)
+    assert featurizer.converged_.dtype == bool
+    assert featurizer.converged_.shape == (len(smooth_images),)
+    assert not featurizer.converged_.any()
+    # A reachable target: every fit stopped at it and converged.
+    flat = np.full((3, 12, 12), 0.3, dtype=np.float32)
+    reached = _featurizer(loss="mse", lr=1e-2, n_steps=70, target_psnr=30.0)
+    assert reached.fit(flat).converged_.all()
+
+
+def test_converged_is_set_for_class_chains_which_warn_once(smooth_images):
+    # Each of the 3 chain positions is one runner call; the fit warns once.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        featurizer = _featurizer(
+            n_steps=5, target_psnr=60.0, warm_start_by_class=True
+        ).fit(smooth_images, [0, 1] * 3)
+    np.testing.assert_array_equal(featurizer.converged_, np.zeros(6, dtype=bool))
+    unconverged = [w for w in caught if w.category is ConvergenceWarning]
+    assert len(unconverged) == 1
+    assert "6 of 6 class-chained INR fits" in str(unconverged[0].message)
+    assert sum(w.category is LabelLeakWarning for w in caught) == 1
+
+
+def test_class_chains_align_histories_of_different_lengths():
+    # Each chain position is one call, whose history covers the steps that
+    # call took: a later, longer call must not break the stacking.
+    from sklearn_inr.estimators._weight_transfer import fit_class_chains
+
+    def fake_fit(images, init):
+        n_taken = 3 if images[0, 0, 0, 0] < 0.5 else 9
+        steps = np.append(np.arange(0, n_taken, 2), n_taken)
+        history = np.tile(np.linspace(1, 0.5, len(steps)), (len(images), 1))
+        return INRFitResult(
+            theta=np.zeros((len(images), 2), np.float32),
+            loss=history[:, -1], loss_history=history, history_steps=steps,
+            reconstructions=images, mse=np.zeros(len(images)),
+            psnr=np.zeros(len(images)), spec=None,
+            n_steps=np.full(len(images), n_taken), converged=np.ones(len(images), bool),
+        )  # fmt: skip
+
+    images = np.concatenate([np.zeros((2, 2, 2, 1)), np.ones((2, 2, 2, 1))])
+    out = fit_class_chains(
+        fake_fit, images, np.array([0, 1, 0, 1]), 2, lambda x: np.zeros((2, 2))
+    )
+    np.testing.assert_array_equal(out["history_steps"], [0, 2, 4, 6, 8, 9])
+    assert out["loss_history"].shape == (4, 6)
+    # The short histories repeat their final loss over the steps not taken.
+    np.testing.assert_array_equal(out["loss_history"][0], [1, 0.75, 0.5, 0.5, 0.5, 0.5])
+    assert out["converged"].all()

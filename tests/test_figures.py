@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from sklearn_inr import INRFeaturizer, LabelLeakWarning  # noqa: E402
+from sklearn_inr import INRFeaturizer, LabelLeakWarning, binary_entropy  # noqa: E402
 from sklearn_inr.experiments._figures import (  # noqa: E402
     _accuracy_figure,
     _loss_figure,
@@ -19,6 +19,7 @@ from sklearn_inr.experiments._figures import (  # noqa: E402
     _weight_space_figure,
     write_figures,
 )
+from sklearn_inr.experiments._statistics import wilson_interval  # noqa: E402
 from sklearn_inr.plotting import weight_space_pca  # noqa: E402
 
 MODELS = {"siren": "TinySIREN", "relu": "SmallMLP_INR"}
@@ -57,14 +58,14 @@ def figure_data():
     images[::2, 2:5, 2:5] = 0.9
     noise = rng.uniform(size=images.shape).astype(np.float32)
     target = np.tile([1, 0], 4)
-    pair = [0, 1]
     data = {
         "loss": {},
         "reconstructions": {},
         "weight_space": {},
         "models": MODELS,
         "target": target,
-        "pair": (images[pair], pair),
+        "groups": np.array([f"BraTS2021_{i // 2:05d}" for i in range(8)]),
+        "images": images,
     }
     for model in MODELS:
         for fit, params in (
@@ -80,9 +81,22 @@ def figure_data():
             data["loss"][model, fit] = (
                 featurizer.history_steps_,
                 featurizer.loss_history_,
+                featurizer.n_steps_,
             )
-            data["reconstructions"][model, fit] = (featurizer, theta[pair])
+            data["reconstructions"][model, fit] = (
+                featurizer.inverse_transform(theta),
+                featurizer.train_psnr_,
+            )
     return data
+
+
+def _counted(result, n_test=20):
+    """A result with the counts and Wilson interval the report holds."""
+    if result is None:
+        return None
+    n_correct = round(result["accuracy"] * n_test)
+    return {**result, "n_correct": n_correct, "n_test": n_test,
+            "accuracy_ci": list(wilson_interval(n_correct, n_test))}  # fmt: skip
 
 
 @pytest.fixture
@@ -124,6 +138,8 @@ def results():
             },
         }
     )
+    for row in rows:
+        row["conditions"] = {c: _counted(r) for c, r in row["conditions"].items()}
     return {
         "settings": {
             "models": {
@@ -158,9 +174,16 @@ def test_loss_figure_names_models_losses_and_band(figure_data, results):
         "training loss (BCE)",
         "training loss (MSE)",
     ]
-    for ax in fig.axes:
-        legend = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert legend == ["shared", "paper", "shaded: 10th-90th percentile over images"]
+    floor = float(np.mean(binary_entropy(figure_data["images"])))
+    band = "shaded: 10th-90th percentile over images"
+    siren, relu = ([t.get_text() for t in ax.get_legend().get_texts()]
+                   for ax in fig.axes)  # fmt: skip
+    # BCE never reaches 0: its floor, the targets' mean entropy, is marked.
+    bce_floor = f"BCE floor: mean entropy of the targets ({floor:.3g})"
+    assert siren == ["shared", bce_floor, "paper", band]
+    (line,) = [ln for ln in fig.axes[0].lines if ln.get_linestyle() == "--"]
+    assert line.get_ydata()[0] == pytest.approx(floor)
+    assert relu == ["shared", "paper", band]  # MSE: no such floor
 
 
 def test_reconstruction_figure_shows_both_fits_with_psnr(figure_data, results):
@@ -177,7 +200,9 @@ def test_reconstruction_figure_shows_both_fits_with_psnr(figure_data, results):
     assert titles[4].startswith(
         "SmallMLP_INR, paper protocol\n(fresh init per slice)\nPSNR "
     )
-    assert all(ax.get_title().endswith(" dB") for ax in panels if ax not in panels[::5])
+    assert all(
+        ax.get_title().endswith(" dB)") for ax in panels if ax not in panels[::5]
+    )
     assert [panels[0].get_ylabel(), panels[5].get_ylabel()] == [
         "tumour slice",
         "no-tumour slice",
@@ -198,10 +223,16 @@ def test_accuracy_figure_spells_out_labels_and_marks_not_run(figure_data, result
         "pixels\nlogistic regression",
     ]
     # Two weight-transfer rows without their two controls.
-    assert [t.get_text() for t in ax.texts] == ["n/a"] * 4
-    assert ax.get_ylim()[1] >= 0.8 + 0.3
+    assert [t.get_text() for t in ax.texts if t.get_text() == "n/a"] == ["n/a"] * 4
+    # n under every bar that ran: 9 rows x 3 conditions, less the 4 not run.
+    counts = [t.get_text() for t in ax.texts if t.get_text().startswith("n=")]
+    assert counts == ["n=20"] * (7 * 3 - 4)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[-2:] == ["chance level (0.50, guessing)", "n/a: not run"]
+    assert legend[-3:] == [
+        "chance level (0.50, guessing)",
+        "n/a: not run",
+        "n=: test cases behind a bar",
+    ]
     # The two pipelines' 0.0 on noise are marked.
     (zeros,) = [line for line in ax.lines if line.get_marker() == "^"]
     assert len(zeros.get_xdata()) == 2
@@ -252,3 +283,26 @@ def test_weight_space_shows_the_leak_on_noise(figure_data):
 )
 def test_short_labels_spell_out_abbreviations(protocol, model, expected):
     assert _short_label({"protocol": protocol, "model": model}, MODELS) == expected
+
+
+def test_reconstruction_figure_shows_the_median_patient_by_name():
+    """Issue 24: not the first patient (a poor fit here), the typical one."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(10, 6, 4)).astype(np.float32)
+    target = np.tile([1, 0], 5)
+    groups = np.repeat([f"BraTS2021_{i:05d}" for i in range(5)], 2)
+    # Patients' PSNR: 5, 50, 20, 35, 12 dB; the median patient is the third.
+    psnr = np.repeat([5.0, 50.0, 20.0, 35.0, 12.0], 2)
+    data = {
+        "models": {"siren": "TinySIREN"},
+        "images": images, "target": target, "groups": groups,
+        "reconstructions": {("siren", "shared"): (images * 0.9, psnr)},
+    }  # fmt: skip
+    results = {"settings": {"models": {"siren": {"paper_weight_transfer": True}}}}
+    fig = _reconstruction_figure(data, results)
+    assert fig.get_suptitle().startswith("Patient BraTS2021_00002, a typical patient")
+    assert "radiological orientation" in fig.get_suptitle()
+    original = fig.axes[0].images[0].get_array()
+    # Its tumour slice (index 4), drawn as radiologists read it.
+    np.testing.assert_array_equal(original, images[4].T)
+    assert fig.axes[1].get_title().endswith("(all slices: median 20.0 dB)")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_inr import (
     DivergenceWarning,
@@ -405,3 +406,71 @@ def test_bf16_fits_are_cached_apart(tmp_path, smooth_images, fit_counter):
 def test_unknown_precision_is_a_clear_error(smooth_images):
     with pytest.raises(ValueError, match="precision"):
         fit_inrs(smooth_images, precision="fp16", n_steps=1, **SMALL)
+
+
+# ------------------------------------------- histories, convergence, range
+def test_a_huge_step_cap_allocates_with_the_steps_taken(smooth_images):
+    import tracemalloc
+
+    kwargs = dict(lr=1e-2, target_psnr=15.0, random_state=0, **SMALL)
+    fit_inrs(smooth_images[:2], n_steps=20, **kwargs)  # imports, lazy setup
+    tracemalloc.start()
+    try:
+        result = fit_inrs(smooth_images[:2], n_steps=10**8, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20  # a history for the cap took 1.77 GB
+    taken = int(result.n_steps.max())
+    assert taken < 1000
+    # The history ends at the most steps an image took ...
+    np.testing.assert_array_equal(result.history_steps[-1], taken)
+    assert result.loss_history.shape == (2, len(result.history_steps))
+    assert np.isfinite(result.loss_history).all()
+    # ... and holds the same numbers as a fit capped at those steps.
+    short = fit_inrs(smooth_images[:2], n_steps=taken, **kwargs)
+    np.testing.assert_array_equal(short.theta, result.theta)
+    np.testing.assert_array_equal(short.loss_history, result.loss_history)
+
+
+def test_unreachable_target_warns_once_and_flags_the_fits(smooth_images):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit_inrs(smooth_images[:3], n_steps=5, target_psnr=60.0,
+                          random_state=0, **SMALL)  # fmt: skip
+    convergence = [w for w in caught if w.category is ConvergenceWarning]
+    assert len(convergence) == 1
+    message = str(convergence[0].message)
+    assert "target_psnr=60" in message and "n_steps" in message
+    assert f"{np.median(result.psnr):.1f} dB" in message
+    assert result.converged.dtype == bool and not result.converged.any()
+
+
+def test_without_target_the_floor_judges_convergence(smooth_images):
+    with pytest.warns(ConvergenceWarning, match="below 20 dB"):
+        result = fit_inrs(smooth_images[:2], n_steps=2, random_state=0, **SMALL)
+    assert not result.converged.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a converged fit is quiet
+        good = fit_inrs(smooth_images[:2], n_steps=150, lr=1e-2, random_state=0,
+                        **SMALL)  # fmt: skip
+    np.testing.assert_array_equal(good.converged, good.psnr >= 20.0)
+    assert good.converged.all()
+
+
+def test_mse_on_data_beyond_0_1_warns_that_psnr_assumes_range_1(smooth_images):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit_inrs(smooth_images[:2] * 255, loss="mse", n_steps=3,
+                          target_psnr=30.0, random_state=0, **SMALL)  # fmt: skip
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages  # the range, not also convergence
+    assert "data range of 1" in messages[0] and "255" in messages[0]
+    assert (result.psnr < 0).all()
+
+
+def test_an_oversized_network_is_refused_naming_its_parameters():
+    with pytest.raises(ValueError, match=r"hidden_features=1000000 .* GiB"):
+        fit_inrs(np.zeros((1, 4, 4)), hidden_features=10**6, n_steps=1)
+    with pytest.raises(ValueError, match="hidden_layers=4"):
+        fit_inrs(np.zeros((1, 4, 4)), hidden_features=10**6, init="random")

@@ -58,3 +58,50 @@ def test_validate_images_reports_the_input_layout(
     checked = validate_images(INRFeaturizer(image_shape=image_shape), X, reset=True)
     assert checked.image_shape == expected_shape and checked.was_2d is was_2d
     assert checked.images.shape == (3, *expected_shape)
+
+
+def _column_of_images(n=3, shape=(8, 8)):
+    """A 1-D object array holding ``n`` images: what a DataFrame column gives."""
+    column = np.empty(n, dtype=object)
+    column[:] = [np.full(shape, 0.5) for _ in range(n)]
+    return column
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (_column_of_images(), r"1-D array of 3 objects \(arrays of shape \(8, 8\)\): "
+         r"stack them with np.stack\(list\(X\)\) to get one array of shape "
+         r"\(3, 8, 8\)"),
+        ([], r"X holds no images \(an empty list\)"),
+        ((), r"X holds no images \(an empty tuple\)"),
+        (np.array([]), r"X holds no images \(an empty 1-D array\)"),
+        (np.array(["a", "b"], dtype=object), r"2 objects of type str, not images"),
+    ],
+    ids=["object-array", "empty-list", "empty-tuple", "empty-array", "strings"],
+)  # fmt: skip
+def test_a_column_of_images_or_no_images_is_named(X, match):
+    # Not the "pass X[None]" advice of a 1-D numeric X: the real problem.
+    with pytest.raises(ValueError, match=match) as error:
+        INRFeaturizer().fit(X)
+    assert "X[None]" not in str(error.value)
+
+
+def test_a_column_of_images_of_different_shapes_says_so():
+    column = _column_of_images(2)
+    column[1] = np.zeros((4, 4))
+    with pytest.raises(ValueError, match=r"different shapes .*\(8, 8\) and \(4, 4\)"):
+        INRFeaturizer().fit(column)
+
+
+def test_a_pandas_series_of_images_is_named():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match=r"pandas Series of 3 objects .* np.stack"):
+        INRFeaturizer().fit(pd.Series(list(_column_of_images())))
+    with pytest.raises(ValueError, match=r"no images \(an empty pandas Series\)"):
+        INRFeaturizer().fit(pd.Series([], dtype=object))
+
+
+def test_one_flat_image_still_gets_the_reshape_advice():
+    with pytest.raises(ValueError, match=r"got 1-D input.*X\[None\]"):
+        INRFeaturizer().fit(np.full(16, 0.5))

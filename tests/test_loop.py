@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_inr import INRSpec
 from sklearn_inr.learned import (
+    INIT_GROWTH_LIMIT,
     AutogradRule,
     OuterRule,
     meta_learn_init,
@@ -90,6 +91,57 @@ def test_divergence_stops_before_the_update(bad):
         outer_loop(rule, _problem(), meta_steps=4, meta_batch_size=2)
     # The first step was applied, the second was checked and never applied.
     assert len(rule.rows) == 2 and rule.updates == 1
+
+
+class _Growing(_Recorder):
+    """Learns an init (from problem.init_theta) that grows ``factor``x a step."""
+
+    description = "Growing rule"
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def start(self, problem, batch_size):
+        self.phi = torch.as_tensor(problem.init_theta).clone()
+
+    def update(self):
+        super().update()
+        self.phi.mul_(self.factor)
+
+    def watched(self):
+        return (self.phi,)
+
+
+def test_an_init_that_grows_by_orders_of_magnitude_diverged():
+    # No NaN ever: sin is bounded, so a SIREN init in the thousands gives
+    # finite, meaningless fits. The loop stops it by its size.
+    rule = _Growing(factor=11.0)
+    with pytest.raises(ValueError, match=r"Growing rule diverged: the learned "
+                       r"init's RMS grew .* in 2 outer step\(s\) .*meta_lr=0.25\. "
+                       r"Lower meta_lr"):  # fmt: skip
+        outer_loop(rule, _problem(), meta_steps=10, meta_batch_size=2)
+    assert rule.updates == 2
+    # Growth within INIT_GROWTH_LIMIT is learning, not divergence.
+    rule = _Growing(factor=INIT_GROWTH_LIMIT ** (1 / 10) * 0.99)
+    outer_loop(rule, _problem(), meta_steps=10, meta_batch_size=2)
+    assert rule.updates == 10
+
+
+def test_a_start_of_zeros_is_not_grown_by_a_first_step():
+    zeros = np.zeros(SPEC.n_params, dtype=np.float32)
+    theta = meta_learn_init(IMAGES, SPEC, init_theta=zeros, random_state=0, **TINY)
+    assert np.abs(theta).max() > 0
+
+
+@pytest.mark.parametrize("description", LEARNERS)
+def test_every_rule_stops_a_huge_meta_lr(description):
+    # meta_lr=1e6 passes the parameter checks; the init it learns has values
+    # in the thousands (Reptile) or millions (Adam rules), never NaN first.
+    with pytest.raises(ValueError, match="learned init's RMS grew") as error:
+        LEARNERS[description](IMAGES, meta_lr=1e6, random_state=0, **TINY)
+    assert str(error.value).startswith(f"{description} diverged")
+    assert "meta_lr=1e+06" in str(error.value)
 
 
 # --------------------------------------------------------------- sampling

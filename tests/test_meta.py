@@ -378,3 +378,13 @@ def test_fit_shifts_shows_progress(capsys):
     fit_shifts(np.full((2, 4, 4), 0.5), spec.init_theta(0), spec, n_steps=1,
                verbose=1)  # fmt: skip
     assert "Fitting shifts" in capsys.readouterr().err
+
+
+def test_a_huge_meta_lr_is_caught_before_it_learns_a_useless_init(smooth_images):
+    # meta_lr=1e6 is a valid value; Reptile then learned inits with values in
+    # the thousands (PSNR 4-6 dB) without a word. Now the fit stops, names
+    # meta_lr and leaves the featurizer unfitted.
+    featurizer = _meta_featurizer(meta_lr=1e6)
+    with pytest.raises(ValueError, match=r"diverged: .*meta_lr=1e\+06\. Lower meta_lr"):
+        featurizer.fit(smooth_images)
+    assert not hasattr(featurizer, "init_params_")

@@ -126,3 +126,14 @@ def test_module_is_sine_mlp_with_linear_output():
 def test_spec_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         INRSpec(**kwargs)
+
+
+def test_a_network_too_large_for_this_machine_is_refused_before_allocating():
+    spec = INRSpec(hidden_features=10**6)  # 4e12 parameters: 16 TB per theta
+    with pytest.raises(
+        ValueError, match=r"hidden_features=1000000 and hidden_layers=4"
+    ):
+        spec.init_theta(0)
+    with pytest.raises(ValueError, match=r"GiB per theta"):
+        spec.check_size()
+    INRSpec().check_size()  # the paper's network: fine

@@ -12,6 +12,7 @@ from sklearn_inr.experiments import (
     STAGE_NAMES,
     STAGES,
     _reproduce,
+    estimate,
     get_preset,
     plan,
     run_reproduction,
@@ -85,6 +86,21 @@ def test_the_plan_and_the_run_walk_the_same_stages_and_fits(
         "pipeline-weight-transfer/relu", "pipeline-task-aware/siren",
         "pipeline-task-aware/relu", "pixels/logistic",
     ]  # fmt: skip
+    # Issue 24: a rerun on this cache fits nothing; its plan says so (the run
+    # recorded its finished tasks there), and its estimate is far below the
+    # fresh one (cache reads, classifiers and figures only).
+    rerun = plan(settings, len(images), (8, 8), n_splits=3, random_state=1,
+                 cache_dir=tmp_path / "cache")  # fmt: skip
+    assert sum(s.fits for s in rerun) == 0
+    assert [s.cached_fits for s in rerun] == [s.fits for s in stages]
+    assert sum(s.cache_reads for s in rerun) > sum(s.cache_reads for s in stages)
+    slow = 1e6  # FLOP/s: INR fits dominate a fresh run's estimate
+    fresh, cached = estimate(stages, slow), estimate(rerun, slow)
+    assert cached["total"] < fresh["total"] / 3
+    # Another seed has nothing recorded: priced in full.
+    other = plan(settings, len(images), (8, 8), n_splits=3, random_state=2,
+                 cache_dir=tmp_path / "cache")  # fmt: skip
+    assert sum(s.cached_fits for s in other) == 0
 
 
 def test_plan_of_the_paper_preset():

@@ -15,6 +15,7 @@ from sklearn_inr.plotting import (  # noqa: E402
     plot_loss_curves,
     plot_reconstructions,
     plot_weight_space,
+    radiological_view,
     weight_space_pca,
 )
 
@@ -225,3 +226,61 @@ def test_weight_space_precomputed_and_bad_input():
         plot_weight_space({"noise": {}}, y)
     with pytest.raises(ValueError, match="non-empty mapping"):
         plot_weight_space({}, y)
+
+
+def test_radiological_orientation_of_an_asymmetric_slice():
+    """Issue 24: BraTS slices are stored [x: patient's right -> left, y: front
+    -> back]; radiologists read anterior at the top and the patient's right on
+    the image's left."""
+    slice_ = np.zeros((6, 4))  # 6 voxels right -> left, 4 front -> back
+    slice_[0, 0] = 1.0  # the patient's right, front
+    slice_[5, 3] = 0.5  # the patient's left, back
+    slice_[5, 0] = 0.25  # the patient's left, front
+    fig = plot_reconstructions(
+        slice_[None], {"same": slice_[None]}, orientation="radiological"
+    )
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.shape == (4, 6)  # front-back down the page, right-left across
+    assert shown[0, 0] == 1.0  # top left: anterior, on the patient's right
+    assert shown[0, -1] == 0.25  # top right: anterior, on the patient's left
+    assert shown[-1, -1] == 0.5  # bottom right: posterior, left
+    letters = {t.get_text() for t in fig.axes[0].texts}
+    assert letters == {"A", "P", "R", "L"}
+    np.testing.assert_array_equal(radiological_view(slice_), slice_.T)
+    with pytest.raises(ValueError, match="orientation must be one of"):
+        plot_reconstructions(slice_[None], {}, orientation="neurological")
+
+
+def test_loss_curves_draw_stopped_fits_to_their_stop_and_mark_the_floor():
+    """Issue 24: a fit that stopped is not drawn flat to the last step."""
+    steps = np.arange(0, 200, 10)  # records every 10 steps; the final appended
+    history = np.exp(-np.arange(21) / 5.0)[None, :] * np.array([[1.0], [2.0], [3.0]])
+    stops = np.array([50, 50, 80])
+    for i, stop in enumerate(stops):  # the fit's records after its stop
+        history[i, stop // 10 :] = history[i, stop // 10]
+    ax = plot_loss_curves(steps, history, n_steps=stops, floor=0.01, label="fits")
+    mean_line = ax.lines[0]
+    assert mean_line.get_xdata().max() == 80  # not 200
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "fits (over the fits still training)"
+    assert "| a fit stops (reached its target)" in labels
+    assert "BCE floor: mean entropy of the targets (0.01)" in labels
+    (floor,) = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert floor.get_ydata()[0] == 0.01
+    with pytest.raises(ValueError, match="n_steps has 2 entries for 3 images"):
+        plot_loss_curves(steps, history, n_steps=[1, 2])
+
+
+def test_accuracy_bars_show_wilson_intervals_and_n():
+    """Issue 24: 8 test slices do not read as solidly as 80."""
+    ax = plot_accuracy_comparison(
+        ["small", "large"], {"images": [7 / 8, 70 / 80]},
+        intervals={"images": [(0.53, 0.98), (0.79, 0.93)]},
+        counts={"images": [8, 80]},
+    )  # fmt: skip
+    assert [t.get_text() for t in ax.texts] == ["n=8", "n=80"]
+    (bars,) = [c for c in ax.containers if hasattr(c, "errorbar")]
+    segments = bars.errorbar.lines[2][0].get_segments()
+    assert [tuple(np.round(s[:, 1], 2)) for s in segments] == [
+        (0.53, 0.98), (0.79, 0.93),
+    ]  # fmt: skip

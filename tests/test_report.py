@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sklearn_inr.experiments._evaluation import paper_split
+from sklearn_inr.experiments._evaluation import noise_images, paper_split
 from sklearn_inr.experiments._report import write_report
 from sklearn_inr.experiments._report_tables import (
     fmt,
@@ -19,10 +19,11 @@ from sklearn_inr.experiments._statistics import (
     accuracy_counts,
     critical_count,
     detection_power,
+    holm_adjust,
     slices_needed,
     wilson_interval,
 )
-from sklearn_inr.experiments._verdict import cohort_warning, verdict
+from sklearn_inr.experiments._verdict import PIXELS_ON_NOISE, cohort_warning, verdict
 
 
 def test_rounding_is_what_the_report_prints():
@@ -195,18 +196,18 @@ def test_noise_control_has_three_outcomes_with_power_and_needed_sizes():
     assert pipeline["power"] == pytest.approx(detection_power(80, 0.5), rel=1e-3)
     assert pipeline["power"] >= 0.8
     text = said["text"]
-    assert "TinySIREN) scores 100 % (8/8 test slices" in text
+    assert "TinySIREN) scores 1.00 (8/8, 95 % CI 0.68–1.00;" in text
     assert "a leak; it measures the labels" in text
-    assert "SmallMLP_INR) scores 50 % (1/2 test slices, 95 % CI 9 % to 91 %" in text
+    assert "SmallMLP_INR) scores 0.50 (1/2, 95 % CI 0.09–0.91;" in text
     assert f"({n_patients} patients under this protocol)" in text
-    assert "TinySIREN, shared init: 52 % (42/80" in text
+    assert "TinySIREN, shared init: 0.53 (42/80, 95 % CI" in text
     assert "The pooled 80 test slices" in text
     # A leak-free row above chance on noise is called out, with its p.
     p = said["noise_control"]["pipeline-shared/relu"]["p_value"]
     assert 0 < p < 0.05
     assert (
         f"The leak-free row SmallMLP_INR, shared init scores significantly above "
-        f"chance on pure noise (p = {fmt(p)})"
+        f"chance on pure noise (p = {fmt(p)}, Holm-adjusted"
     ) in text
     assert "weaker leak" in text and "brightness" in text
     # Every number of a control is in the JSON (rounded as the report shows).
@@ -252,7 +253,7 @@ def test_verdict_fails_the_paper_protocol_on_any_leaking_row(leak_first):
     ]
     said = verdict(_results(rows if leak_first else rows[::-1]))
     assert said["paper_protocol_passes_noise_control"] is False
-    assert "The paper protocol (TinySIREN) scores 100 % (8/8" in said["text"]
+    assert "The paper protocol (TinySIREN) scores 1.00 (8/8" in said["text"]
     assert "a leak; it measures the labels" in said["text"]
     # Only conclusive clean rows pass.
     clean = [_row("paper/siren", "paper", "Paper protocol (leaky): T", 40, 80)]
@@ -288,6 +289,115 @@ def test_write_report_prints_the_numbers_of_results_json(tmp_path):
     assert results["verdict"]["text"] in report
     noise = results["scores"][0]["conditions"]["noise"]
     low, high = noise["accuracy_ci"]
-    assert f"(7/8, CI {fmt(low)}–{fmt(high)})" in report
+    assert f"0.88 (7/8, 95 % CI {low:.2f}–{high:.2f})" in report
     assert "| total | 1.5 |" in report
     assert "- Preset: custom. a toy preset" in report
+
+
+def _report_of(rows, tmp_path, n_patients=40):
+    """report.md and results.json of a verdict on ``rows``."""
+    for row in rows:
+        row["evaluation"] = "grouped CV"
+    results = _results(rows, n_patients)
+    results["data"].update(description="toy", image_shape=[8, 8])
+    results["settings"].update(
+        description="a toy preset", n_splits=5, random_state=0, device="cpu",
+        resolved_device="cpu", weight_transfer_pipeline_controls=False,
+        paper_protocol=True, classifier={"hidden_layer_sizes": [8], "lr": 1e-3,
+                                         "max_epochs": 3, "batch_size": 8},
+    )  # fmt: skip
+    results = rounded(results)
+    results.update(verdict=verdict(results), date="today", figures={},
+                   timings={"total": 1.5})  # fmt: skip
+    write_report(tmp_path, results)
+    return (
+        (tmp_path / "report.md").read_text(),
+        json.loads((tmp_path / "results.json").read_text()),
+    )
+
+
+def _cpu_rows():
+    """The noise controls of the README's cpu run (issue 24)."""
+    return [
+        _row("paper/siren", "paper",
+             "Paper protocol (leaky): TinySIREN + weight transfer", 8, 8),
+        _row("paper/relu", "paper", "Paper protocol (leaky): SmallMLP_INR", 5, 8),
+        _row("pipeline-shared/siren", "pipeline (shared)",
+             "Leak-free pipeline: TinySIREN, shared init", 43, 80),
+        _row("pixels/logistic", "pixel baseline",
+             "Pixel baseline: logistic regression on raw slices", 49, 80),
+    ]  # fmt: skip
+
+
+def test_every_flag_of_results_json_is_stated_in_report_md(tmp_path):
+    """Issue 24: the pixel baseline's 49/80 on noise (p = 0.028) was in
+    results.json as a leak, and in neither report.md nor the verdict."""
+    rows = _cpu_rows()
+    label = "Leak-free pipeline: SmallMLP_INR, shared init"
+    rows.append(_row("pipeline-shared/relu", "pipeline (shared)", label, 60, 80))
+    report, results = _report_of(rows, tmp_path, n_patients=12)
+    said = results["verdict"]
+    controls = said["noise_control"]
+    flagged = {f["key"] for f in said["flags"]}
+    # Every control below 5 % (raw or adjusted), every leak, is a flag...
+    for key, c in controls.items():
+        if c["p_value"] < 0.05 or c["kind"] == "leak":
+            assert key in flagged, key
+    assert {"leak", "nominal", "small cohort"} <= {f["kind"] for f in said["flags"]}
+    # ... and every flag is in report.md, in its Flags section and its verdict.
+    section = report.split("## Flags", 1)[1].split("## Summary", 1)[0]
+    for flag in said["flags"]:
+        assert flag["text"] in section
+        assert flag["text"] in said["text"]
+    # The pixel baseline's control is in the verdict, with its raw and Holm p.
+    pixels = controls["pixels/logistic"]
+    assert (
+        "the pixel baseline (logistic regression on raw slices) scores 0.61 "
+        in (said["text"])
+    )
+    assert f"p = {fmt(pixels['p_value'])}" in said["text"]
+    assert f"{fmt(pixels['p_holm'])} after Holm's correction" in said["text"]
+    # What a pixel model above chance on noise means, explained.
+    assert PIXELS_ON_NOISE in report
+
+
+def test_noise_controls_are_holm_adjusted_and_keep_the_raw_p(tmp_path):
+    """Issue 24: the README's cpu run, as the verdict now reads it."""
+    report, results = _report_of(_cpu_rows(), tmp_path)
+    controls = results["verdict"]["noise_control"]
+    keys = ["paper/siren", "paper/relu", "pipeline-shared/siren", "pixels/logistic"]
+    raw = [controls[k]["p_value"] for k in keys]
+    assert [controls[k]["p_holm"] for k in keys] == rounded(holm_adjust(raw))
+    assert all(controls[k]["n_controls"] == 4 for k in keys)
+    pixels = controls["pixels/logistic"]
+    # p = 0.028 alone; 0.085 after Holm over 4 controls: not a leak, but flagged.
+    assert pixels["p_value"] == pytest.approx(0.02833, abs=1e-4)
+    assert pixels["p_holm"] == pytest.approx(0.085, abs=1e-3)
+    assert pixels["kind"] == "no evidence of a leak" and pixels["nominal"]
+    assert controls["paper/siren"]["kind"] == "leak"  # 0.0039 x 4 = 0.016
+    (flag,) = [f for f in results["verdict"]["flags"] if f["kind"] == "nominal"]
+    assert flag["key"] == "pixels/logistic"
+    assert "not after Holm's correction for the 4 noise controls" in flag["text"]
+    # One number format for accuracies, in tables and verdict alike.
+    assert "0.61 (49/80, 95 % CI 0.50–0.71" in results["verdict"]["text"]
+    assert "| 0.61 (49/80, 95 % CI 0.50–0.71) |" in report
+
+
+def test_holm_adjust():
+    assert holm_adjust([]) == []
+    assert holm_adjust([0.01, None, 0.04, 0.03]) == pytest.approx(
+        [0.03, None, 0.06, 0.06]
+    )
+    assert holm_adjust([0.5, 0.9]) == [1.0, 1.0]
+
+
+def test_noise_images_carry_no_label_information():
+    """Issue 24: the noise is drawn from the seed and the shape only, never
+    from the images (so not from their classes, masks or intensities)."""
+    rng = np.random.default_rng(1)
+    bright = rng.uniform(0.5, 1.0, size=(6, 8, 8)).astype(np.float32)
+    dark = np.zeros_like(bright)
+    np.testing.assert_array_equal(noise_images(bright, 3), noise_images(dark, 3))
+    noise = noise_images(bright, 3)
+    assert noise.dtype == np.float32 and 0 <= noise.min() and noise.max() <= 1
+    assert not np.array_equal(noise_images(bright, 3), noise_images(bright, 4))

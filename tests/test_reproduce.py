@@ -22,7 +22,6 @@ from sklearn_inr.experiments._protocols import (
     make_featurizer,
     make_pixel_baseline,
 )
-from sklearn_inr.experiments._report_tables import fmt
 from sklearn_inr.experiments._statistics import wilson_interval
 
 CONDITION_KEYS = ("images", "noise", "permuted")
@@ -204,8 +203,8 @@ def test_six_patient_run_is_inconclusive_and_warns(tmp_path):
         for result in row["conditions"].values():
             if result is not None:
                 low, high = result["accuracy_ci"]
-                cell = f"({result['n_correct']}/{result['n_test']}, CI "
-                assert f"{cell}{fmt(low)}–{fmt(high)})" in report
+                cell = f"({result['n_correct']}/{result['n_test']}, 95 % CI "
+                assert f"{cell}{low:.2f}–{high:.2f})" in report
 
 
 @pytest.mark.filterwarnings("ignore:Only 6 patients:UserWarning")

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_inr import DivergenceWarning, INRDivergenceError, INRFitResult, INRSpec
 from sklearn_inr.fitting._results import (
@@ -14,7 +15,8 @@ from sklearn_inr.fitting._results import (
 from sklearn_inr.metrics import mean_squared_error_per_image, psnr
 
 SPEC = INRSpec(hidden_features=2, hidden_layers=1)
-STEPS = np.array([0, 5, 10])
+STEPS = np.array([0, 5, 10])  # of histories of 10 steps recorded every 5
+RECORD_EVERY = 5
 
 
 def _entry(row, output, history=(1.0, 0.5, 0.2), n_steps=10):
@@ -73,7 +75,7 @@ def test_collect_results_orders_rows_whatever_the_dict_order():
     outputs = images + 0.1 * np.arange(1, 5)[:, None, None, None]
     # Entries arrive out of order (workers finish in any order).
     results = {row: _entry(row, outputs[row]) for row in (2, 0, 3, 1)}
-    result = collect_results(results, images, STEPS, SPEC, lr=1e-3)
+    result = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3)
     assert isinstance(result, INRFitResult)
     np.testing.assert_array_equal(result.theta[:, 0], [0, 1, 2, 3])
     np.testing.assert_allclose(result.mse, (0.1 * np.arange(1, 5)) ** 2, rtol=1e-5)
@@ -86,7 +88,7 @@ def test_collect_results_scores_agree_with_the_metrics():
     noise = np.random.default_rng(1).normal(0, 0.05, images.shape)
     outputs = np.clip(images + noise, 0, 1).astype(np.float32)
     results = {row: _entry(row, outputs[row]) for row in range(len(images))}
-    result = collect_results(results, images, STEPS, SPEC, lr=1e-3)
+    result = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3)
     # The single channel axis is dropped from the reconstructions.
     assert result.reconstructions.shape == (4, 3, 3)
     np.testing.assert_array_equal(result.reconstructions, outputs[..., 0])
@@ -102,7 +104,7 @@ def test_collect_results_keeps_channels_of_colour_images():
     outputs = images.copy()
     outputs[1, :, :, 2] += 0.3  # one channel of three: MSE 0.09 / 3
     results = {row: _entry(row, outputs[row]) for row in range(2)}
-    result = collect_results(results, images, STEPS, SPEC, lr=1e-3)
+    result = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3)
     assert result.reconstructions.shape == (2, 3, 3, 3)
     np.testing.assert_allclose(result.mse, [0.0, 0.03], rtol=1e-5)
     assert result.psnr[0] == np.inf
@@ -115,7 +117,7 @@ def test_collect_results_loss_fields():
         0: _entry(0, images[0], history=(1.0, 0.5, 0.25), n_steps=10),
         1: _entry(1, images[1], history=(2.0, 0.75, 0.75), n_steps=4),
     }
-    result = collect_results(results, images, STEPS, SPEC, lr=1e-3)
+    result = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3)
     assert result.loss_history.dtype == np.float64
     np.testing.assert_array_equal(
         result.loss_history, [[1, 0.5, 0.25], [2, 0.75, 0.75]]
@@ -140,7 +142,7 @@ def _with_divergence(images):
 def test_divergence_raises_naming_exactly_the_diverged_images():
     images = _images()
     with pytest.raises(INRDivergenceError) as info:
-        collect_results(_with_divergence(images), images, STEPS, SPEC, lr=0.5)
+        collect_results(_with_divergence(images), images, RECORD_EVERY, SPEC, lr=0.5)
     error = info.value
     np.testing.assert_array_equal(error.indices, [1, 3])
     assert "positions [1, 3]" in str(error)
@@ -154,7 +156,7 @@ def test_divergence_warns_then_returns_every_image():
     images = _images()
     with pytest.warns(DivergenceWarning, match=r"positions \[1, 3\]"):
         result = collect_results(
-            _with_divergence(images), images, STEPS, SPEC, lr=1e-3,
+            _with_divergence(images), images, RECORD_EVERY, SPEC, lr=1e-3,
             on_divergence="warn",
         )  # fmt: skip
     assert result.theta.shape == (4, SPEC.n_params)
@@ -169,7 +171,7 @@ def test_divergence_ignored_is_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = collect_results(
-            _with_divergence(images), images, STEPS, SPEC, lr=1e-3,
+            _with_divergence(images), images, RECORD_EVERY, SPEC, lr=1e-3,
             on_divergence="ignore",
         )  # fmt: skip
     np.testing.assert_array_equal(result.theta[:, 0], [0, 1, 2, 3])
@@ -180,7 +182,7 @@ def test_loss_not_finite_from_the_start_is_reported_as_overflow():
     results = {row: _entry(row, images[row] + 0.01) for row in range(3)}
     results[2]["loss_history"] = np.array([np.inf, np.inf, np.inf], dtype=np.float32)
     with pytest.raises(INRDivergenceError, match="Rescale the images") as info:
-        collect_results(results, images, STEPS, SPEC, lr=1e-3)
+        collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3)
     np.testing.assert_array_equal(info.value.indices, [2])
     np.testing.assert_array_equal(info.value.overflow, [True])
 
@@ -190,5 +192,65 @@ def test_no_divergence_no_warning():
     results = {row: _entry(row, images[row] + 0.01) for row in range(4)}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = collect_results(results, images, STEPS, SPEC, lr=1e-3)
+        result = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3)
     assert np.isfinite(result.psnr).all()
+
+
+# ------------------------------------------- histories and convergence
+def test_histories_are_trimmed_to_the_steps_taken_and_padded_back():
+    from sklearn_inr.fitting._results import history_steps, pad_history, trim_history
+
+    full = np.array([1.0, 0.5, 0.3, 0.3, 0.3])  # steps 0, 5, 10, 15 + final 20
+    trimmed = trim_history(full, 12, 5)  # it stopped at step 12
+    np.testing.assert_array_equal(trimmed, [1.0, 0.5, 0.3, 0.3])
+    np.testing.assert_array_equal(trim_history(trimmed, 12, 5), trimmed)
+    np.testing.assert_array_equal(pad_history(trimmed, 5), full)
+    np.testing.assert_array_equal(history_steps(12, 5), [0, 5, 10, 12])
+
+
+def test_collect_results_aligns_histories_of_different_lengths():
+    images = _images(n=2)
+    results = {
+        0: _entry(0, images[0], history=(1.0, 0.5, 0.25), n_steps=10),
+        1: _entry(1, images[1], history=(2.0, 0.75), n_steps=4),  # trimmed
+    }
+    result = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3, n_steps=10)
+    np.testing.assert_array_equal(
+        result.loss_history, [[1, 0.5, 0.25], [2, 0.75, 0.75]]
+    )
+    np.testing.assert_array_equal(result.history_steps, STEPS)
+    # With a huge cap that no image reached, the history ends at their steps.
+    huge = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3,
+                           n_steps=10**9)  # fmt: skip
+    np.testing.assert_array_equal(huge.history_steps, STEPS)
+
+
+def test_converged_rule():
+    from sklearn_inr.fitting._results import converged
+
+    np.testing.assert_array_equal(converged([29.5, 28.9, 35.0], 30.0),
+                                  [True, False, True])  # fmt: skip
+    np.testing.assert_array_equal(converged([19.9, 20.0]), [False, True])
+
+
+def test_collect_results_flags_convergence_and_warns_only_when_asked():
+    images = _images(n=3)
+    results = {row: _entry(row, images[row] + 0.2) for row in range(3)}  # ~14 dB
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3)
+    assert not result.converged.any()
+    with pytest.warns(ConvergenceWarning, match=r"14\.0 dB PSNR, below 20 dB"):
+        collect_results(results, images, RECORD_EVERY, SPEC, lr=1e-3,
+                        warn_convergence=True)  # fmt: skip
+    # Diverged fits are neither converged nor counted in the median.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diverging = _with_divergence(_images())
+        for row in (0, 2):
+            diverging[row]["output"] = _images()[row]  # perfect fits
+        out = collect_results(
+            diverging, _images(), RECORD_EVERY, SPEC, lr=1e-3,
+            on_divergence="ignore", warn_convergence=True,
+        )  # fmt: skip
+    np.testing.assert_array_equal(out.converged, [True, False, True, False])

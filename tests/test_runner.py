@@ -7,8 +7,10 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import sklearn_inr.core._engine as engine
+import sklearn_inr.fitting._batching as batching
 import sklearn_inr.fitting._runner as runner
 from sklearn_inr import INRDivergenceError, INRSpec, fit_inrs, fit_shifts
 from sklearn_inr.fitting._cache import ArrayStore
@@ -22,7 +24,7 @@ def test_auto_batch_size_follows_memory_budget(monkeypatch):
     # A 240 x 240 image alone fills the CPU batch's pixel cap.
     assert auto_batch_size(paper, n_pixels, "cpu") == 1
     assert auto_batch_size(paper, 32 * 32, "cpu") == 16
-    monkeypatch.setattr(runner, "CPU_BATCH_PIXELS", 10**9)
+    monkeypatch.setattr(batching, "CPU_BATCH_PIXELS", 10**9)
     batch = auto_batch_size(paper, n_pixels, "cpu")
     assert engine.bytes_per_batch(paper, batch, n_pixels) <= 512 * 2**20
     assert engine.bytes_per_batch(paper, batch + 1, n_pixels) > 512 * 2**20
@@ -199,6 +201,8 @@ def test_untrustworthy_cache_entries_are_refitted_with_one_warning(
     # Overwritten: a third run trusts every entry.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # (These short fits do not converge; that warning is not the point.)
+        warnings.simplefilter("ignore", ConvergenceWarning)
         fit_inrs(smooth_images[:4], **kwargs)
     assert fit_counter["images"] == before + 4
 
@@ -213,7 +217,7 @@ def test_auto_batches_finish_within_checkpoint_every(smooth_images, monkeypatch)
     monkeypatch.setattr(runner, "_train_batch", recording)
     # Assume a slow machine: one image-step of this network takes 1 s.
     spec = INRSpec(**SMALL)
-    monkeypatch.setitem(runner.ASSUMED_FLOPS, "cpu", 6.0 * spec.n_params * 144)
+    monkeypatch.setitem(batching.ASSUMED_FLOPS, "cpu", 6.0 * spec.n_params * 144)
     fit_inrs(smooth_images, n_steps=2, checkpoint_every=2.5, **SMALL)
     # 2 steps an image at the assumed speed: one image per 2.5 s batch first;
     # later batches are sized by the measured (much higher) speed.
@@ -244,3 +248,143 @@ def test_kill_9_keeps_finished_batches_and_the_rerun_matches(tmp_path, fit_count
     assert fit_counter["images"] == len(images) - kept
     clean = fit_inrs(images, **kwargs)
     np.testing.assert_array_equal(resumed.theta, clean.theta)
+
+
+# ---------------------------------------------------- memory= end to end
+def test_memory_that_is_a_file_fails_before_any_fit(tmp_path, smooth_images,
+                                                    fit_counter):  # fmt: skip
+    file = tmp_path / "cache"
+    file.write_text("a file")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        fit_inrs(smooth_images[:2], n_steps=2, memory=file, **SMALL)
+    assert fit_counter["images"] == 0
+
+
+def _quiet_fit(images, **kwargs):
+    """fit_inrs and its warnings, but the convergence one of short fits."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = fit_inrs(images, **kwargs)
+    return result, [str(w.message) for w in caught]
+
+
+def test_a_directory_at_an_entry_path_warns_once_and_the_fit_goes_on(
+    tmp_path, smooth_images
+):
+    kwargs = dict(n_steps=3, random_state=0, memory=tmp_path, **SMALL)
+    first, _ = _quiet_fit(smooth_images[:3], **kwargs)
+    entries = sorted(tmp_path.rglob("*.npz"))
+    for path in entries[:2]:  # damaged into directories
+        path.unlink()
+        path.mkdir()
+    again, messages = _quiet_fit(smooth_images[:3], **kwargs)
+    np.testing.assert_array_equal(again.theta, first.theta)
+    failed = [m for m in messages if "Could not write to the cache" in m]
+    assert len(failed) == 1, messages
+
+
+def test_a_full_disk_warns_once_and_the_fit_goes_on(tmp_path, smooth_images,
+                                                    monkeypatch):  # fmt: skip
+    import errno
+    import os
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    result, messages = _quiet_fit(smooth_images[:3], n_steps=3, random_state=0,
+                                  memory=tmp_path, batch_size=1, **SMALL)  # fmt: skip
+    assert result.theta.shape[0] == 3
+    failed = [m for m in messages if "No space left" in m]
+    assert len(failed) == 1, messages
+    monkeypatch.undo()
+    plain, _ = _quiet_fit(smooth_images[:3], n_steps=3, random_state=0, **SMALL)
+    np.testing.assert_array_equal(result.theta, plain.theta)
+
+
+# ------------------------------------------------- histories in the cache
+def test_cached_histories_hold_the_steps_taken_and_old_entries_load(
+    tmp_path, smooth_images, fit_counter
+):
+    kwargs = dict(lr=1e-2, n_steps=400, target_psnr=25.0, random_state=0,
+                  memory=tmp_path, **SMALL)  # fmt: skip
+    first, _ = _quiet_fit(smooth_images[:3], **kwargs)
+    assert (first.n_steps < 400).any()
+    store = ArrayStore(tmp_path)
+    for path in tmp_path.rglob("*.npz"):
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        taken = int(arrays["n_steps"])
+        # New entries keep the records of the steps their image took ...
+        assert len(arrays["loss_history"]) == len(range(0, taken, 10)) + 1
+        # ... and entries written before (padded to the whole cap) still load.
+        history = arrays["loss_history"]
+        padded = np.concatenate(
+            [history[:-1], np.repeat(history[-1:], 41 - len(history) + 1)]
+        )
+        assert len(padded) == 41
+        key = str(arrays.pop("__key__"))
+        arrays.pop("__checksum__")
+        store.save(key, **{**arrays, "loss_history": padded})
+    before = fit_counter["images"]
+    again, messages = _quiet_fit(smooth_images[:3], **kwargs)
+    assert fit_counter["images"] == before and not messages
+    np.testing.assert_array_equal(again.loss_history, first.loss_history)
+    np.testing.assert_array_equal(again.theta, first.theta)
+
+
+def test_a_cached_history_of_the_wrong_length_is_refitted(tmp_path, smooth_images,
+                                                          fit_counter):  # fmt: skip
+    kwargs = dict(n_steps=20, random_state=0, memory=tmp_path, **SMALL)
+    _quiet_fit(smooth_images[:1], **kwargs)
+    (path,) = tmp_path.rglob("*.npz")
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    key = str(arrays.pop("__key__"))
+    arrays.pop("__checksum__")
+    ArrayStore(tmp_path).save(key, **{**arrays, "loss_history": np.ones(7, np.float32)})
+    before = fit_counter["images"]
+    _, messages = _quiet_fit(smooth_images[:1], **kwargs)
+    assert fit_counter["images"] == before + 1
+    assert any("could not be trusted" in m for m in messages)
+
+
+# ------------------------------------------ memory budget, progress, cost
+def test_one_image_over_the_memory_budget_warns(smooth_images, monkeypatch):
+    monkeypatch.setattr(batching, "CPU_MEMORY_BUDGET", 1024)
+    result, messages = _quiet_fit(smooth_images[:1], n_steps=2, **SMALL)
+    (message,) = [m for m in messages if "memory budget" in m]
+    assert "1.0 KiB" in message and "hidden_features" in message
+    assert result.theta.shape[0] == 1  # the fit went on
+
+
+def test_progress_shows_steps_and_psnr_and_changes_no_number(smooth_images, capsys):
+    kwargs = dict(n_steps=30, record_every=10, random_state=0, **SMALL)
+    quiet, _ = _quiet_fit(smooth_images[:2], verbose=0, **kwargs)
+    assert capsys.readouterr().err == ""  # a short fit says nothing
+    shown, _ = _quiet_fit(smooth_images[:2], verbose=1, **kwargs)
+    err = capsys.readouterr().err
+    assert "step 20/30, median PSNR" in err and "2/2" in err
+    np.testing.assert_array_equal(shown.theta, quiet.theta)
+    np.testing.assert_array_equal(shown.loss_history, quiet.loss_history)
+
+
+def test_a_long_fit_says_its_expected_cost_once(smooth_images, capsys, monkeypatch):
+    import itertools
+
+    import sklearn_inr.fitting._report as report
+
+    # A clock that advances 10 s per reading: each step "takes" 10 s.
+    clock = itertools.count(0.0, 10.0)
+    monkeypatch.setattr(report, "_clock", lambda: next(clock))
+    _quiet_fit(smooth_images[:2], n_steps=20, batch_size=2, **SMALL)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    # 2 images x 20 steps at 2 image-steps per 10 s: 200 s.
+    assert lines[0].startswith("Fitting 2 INRs (")
+    assert "at most 20 steps) will take about 3 min 20 s on cpu" in lines[0]
+    assert "verbose=1" in lines[0] and "memory=" in lines[0]
+    # With a bar, or for a short fit, no line.
+    _quiet_fit(smooth_images[:2], n_steps=20, batch_size=2, verbose=1, **SMALL)
+    assert "will take" not in capsys.readouterr().err

@@ -65,3 +65,46 @@ def test_trainer_keys_tell_bases_apart():
     assert len(keys) == 3
     assert WeightsTrainer().n_features(spec) == spec.n_params
     assert ShiftTrainer(None).n_features(spec) == 4
+
+
+def test_history_grows_with_the_steps_taken_not_the_cap():
+    # A cap of 10**8 steps that the target stops at once: the history holds
+    # the steps taken (a cap-sized one was 40 MB per image, and its lookup
+    # of recorded steps 1 GB).
+    spec = INRSpec(hidden_features=8, hidden_layers=1)
+    net, targets = _batch(spec)
+    history, _, _, n_steps = train(
+        net, WeightsTrainer().bind(net), targets, loss="mse", lr=1e-2,
+        n_steps=10**8, record_steps=range(0, 10**8, 10), target_psnr=1.0,
+    )  # fmt: skip
+    assert (n_steps < 100).all()
+    assert history.shape == (2, len(range(0, int(n_steps.max()), 10)) + 1)
+    assert torch.isfinite(history).all()
+
+
+def test_range_and_list_of_record_steps_record_the_same():
+    spec = INRSpec(hidden_features=8, hidden_layers=1)
+    out = []
+    for steps in (range(0, 300), list(range(0, 300))):
+        net, targets = _batch(spec)
+        out.append(train(net, WeightsTrainer().bind(net), targets, loss="bce",
+                         lr=1e-2, n_steps=300, record_steps=steps))  # fmt: skip
+    # More records than one growth block: the history was grown, not lost.
+    assert out[0].history.shape == (2, 301)
+    torch.testing.assert_close(out[0].history, out[1].history, rtol=0, atol=0)
+    assert torch.isfinite(out[0].history).all()
+
+
+def test_on_record_sees_the_losses_and_changes_no_number():
+    spec = INRSpec(hidden_features=8, hidden_layers=1)
+    seen, results = [], []
+    for on_record in (None, lambda step, losses, mse: seen.append((step, mse))):
+        net, targets = _batch(spec)
+        results.append(train(
+            net, WeightsTrainer().bind(net), targets, loss="bce", lr=1e-2,
+            n_steps=12, record_steps=range(0, 12, 5), on_record=on_record,
+        ))  # fmt: skip
+    assert [step for step, _ in seen] == [0, 5, 10]
+    assert all(mse is not None and mse.shape == (2,) for _, mse in seen)
+    for a, b in zip(results[0][:3], results[1][:3]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

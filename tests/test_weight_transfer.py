@@ -25,6 +25,7 @@ def test_class_chains_start_each_image_from_its_predecessor(smooth_images):
             history_steps = np.array([0, 1])
             mse = psnr = np.zeros(len(images))
             n_steps = np.ones(len(images), dtype=int)
+            converged = np.ones(len(images), dtype=bool)
 
         return Result
 

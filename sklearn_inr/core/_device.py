@@ -16,12 +16,19 @@ __all__ = [
     "torch_threads",
 ]
 
+#: Device types the engine runs on (``parse_device`` refuses the others).
+SUPPORTED_DEVICE_TYPES = ("cpu", "cuda")
+
 #: Values of ``precision``: what the width x width products compute in.
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def parse_device(device) -> str:
     """Check a device name without requiring the device to be here.
+
+    ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` of
+    those types; any other (``"mps"``, ``"xla"``, ``"meta"``, ...) raises a
+    ``ValueError`` that says what is supported.
 
     The machine that dispatches work (e.g. a Dask client) may have no GPU
     while its workers do, so availability is checked where the work runs
@@ -30,11 +37,23 @@ def parse_device(device) -> str:
     if device is None or device == "auto":
         return "auto"
     try:
-        return str(torch.device(device))
+        parsed = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
         ) from exc
+    if parsed.type not in SUPPORTED_DEVICE_TYPES:
+        # torch knows these names (mps, xla, meta, xpu, ...), but the batched
+        # engine, its memory sizing and its bit-for-bit guarantees are
+        # written and tested for CPU and CUDA only; torch's own errors come
+        # late and do not name the parameter.
+        raise ValueError(
+            f"device={device!r} is not supported: sklearn-inr fits on 'cpu' "
+            "or 'cuda' ('cuda:N' for the N-th GPU), the only devices its "
+            "batched engine is built and tested for; 'auto' picks CUDA when "
+            "present. Use device='cpu' on machines without an NVIDIA GPU."
+        )
+    return str(parsed)
 
 
 def resolve_device(device) -> torch.device:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._models import ModelType, register_model
-from ._relu import ReLU
+from ._models import register_model
+from ._relu import Relu
 
 __all__ = ["Fourier", "FourierEncoding", "fourier_frequencies"]
 
@@ -70,20 +70,15 @@ class FourierEncoding(nn.Module):
 
 
 @register_model
-class Fourier(ModelType):
-    """ReLU MLP on Fourier features; ``sigma = omega_0 / 10``."""
+class Fourier(Relu):
+    """ReLU MLP on Fourier features; ``sigma = omega_0 / 10``.
+
+    The activation and init are the ReLU family's; only the coordinate
+    encoding, and so the first layer's fan-in, differ.
+    """
 
     name = "fourier"
     uses_omega_0 = True
-
-    def activation(self, spec):
-        return ReLU()
-
-    def activate(self, pre, spec):
-        return torch.relu(pre)
-
-    def activation_module(self, spec):
-        return nn.ReLU()
 
     def encoded_features(self, spec):
         return 2 * n_frequencies(spec)

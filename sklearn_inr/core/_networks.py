@@ -12,6 +12,7 @@ order its weight ``(out, in)`` in row-major order, then its bias ``(out,)``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from math import prod, sqrt
 
@@ -129,12 +130,34 @@ class INRSpec:
             for k, (_, fan_in) in enumerate(self.layer_shapes)
         ]
 
+    def check_size(self, itemsize: int = 4) -> None:
+        """Refuse a network that one image cannot be trained with here.
+
+        Training one image holds ``4 * n_params`` numbers (theta, its
+        gradient and Adam's two moments); a network whose share exceeds this
+        machine's memory raises a ``ValueError`` naming the parameters,
+        before numpy or torch fail to allocate it.
+        """
+        n_bytes = self.n_params * itemsize
+        limit = _physical_memory()
+        if 4 * n_bytes > limit:
+            raise ValueError(
+                f"hidden_features={self.hidden_features} and hidden_layers="
+                f"{self.hidden_layers} give a network of {self.n_params:,} "
+                f"parameters: {_gib(n_bytes)} per theta and at least "
+                f"{_gib(4 * n_bytes)} to train one image, more than this "
+                f"machine's {_gib(limit)} of memory. Lower hidden_features (the "
+                "parameter count grows with its square) or hidden_layers; the "
+                "paper's network (256, 4) has 264,193 parameters."
+            )
+
     def init_theta(self, random_state: int | np.random.Generator | None) -> np.ndarray:
         """Draw one initial theta, float32, from numpy's generator.
 
         Drawing with numpy (not torch) makes the initialisation identical on
         every device and torch version.
         """
+        self.check_size()
         rng = np.random.default_rng(random_state)
         pieces = []
         for (n_out, n_in), (w_bound, b_bound) in zip(
@@ -143,6 +166,18 @@ class INRSpec:
             pieces.append(rng.uniform(-w_bound, w_bound, size=n_out * n_in))
             pieces.append(rng.uniform(-b_bound, b_bound, size=n_out))
         return np.concatenate(pieces).astype(np.float32)
+
+
+def _physical_memory() -> int:
+    """Bytes of memory of this machine (1 TiB where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # e.g. Windows
+        return 2**40
+
+
+def _gib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB"
 
 
 def flatten_theta(weights, biases):

@@ -1,22 +1,31 @@
 """How :class:`~sklearn_inr.INRFeaturizer` runs its fits and renders its features.
 
 The featurizer's parameters become the fitting layer's settings here, and
-what comes back is returned: the estimator sets its own attributes.
+what comes back is returned: the estimator sets its own attributes. Every
+function reads the featurizer *as fitted* (:class:`FittedView`): the
+parameters its last fit took a snapshot of, so ``set_params`` after fit
+changes nothing until the next fit.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ..core import INRSpec
-from ..fitting import FitSettings, render_inrs, run_fits
-from ._strategies import FEATURES
+from ..fitting import FIT_PARAMETER_CONSTRAINTS, FitSettings, render_inrs, run_fits
+from ._strategies import FEATURES, STARTS
 from ._weight_transfer import check_chain_labels, fit_class_chains
 
 __all__ = [
+    "FEATURIZER_CONSTRAINTS",
+    "FittedView",
     "chain_labels",
     "featurizer_spec",
     "fit_chains",
@@ -24,6 +33,51 @@ __all__ = [
     "fitted_arrays",
     "render_features",
 ]
+
+#: The ``_parameter_constraints`` of :class:`~sklearn_inr.INRFeaturizer`.
+FEATURIZER_CONSTRAINTS: dict = {
+    **{
+        name: FIT_PARAMETER_CONSTRAINTS[name]
+        for name in (
+            "model", "hidden_features", "hidden_layers", "omega_0", "loss",
+            "lr", "n_steps", "target_psnr", "precision", "batch_size", "device",
+            "memory",
+            "n_jobs", "checkpoint_every", "on_divergence", "random_state",
+            "verbose",
+        )
+    },
+    "init": [StrOptions(set(STARTS)), "array-like"],
+    "features": [StrOptions(set(FEATURES))],
+    "latent_dim": [Interval(Integral, 1, None, closed="left")],
+    "meta_steps": [Interval(Integral, 1, None, closed="left")],
+    "meta_lr": [StrOptions({"auto"}), Interval(Real, 0, 1e6, closed="right")],
+    "inner_steps": [Interval(Integral, 1, None, closed="left")],
+    "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
+    "warm_start_by_class": ["boolean"],
+    "image_shape": [tuple, list, None],
+}  # fmt: skip
+
+
+class FittedView:
+    """A featurizer as its last fit saw it.
+
+    Its parameters are the snapshot ``params`` that the fit took (of
+    ``get_params(deep=False)``, validated); every other attribute (the
+    fitted ``spec_``, ``init_params_``, ...) is read from ``featurizer``.
+    ``transform``, ``inverse_transform``, ``score`` and
+    ``get_feature_names_out`` read only this, so parameters changed after
+    fit, valid or not, take effect at the next fit, as in scikit-learn.
+    """
+
+    def __init__(self, featurizer, params: dict):
+        vars(self).update(params)
+        self._featurizer = featurizer
+
+    def __getattr__(self, name):
+        # Only names the snapshot lacks come here: the fitted attributes.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._featurizer, name)
 
 
 def featurizer_spec(featurizer, image_shape: tuple) -> INRSpec:
@@ -77,18 +131,41 @@ def fit_chains(featurizer, images, y_index, n_classes: int, start, seed: int) ->
     image of each class starts from ``start.thetas`` (with the fit's
     ``seed``). Returns the dict of
     :func:`~._weight_transfer.fit_class_chains` (with ``class_init``).
+    Each chain position is one call of the runner, which may warn that its
+    fits did not converge; the chain warns once instead, for all images.
     """
-    return fit_class_chains(
-        # The chain's bar counts its steps; a bar per step is noise.
-        partial(fit_images, featurizer, verbose=0),
-        images,
-        y_index,
-        n_classes,
-        lambda firsts: start.thetas(
-            featurizer.init_params_, firsts, featurizer.spec_, seed
-        ),
-        verbose=featurizer.verbose,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fit_class_chains(
+            # The chain's bar counts its steps; a bar per step is noise.
+            partial(fit_images, featurizer, verbose=0),
+            images,
+            y_index,
+            n_classes,
+            lambda firsts: start.thetas(
+                featurizer.init_params_, firsts, featurizer.spec_, seed
+            ),
+            verbose=featurizer.verbose,
+        )
+    seen = set()
+    for warning in caught:
+        key = (str(warning.message), warning.category)
+        if issubclass(warning.category, ConvergenceWarning) or key in seen:
+            continue
+        seen.add(key)
+        warnings.warn_explicit(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
+    n_bad = int(np.count_nonzero(~out["converged"]))
+    if 2 * n_bad > len(images):
+        warnings.warn(
+            f"{n_bad} of {len(images)} class-chained INR fits did not converge "
+            f"(median PSNR {np.median(out['psnr']):.1f} dB; see converged_). "
+            "Give them more steps (n_steps) or a higher lr.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return out
 
 
 def fitted_arrays(result) -> dict:
@@ -97,7 +174,16 @@ def fitted_arrays(result) -> dict:
         "theta": result.theta, "loss_history": result.loss_history,
         "history_steps": result.history_steps, "mse": result.mse,
         "psnr": result.psnr, "n_steps": result.n_steps,
+        "converged": converged_of(result),
     }  # fmt: skip
+
+
+def converged_of(result) -> np.ndarray:
+    """Whether each fit of ``result`` converged, as a bool array.
+
+    From the result's ``converged`` (see :class:`~sklearn_inr.INRFitResult`).
+    """
+    return np.asarray(result.converged, dtype=bool)
 
 
 def chain_labels(featurizer, images, y):

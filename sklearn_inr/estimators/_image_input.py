@@ -35,17 +35,21 @@ class ImageInput(NamedTuple):
     """Whether X was 2-D rows of flattened images."""
 
 
-def validate_images(estimator, X, *, reset: bool) -> ImageInput:
+def validate_images(estimator, X, *, reset: bool, loss=None) -> ImageInput:
     """Check X for ``estimator`` and return its images ``(n, H, W[, C])``.
 
     With ``reset``, the image shape is read from X (and ``image_shape``);
-    otherwise X must hold images of the fitted ``image_shape_``. Like
+    otherwise X must hold images of the fitted ``image_shape_``. The
+    intensities are checked for ``loss`` (default: ``estimator.loss``; a
+    fitted estimator passes the loss it was fitted with). Like
     :func:`~sklearn.utils.validation.validate_data`, which it calls, it
     records ``n_features_in_`` (and ``feature_names_in_``) when ``reset``;
     the shape it learned is returned, for the estimator to keep. Error
     messages never print the data.
     """
     if isinstance(X, list | tuple):
+        if not len(X):
+            raise ValueError(_NO_IMAGES.format(what=f"an empty {type(X).__name__}"))
         X = _stack_images(X)
     dtype = getattr(X, "dtype", None)
     if dtype is not None and np.issubdtype(dtype, np.complexfloating):
@@ -54,12 +58,7 @@ def validate_images(estimator, X, *, reset: bool) -> ImageInput:
             "np.abs(X) (magnitude) or X.real."
         )
     if len(getattr(X, "shape", (0, 0))) < 2:
-        raise ValueError(
-            f"X must be 2-D (n_images, n_pixels) with image_shape, 3-D "
-            f"(n_images, H, W) or 4-D (n_images, H, W, C); got {len(X.shape)}-D "
-            "input. Reshape your data: for one image of shape (H, W), pass "
-            "X[None]."
-        )
+        raise ValueError(_low_dimensional(X))
     if isinstance(X, np.ndarray) and X.ndim > 2:
         X = check_array(
             X,
@@ -106,8 +105,56 @@ def validate_images(estimator, X, *, reset: bool) -> ImageInput:
             UserWarning,
             stacklevel=3,
         )
-    check_intensity_range(images, estimator.loss)
+    check_intensity_range(images, estimator.loss if loss is None else loss)
     return ImageInput(images, image_shape, was_2d)
+
+
+_NO_IMAGES = (
+    "X holds no images ({what}); pass at least one image, as an array of shape "
+    "(n_images, H, W) or (n_images, H, W, C)."
+)
+
+
+def _low_dimensional(X) -> str:
+    """What is wrong with a 0-D or 1-D X, and how to fix it."""
+    shape = tuple(X.shape)
+    kind = (
+        "1-D array"
+        if isinstance(X, np.ndarray)
+        else f"{type(X).__module__.partition('.')[0]} {type(X).__name__}"
+    )
+    if len(shape) == 1 and shape[0] == 0:
+        return _NO_IMAGES.format(what=f"an empty {kind}")
+    values = np.asarray(X)
+    if values.ndim == 1 and values.dtype == object:
+        # A column of images (a 1-D object array, a pandas Series of
+        # arrays): the images are there, one level down.
+        shapes = {np.shape(value) for value in values}
+        first = np.shape(values[0])
+        if len(first) >= 2:
+            if len(shapes) > 1:
+                return (
+                    f"X is a {kind} of {len(values)} arrays of different shapes "
+                    f"(e.g. {first} and {sorted(shapes - {first})[0]}): resize "
+                    "them to one shape, then stack them with np.stack(list(X)) "
+                    "to get (n_images, H, W[, C])."
+                )
+            return (
+                f"X is a {kind} of {len(values)} objects (arrays of shape "
+                f"{first}): stack them with np.stack(list(X)) to get one array "
+                f"of shape {(len(values), *first)}."
+            )
+        return (
+            f"X is a {kind} of {len(values)} objects of type "
+            f"{type(values[0]).__name__}, not images: pass an array of shape "
+            "(n_images, H, W) or (n_images, H, W, C)."
+        )
+    return (
+        f"X must be 2-D (n_images, n_pixels) with image_shape, 3-D "
+        f"(n_images, H, W) or 4-D (n_images, H, W, C); got {len(shape)}-D "
+        "input. Reshape your data: for one image of shape (H, W), pass "
+        "X[None]."
+    )
 
 
 def _stack_images(images) -> np.ndarray:

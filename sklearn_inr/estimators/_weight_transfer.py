@@ -80,8 +80,8 @@ def fit_class_chains(fit, images, y_index, n_classes, first_thetas, *, verbose=0
     Returns
     -------
     result : dict
-        ``theta``, ``loss_history``, ``history_steps``, ``mse``, ``psnr``
-        and ``n_steps`` of every image, and ``class_init``: the last theta
+        ``theta``, ``loss_history``, ``history_steps``, ``mse``, ``psnr``,
+        ``n_steps`` and ``converged`` of every image, and ``class_init``: the last theta
         of each chain.
     """
     members = [np.flatnonzero(y_index == c) for c in range(n_classes)]
@@ -103,16 +103,36 @@ def fit_class_chains(fit, images, y_index, n_classes, first_thetas, *, verbose=0
                 mse=np.empty(len(images)),
                 psnr=np.empty(len(images)),
                 n_steps=np.empty(len(images), dtype=np.int64),
+                converged=np.empty(len(images), dtype=bool),
                 history_steps=result.history_steps,
             )
+        if len(result.history_steps) > len(out["history_steps"]):
+            # A history covers the steps its call took: keep the longest.
+            out["history_steps"] = result.history_steps
         out["theta"][rows] = result.theta
         out["mse"][rows], out["psnr"][rows] = result.mse, result.psnr
         out["n_steps"][rows] = result.n_steps
+        out["converged"][rows] = result.converged
         for row, history in zip(rows, result.loss_history):
             out["loss_history"][row] = history
-    out["loss_history"] = np.stack(out["loss_history"])
+    n_columns = len(out["history_steps"])
+    out["loss_history"] = np.stack(
+        [_pad_history(history, n_columns) for history in out["loss_history"]]
+    )
     out["class_init"] = current
     return out
+
+
+def _pad_history(history, n_columns: int) -> np.ndarray:
+    """A shorter history to ``n_columns``, its final loss repeated.
+
+    As a fit records an image that stopped early: the steps it did not take
+    repeat its final loss.
+    """
+    missing = n_columns - len(history)
+    if missing <= 0:
+        return history
+    return np.concatenate([history[:-1], np.repeat(history[-1:], missing + 1)])
 
 
 def _missing_labels(y) -> np.ndarray:

@@ -7,6 +7,7 @@ any work, :func:`estimate` times that plan at the speed
 :func:`probe_throughput` measures, and :func:`format_plan` prints it.
 """
 
+from ._costs import data_seconds
 from ._estimate import Throughput, estimate, probe_throughput
 from ._plan import StagePlan, plan
 from ._plan_table import format_plan
@@ -20,6 +21,7 @@ __all__ = [
     "STAGE_NAMES",
     "StagePlan",
     "Throughput",
+    "data_seconds",
     "estimate",
     "format_plan",
     "get_preset",

@@ -142,24 +142,18 @@ class RunState:
         }
         models = cohort.models
         state.reconstruction = {name: {} for name in models}
-        target, groups = cohort.target, cohort.groups
-        # A tumour and a no-tumour slice, of the first patient that has both.
-        first = groups[0]
-        pair = [
-            int(np.flatnonzero((groups == first) & (target == label))[0])
-            if np.any((groups == first) & (target == label))
-            else int(np.flatnonzero(target == label)[0])
-            for label in (1, 0)
-        ]
-        # What the figures need, kept small: theta of two slices to render,
-        # and theta of every slice only as its 2-D PCA (all of it could be GBs).
+        # What the figures need, kept small: every slice's reconstruction
+        # (an image each, smaller than its theta) and per-slice PSNR, to show
+        # a typical patient; theta of every slice only as its 2-D PCA (all of
+        # it could be GBs).
         state.figure_data = {
             "loss": {},
             "reconstructions": {},
             "weight_space": {},
             "models": {name: models[name]["name"] for name in models},
-            "target": target,
-            "pair": (images[pair], pair),
+            "target": cohort.target,
+            "groups": cohort.groups,
+            "images": images,
         }
         return state
 
@@ -203,6 +197,11 @@ class Stage:
     def extra_work(self, cohort: Cohort) -> dict:
         """FLOPs by ``(model, kind)`` beyond the INR fits (learned inits)."""
         return {}
+
+    def extra_seconds(self, cohort: Cohort, image_shape, tasks: list) -> float:
+        """Seconds of work that FLOPs do not measure (see :mod:`._costs`),
+        for ``tasks`` (those no previous run finished)."""
+        return 0.0
 
     def note(self, cohort: Cohort, tasks: list[Task]) -> str:
         """What the stage fits, and what the cache serves (the plan's table)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._cohort import Stage, Task
+from ._costs import LEARNED_INIT_SECONDS, pixel_fit_seconds
 from ._evaluation import grouped_cv_score, inr_pipeline
 from ._protocols import (
     CONDITION_SOURCES,
@@ -69,6 +72,11 @@ class GroupedCVStage(Stage):
             classifiers.append((task.model, len(train)))
         return classifiers
 
+    def extra_seconds(self, cohort, image_shape, tasks):
+        # A finished task's learned inits are in the cache: only the others.
+        learned = sum(t.variant == "task-aware" for t in tasks)
+        return learned * len(cohort.folds) * LEARNED_INIT_SECONDS
+
     def note(self, cohort, tasks):
         n_folds = len(cohort.folds)
         chained = n_folds * sum(t.variant == "weight transfer" for t in tasks)
@@ -79,7 +87,7 @@ class GroupedCVStage(Stage):
             else "not run"
         )
         if learned:
-            note += f"; task-aware: {learned} inits learned (not counted), all refitted"
+            note += f"; task-aware: {learned} inits learned, all refitted"
         return note
 
     def run_task(self, cohort, state, task):
@@ -136,8 +144,14 @@ class PixelBaselineStage(Stage):
     def tasks(self, cohort):
         return [Task("pixels", "logistic", condition) for condition in CONDITIONS]
 
+    def extra_seconds(self, cohort, image_shape, tasks):
+        # Not cached: every task refits, finished before or not.
+        n_pixels = math.prod(image_shape)
+        fits = [pixel_fit_seconds(len(train), n_pixels) for train, _ in cohort.folds]
+        return len(self.tasks(cohort)) * sum(fits)
+
     def note(self, cohort, tasks):
-        return "logistic regression on pixels, no INR (not estimated)"
+        return "logistic regression on pixels, no INR"
 
     def run_task(self, cohort, state, task):
         X, y = state.inputs[task.condition]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..fitting import probe_fit_speed, resolve_device, torch_threads
-from ._costs import classifier_weights
+from ._costs import FIGURE_SECONDS, classifier_weights
 from ._plan import StagePlan
 from ._plan_table import format_flops, format_shape
 from ._protocols import fit_params, inr_spec, make_classifier, protocol_models
@@ -232,8 +232,19 @@ def _speed_text(speed, on_cpu) -> str:
     )
 
 
-def estimate(stages: list[StagePlan], flops_per_second) -> dict:
+def estimate(
+    stages: list[StagePlan],
+    flops_per_second,
+    *,
+    data_seconds: float | None = None,
+    figure_seconds: float | None = FIGURE_SECONDS,
+) -> dict:
     """Seconds of each stage, and in all, at the given speed.
+
+    Each stage's INR fits (those the cache does not serve) and classifier
+    fits are timed at the given speed, and its ``fixed_seconds`` (cache
+    reads, pixel-baseline fits, learned inits' bookkeeping) added; the data
+    and the figures come on top, as rows of their own.
 
     Parameters
     ----------
@@ -244,11 +255,17 @@ def estimate(stages: list[StagePlan], flops_per_second) -> dict:
         :func:`probe_throughput`'s measure: the INR fits at the speed of
         their model and kind, the classifiers from their probe (else from
         their FLOPs at the mean speed of the independent INR fits).
+    data_seconds : float, default=None
+        Writing and loading the cohort (:func:`~._costs.data_seconds`);
+        None: the data are already loaded (not counted).
+    figure_seconds : float, default=FIGURE_SECONDS
+        Drawing the figures; None: not counted.
 
     Returns
     -------
     seconds : dict
-        ``{"stages": {name: seconds}, "total": seconds}``.
+        ``{"stages": {name: seconds}, "other": {"data": seconds, "figures":
+        seconds}, "total": seconds}``; ``other`` holds what was counted.
     """
     measured = None
     if isinstance(flops_per_second, Throughput):
@@ -275,6 +292,13 @@ def estimate(stages: list[StagePlan], flops_per_second) -> dict:
     seconds = {
         s.name: sum(f / speed(*key) for key, f in s.work.items())
         + classifier_seconds(s)
+        + s.fixed_seconds
         for s in stages
     }
-    return {"stages": seconds, "total": float(sum(seconds.values()))}
+    other = {
+        name: float(value)
+        for name, value in (("data", data_seconds), ("figures", figure_seconds))
+        if value is not None
+    }
+    total = float(sum(seconds.values()) + sum(other.values()))
+    return {"stages": seconds, "other": other, "total": total}

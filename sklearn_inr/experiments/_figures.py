@@ -24,12 +24,13 @@ def write_figures(out_dir: Path, figure_data: dict, results: dict) -> dict:
     """Write the figures to ``out_dir``; return ``{title: file name}``.
 
     ``figure_data`` is what ``_run`` kept: ``models`` (key to display
-    name), ``loss`` (``(model, fit)`` to steps and loss history),
-    ``pair`` (the tumour and no-tumour slices and their indices),
-    ``reconstructions`` (``(model, "shared" | "paper")`` to the featurizer
-    and the theta of the pair), ``weight_space`` (``(model, "shared" |
-    "paper", condition)`` to :func:`~sklearn_inr.plotting.weight_space_pca`
-    output) and ``target``. ``results`` is the rounded results dict.
+    name), ``loss`` (``(model, fit)`` to steps, loss history and the steps
+    each fit took), ``images``, ``target`` and ``groups`` (the slices, their
+    labels and patients), ``reconstructions`` (``(model, "shared" |
+    "paper")`` to every slice's reconstruction and PSNR) and
+    ``weight_space`` (``(model, "shared" | "paper", condition)`` to
+    :func:`~sklearn_inr.plotting.weight_space_pca` output). ``results`` is
+    the rounded results dict.
     """
     import matplotlib
 
@@ -70,58 +71,111 @@ def _fit_names(figure_data: dict, results: dict, model: str) -> dict:
 def _loss_figure(figure_data: dict, results: dict):
     import matplotlib.pyplot as plt
 
+    from ..metrics import binary_entropy
     from ..plotting import plot_loss_curves
 
     names = figure_data["models"]
     fig, axes = plt.subplots(
         1, len(names), figsize=(5.5 * len(names), 4), layout="constrained"
     )
+    images = figure_data.get("images")
     for ax, model in zip(np.atleast_1d(axes), names):
-        for (name, fit), (steps, history) in figure_data["loss"].items():
-            if name == model:
-                plot_loss_curves(steps, history, ax=ax, label=fit)
         loss = results["settings"]["models"][model]["loss"]
+        # BCE on soft targets never reaches 0: its floor is their entropy.
+        floor = None
+        if loss == "bce" and images is not None:
+            floor = float(np.mean(binary_entropy(images)))
+        for (name, fit), (steps, history, *taken) in figure_data["loss"].items():
+            if name == model:
+                plot_loss_curves(
+                    steps, history, ax=ax, label=fit, floor=floor,
+                    n_steps=taken[0] if taken else None,
+                )  # fmt: skip
         ax.set_ylabel(f"training loss ({'BCE' if loss == 'bce' else 'MSE'})")
         ax.set_title(f"{names[model]}: loss of every slice's INR")
     return fig
 
 
+def typical_patient(figure_data: dict) -> tuple:
+    """The patient most typical of every fit drawn, and its two slices.
+
+    For each fit, each patient's mean PSNR over its slices is ranked among
+    the patients; the patient whose ranks are closest to the middle (the
+    median PSNR) over all the fits, summed, is shown. Returns ``(patient,
+    [tumour slice, no-tumour slice])``; a patient without both classes is
+    passed over while one with both exists.
+    """
+    target, groups = figure_data["target"], np.asarray(figure_data["groups"])
+    patients = np.unique(groups)
+    complete = [p for p in patients if len(np.unique(target[groups == p])) == 2]
+    candidates = complete or list(patients)
+    distance = np.zeros(len(candidates))
+    for _, psnr in figure_data["reconstructions"].values():
+        per_patient = np.array([np.mean(psnr[groups == p]) for p in candidates])
+        ranks = per_patient.argsort().argsort() / max(len(candidates) - 1, 1)
+        distance += np.abs(ranks - 0.5)
+    patient = candidates[int(np.argmin(distance))]
+    rows = [
+        int(np.flatnonzero((groups == patient) & (target == label))[0])
+        if np.any((groups == patient) & (target == label))
+        else int(np.flatnonzero(target == label)[0])
+        for label in (1, 0)
+    ]
+    return patient, rows
+
+
 def _reconstruction_figure(figure_data: dict, results: dict):
     from ..plotting import plot_reconstructions
 
-    originals, _ = figure_data["pair"]
-    renders = {}
+    patient, rows = typical_patient(figure_data)
+    renders, titles = {}, {}
     for model in figure_data["models"]:
         fit_names = _fit_names(figure_data, results, model)
         for fit in ("shared", "paper"):
             entry = figure_data["reconstructions"].get((model, fit))
             if entry is not None:
-                featurizer, theta = entry
-                renders[fit_names[fit]] = featurizer.inverse_transform(theta)
+                images, psnr = entry
+                renders[fit_names[fit]] = np.asarray(images)[rows]
+                median = float(np.median(psnr))
+                titles[fit_names[fit]] = [f"(all slices: median {median:.1f} dB)"] * 2
     fig = plot_reconstructions(
-        originals, renders, row_labels=["tumour slice", "no-tumour slice"]
+        np.asarray(figure_data["images"])[rows], renders,
+        row_labels=["tumour slice", "no-tumour slice"],
+        orientation="radiological", titles=titles,
+    )  # fmt: skip
+    fig.suptitle(
+        f"Patient {patient}, a typical patient (closest to the median PSNR of "
+        "the fits shown), and its INR reconstructions\nAxial slices in "
+        "radiological orientation: anterior (A) at the top, the patient's "
+        "right (R) on the image's left"
     )
-    fig.suptitle("One patient's slices and their INR reconstructions")
     return fig
 
 
 def _accuracy_figure(figure_data: dict, results: dict):
     from ..plotting import plot_accuracy_comparison
 
-    labels, scores, errors = [], {}, {}
+    labels, scores, intervals, counts = [], {}, {}, {}
     for row in results["scores"]:
         labels.append(_short_label(row, figure_data["models"]))
         for condition, title in CONDITION_TITLES.items():
             result = row["conditions"].get(condition)
-            value = np.nan if result is None else result["accuracy"]
-            error = np.nan if result is None else result.get("accuracy_std")
+            if result is None or result.get("n_test") is None:
+                value, interval, n = np.nan, (np.nan, np.nan), np.nan
+            else:
+                # The proportion the interval is of: correct/total test slices.
+                value = result["n_correct"] / result["n_test"]
+                interval, n = tuple(result["accuracy_ci"]), result["n_test"]
             scores.setdefault(title, []).append(value)
-            # Rounded results hold None, not NaN, for a missing number.
-            errors.setdefault(title, []).append(np.nan if error is None else error)
-    ax = plot_accuracy_comparison(labels, scores, errors=errors, chance=0.5)
+            intervals.setdefault(title, []).append(interval)
+            counts.setdefault(title, []).append(n)
+    ax = plot_accuracy_comparison(
+        labels, scores, intervals=intervals, counts=counts, chance=0.5
+    )
     ax.set_title(
-        "Test accuracy by protocol\n(error bars: ± 1 std over grouped-CV folds; "
-        "the paper protocol is one split)",
+        "Test accuracy by protocol: correct/total test slices (pooled over the "
+        "grouped-CV folds;\nthe paper protocol is one split). Error bars: 95 % "
+        "Wilson interval; n: test slices under each bar",
         fontsize="medium",
     )
     ax.figure.set_layout_engine("constrained")

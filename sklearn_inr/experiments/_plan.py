@@ -23,11 +23,13 @@ import numpy as np
 
 from ._cohort import Cohort
 from ._costs import (
+    CACHE_HIT_SECONDS,
     classifier_cost,
     classifier_weights,
     flops_per_fit,
     learned_init_flops,
 )
+from ._progress import fingerprint, is_done, read_done
 from ._protocols import inr_spec
 from ._stages import STAGE_NAMES, STAGES
 
@@ -72,6 +74,15 @@ class StagePlan:
     tasks : tuple of (Task, int)
         Each task of the stage, in the order the run runs them, with the INR
         fits it runs.
+    cached_fits : int
+        Fits of tasks a previous run with this cache finished (recorded in
+        its ``progress.json``): served by the cache, not counted in ``fits``.
+    cache_reads : int
+        Fits the cache serves (within the run, or from a previous one), each
+        a file read.
+    fixed_seconds : float
+        Seconds of work not measured in FLOPs: the cache reads, the pixel
+        baseline's fits, the learned inits' overhead (:mod:`._costs`).
     """
 
     name: str
@@ -84,6 +95,9 @@ class StagePlan:
     note: str
     work: dict = field(default_factory=dict, repr=False)
     tasks: tuple = field(default=(), repr=False)
+    cached_fits: int = 0
+    cache_reads: int = 0
+    fixed_seconds: float = 0.0
 
 
 class Replay:
@@ -92,6 +106,7 @@ class Replay:
     def __init__(self):
         self.ids: dict[tuple, int] = {}
         self.fits: dict[tuple, int] = {}  # (model, kind) -> new fits
+        self.hits = 0  # fits a key met before serves (cache reads)
 
     @property
     def n_fits(self) -> int:
@@ -101,7 +116,9 @@ class Replay:
     def fit(self, model, image, start, kind="batch") -> int:
         """Fit ``image`` (``(source, index)``) from ``start``; its key's id."""
         key = (model, image, start)
-        if key not in self.ids:
+        if key in self.ids:
+            self.hits += 1
+        else:
             self.ids[key] = len(self.ids)
             self.fits[model, kind] = self.fits.get((model, kind), 0) + 1
         return self.ids[key]
@@ -138,6 +155,7 @@ def plan(
     random_state: int = 0,
     target=None,
     groups=None,
+    cache_dir=None,
 ) -> list[StagePlan]:
     """The INR fits each stage of :func:`run_reproduction` runs, and their FLOPs.
 
@@ -163,6 +181,11 @@ def plan(
         Labels and patients of the slices. None: the layout of
         :func:`~sklearn_inr.datasets.load_brats_slices`, one tumour then one
         no-tumour slice per patient.
+    cache_dir : str or path-like, default=None
+        The run's cache folder. The tasks a previous run with that cache
+        finished, with these settings, slices, folds and seed (its
+        ``progress.json``), are counted as done: their fits are cache reads
+        (``cached_fits``), not fits. None: a fresh cache.
 
     Returns
     -------
@@ -188,14 +211,26 @@ def plan(
         )
     cohort = Cohort.of(settings, target, groups, n_splits, random_state)
     models = cohort.models
+    done = read_done(
+        cache_dir,
+        fingerprint(settings, n_slices, image_shape, n_splits, random_state),
+    )
     replay = Replay()
     stages = []
     for stage in STAGES:
         tasks, classifiers = stage.tasks(cohort), []
-        per_task = []
+        per_task, cached, hits, todo = [], 0, replay.hits, []
         for task in tasks:
-            before = replay.n_fits
+            before, counts = replay.n_fits, dict(replay.fits)
             classifiers += stage.plan_task(cohort, task, replay)
+            if is_done(done, stage.name, task):
+                # Finished by a previous run: its new keys are in the cache.
+                for kind, n in replay.fits.items():
+                    new = n - counts.get(kind, 0)
+                    replay.fits[kind], cached = n - new, cached + new
+                    replay.hits += new
+            else:
+                todo.append(task)
             per_task.append((task, replay.n_fits - before))
         fits = replay.take()
         costs = [
@@ -222,6 +257,10 @@ def plan(
                 note=stage.note(cohort, tasks),
                 work=work,
                 tasks=tuple(per_task),
+                cached_fits=cached,
+                cache_reads=replay.hits - hits,
+                fixed_seconds=(replay.hits - hits) * CACHE_HIT_SECONDS
+                + stage.extra_seconds(cohort, image_shape, todo),
             )
         )
     return stages

@@ -78,18 +78,36 @@ def format_plan(
     text : str
     """
     header = ("Stage", "INR fits", "TFLOP", "Est. time", "What it fits")
+    other = seconds.get("other", {})
     rows = [
         (
             s.name,
             f"{s.fits:,}",
             _tflop(s.flops),
             format_duration(seconds["stages"][s.name])
-            if s.fits or s.classifier_fits
+            if s.fits or s.classifier_fits or s.fixed_seconds
             else "-",
-            s.note,
+            s.note
+            + (
+                f"; {s.cached_fits:,} fits done by a previous run (cached)"
+                if getattr(s, "cached_fits", 0)
+                else ""
+            ),
         )
         for s in stages
     ]
+    notes = {
+        "data": "writing and loading the cohort",
+        "figures": "the four figures",
+    }
+    if "data" in other:
+        rows.insert(
+            0, ("data", "-", "-", format_duration(other["data"]), notes["data"])
+        )
+    if "figures" in other:
+        rows.append(
+            ("figures", "-", "-", format_duration(other["figures"]), notes["figures"])
+        )
     total_fits = sum(s.fits for s in stages)
     rows.append(
         (
@@ -137,10 +155,20 @@ def format_plan(
     else:
         flops = format_flops(sum(s.classifier_flops for s in stages))
         how = f"roughly, from its FLOPs ({flops}) at the speed of the INR batches"
+    n_cached = sum(getattr(s, "cached_fits", 0) for s in stages)
+    cached = (
+        f" {n_cached:,} fits that a previous run with this cache finished are "
+        "counted as done (cache reads)."
+        if n_cached
+        else " Fits a previous run finished are counted as done when they are "
+        "recorded in the cache (its progress.json)."
+    )
     lines.append(
         f"An estimate from that probe, not a measurement: INR fits{cost}, timed at "
-        f"the probed speed; the classifier's training ({n_classifiers} fits) "
-        f"is included {how}; the pixel baseline, the data and the figures are "
-        "not. Fits already in the cache are not fitted again."
+        f"the probed speed (fits with a target PSNR at their step cap: an upper "
+        f"bound); the classifier's training ({n_classifiers} fits) is included "
+        f"{how}; cache reads, the pixel baseline, the learned inits' "
+        "bookkeeping, the data and the figures from per-unit costs measured on "
+        f"two CPU cores.{cached}"
     )
     return "\n".join(lines)

@@ -16,8 +16,18 @@ from ._report_tables import (
     settings_lines,
     summary_table,
 )
+from ._verdict import PIXELS_ON_NOISE
 
 __all__ = ["write_report"]
+
+
+def _flag_lines(verdict: dict) -> list[str]:
+    """The "Flags" section: every flag of the verdict, one bullet each."""
+    flags = verdict.get("flags", [])
+    lines = ["## Flags", ""]
+    if not flags:
+        return [*lines, "None: no control flagged, no unconverged fits.", ""]
+    return [*lines, *[f"- **{f['kind']}**: {f['text']}" for f in flags], ""]
 
 
 def write_report(out_dir: Path, results: dict) -> None:
@@ -38,16 +48,19 @@ def write_report(out_dir: Path, results: dict) -> None:
         "",
         results["verdict"]["text"],
         "",
+        *_flag_lines(results["verdict"]),
         "## Summary",
         "",
-        "Accuracies of the leak-free pipeline and of the pixel baseline are the "
-        "mean ± std over the folds of a cross-validation grouped by patient. The "
-        "paper-protocol numbers come from one random split of single slices (as "
-        "in the paper), with INRs fitted using every slice's label: they are "
-        "not an estimate of generalisation. Beside each accuracy: correct/total "
-        "test slices (pooled over the folds) and the 95 % Wilson interval of "
-        "that proportion. Slices of one patient are not independent, so the "
-        "intervals are if anything too narrow.",
+        "Every accuracy reads as 0.79 (63/80, 95 % CI 0.69–0.86): the proportion "
+        "of correct test slices, correct/total, and the 95 % Wilson interval of "
+        "that proportion. For the leak-free pipeline and the pixel baseline the "
+        "test slices are pooled over the folds of a cross-validation grouped by "
+        "patient (results.json also holds the mean and std over folds); ROC AUC "
+        "is the mean ± std over the folds. The paper-protocol numbers come from "
+        "one random split of single slices (as in the paper), with INRs fitted "
+        "using every slice's label: they are not an estimate of generalisation. "
+        "Slices of one patient are not independent, so the intervals are if "
+        "anything too narrow.",
         "",
         "Pure noise: uniform noise images with the true labels and patients. "
         "Permuted labels: the true images, with each patient's tumour / "
@@ -65,6 +78,13 @@ def write_report(out_dir: Path, results: dict) -> None:
         "paper split a patient's other slice, with the opposite label by "
         "construction, can be in the training part: a classifier that "
         "recognises the patient then scores below chance.",
+        "",
+        "Each noise control is a one-sided binomial test against guessing. A run "
+        "tests several (one per row), so their p-values are adjusted together "
+        "with Holm's method, and a control is called a leak when its adjusted p "
+        "is below 0.05; results.json keeps both (`p_value`, `p_holm`), and every "
+        "control below 0.05 before the adjustment is listed under Flags. "
+        + PIXELS_ON_NOISE,
         "",
         summary_table(results),
         "",

@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "SIGNIFICANT",
+    "accuracy_text",
     "fmt",
     "percent",
     "reconstruction_table",
@@ -52,24 +53,32 @@ def fmt(value) -> str:
     return f"{value:.{SIGNIFICANT}g}"
 
 
-def _cell(result: dict | None, metric: str) -> str:
-    if result is None:
-        return "not run"
-    value = fmt(result[metric])
-    if f"{metric}_std" in result:
-        return f"{value} ± {fmt(result[metric + '_std'])}"
-    return value
+def accuracy_text(result: dict | None) -> str:
+    """An accuracy as the report writes it everywhere (tables and verdict).
 
-
-def _accuracy_cell(result: dict | None) -> str:
-    """Accuracy (± fold spread), its count and its 95 % Wilson interval."""
+    ``"0.79 (63/80, 95 % CI 0.69–0.86)"``: the proportion of correct test
+    slices (pooled over the folds of a grouped CV: the fold mean when the
+    folds are of one size), its count and its 95 % Wilson interval, to two
+    decimals. results.json keeps four significant digits of each, and the
+    fold mean and spread (``accuracy``, ``accuracy_std``).
+    """
     if result is None:
         return "not run"
     low, high = result["accuracy_ci"]
+    n_correct, n_test = result["n_correct"], result["n_test"]
     return (
-        f"{_cell(result, 'accuracy')} ({result['n_correct']}/{result['n_test']}, "
-        f"CI {fmt(low)}–{fmt(high)})"
+        f"{n_correct / n_test:.2f} ({n_correct}/{n_test}, 95 % CI {low:.2f}–{high:.2f})"
     )
+
+
+def _auc_cell(result: dict | None) -> str:
+    """ROC AUC (± its spread over folds), to two decimals like accuracies."""
+    if result is None or result.get("roc_auc") is None:
+        return "not run" if result is None else "n/a"
+    text = f"{result['roc_auc']:.2f}"
+    if result.get("roc_auc_std") is not None:
+        text += f" ± {result['roc_auc_std']:.2f}"
+    return text
 
 
 def percent(value) -> str:
@@ -87,9 +96,9 @@ def summary_table(results: dict) -> str:
         c = row["conditions"]
         lines.append(
             f"| {row['label']} | {row['evaluation']} | "
-            f"{_accuracy_cell(c['images'])} | {_cell(c['images'], 'roc_auc')} | "
-            f"{_accuracy_cell(c.get('noise'))} | "
-            f"{_accuracy_cell(c.get('permuted'))} |"
+            f"{accuracy_text(c['images'])} | {_auc_cell(c['images'])} | "
+            f"{accuracy_text(c.get('noise'))} | "
+            f"{accuracy_text(c.get('permuted'))} |"
         )
     return "\n".join(lines)
 

@@ -32,6 +32,7 @@ from ..fitting import resolve_device
 from ._cohort import Cohort, RunState
 from ._figures import write_figures
 from ._outputs import replace_outputs, staging_dir
+from ._progress import fingerprint, record_done
 from ._protocols import make_classifier
 from ._report import write_report
 from ._report_tables import rounded, summary_table
@@ -228,6 +229,9 @@ def run_reproduction(
                 memory=memory,
                 timer=timer,
                 verbose=verbose,
+                # A kept cache records its finished tasks, for the estimate
+                # of the next run (a rerun, a resume).
+                progress=None if cache_dir is None else memory,
             )
         finally:
             torch.set_num_threads(threads)
@@ -281,8 +285,9 @@ def run_reproduction(
 
 
 def _run(
-    images, target, groups, *, settings, n_splits, seed, device, memory, timer, verbose
-):
+    images, target, groups, *, settings, n_splits, seed, device, memory, timer,
+    verbose, progress=None,
+):  # fmt: skip
     """All the fits, stage by stage; raw (unrounded) numbers and figure data."""
     cohort = Cohort.of(settings, target, groups, n_splits, seed)
     classifier = make_classifier(
@@ -292,7 +297,14 @@ def _run(
         cohort, images, device=device, memory=memory, verbose=verbose,
         classifier=classifier,
     )  # fmt: skip
-    run_stages(cohort, state, timer=timer)
+    done = None
+    if progress is not None:
+        key = fingerprint(settings, len(images), images.shape[1:3], n_splits, seed)
+
+        def done(stage, task):
+            record_done(progress, key, stage, task)
+
+    run_stages(cohort, state, timer=timer, done=done)
     return {
         "reconstruction": state.reconstruction,
         "scores": state.scores,

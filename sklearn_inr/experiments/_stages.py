@@ -33,15 +33,19 @@ __all__ = ["STAGES", "STAGE_NAMES", "Stage", "run_stages"]
 
 
 def _record_images_fit(state, name, fit, label, featurizer, theta) -> None:
-    """Reconstruction scores, loss curve and two reconstructions of a fit."""
+    """Reconstruction scores, loss curves and reconstructions of a fit."""
     scores = reconstruction_scores(featurizer, state.images)
     state.reconstruction[name][fit] = {k: mean_std(v) for k, v in scores.items()}
     state.figure_data["loss"][name, label] = (
         featurizer.history_steps_,
         featurizer.loss_history_,
+        featurizer.n_steps_,
     )
-    pair = state.figure_data["pair"][1]
-    state.figure_data["reconstructions"][name, fit] = (featurizer, theta[pair])
+    # Every slice rendered, so the figure can show a typical patient.
+    state.figure_data["reconstructions"][name, fit] = (
+        featurizer.inverse_transform(theta),
+        scores["psnr"],
+    )
 
 
 class SharedInitStage(Stage):
@@ -219,7 +223,9 @@ STAGES: tuple[Stage, ...] = (
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
-def run_stages(cohort: Cohort, state: RunState, *, timer, observer=None) -> None:
+def run_stages(
+    cohort: Cohort, state: RunState, *, timer, observer=None, done=None
+) -> None:
     """Run every stage's tasks in order, each stage timed by ``timer``.
 
     Parameters
@@ -232,6 +238,9 @@ def run_stages(cohort: Cohort, state: RunState, *, timer, observer=None) -> None
     observer : callable, default=None
         ``observer(stage_name, task)`` returns a context manager entered
         around each task (e.g. to record what each task fits).
+    done : callable, default=None
+        ``done(stage_name, task)`` is called after each task finishes (the
+        run records it in its cache, for the next run's estimate).
     """
     bar = {"disable": state.verbose <= 0, "leave": True}
     for stage in STAGES:
@@ -242,4 +251,6 @@ def run_stages(cohort: Cohort, state: RunState, *, timer, observer=None) -> None
             for task in tqdm(tasks, desc=stage.desc, **bar):
                 with nullcontext() if observer is None else observer(stage.name, task):
                     stage.run_task(cohort, state, task)
+                if done is not None:
+                    done(stage.name, task)
             stage.finish(cohort, state)

@@ -20,6 +20,7 @@ __all__ = [
     "chance_count",
     "critical_count",
     "detection_power",
+    "holm_adjust",
     "slices_needed",
     "wilson_interval",
 ]
@@ -166,6 +167,43 @@ def slices_needed(
         if detection_power(n, chance, accuracy=accuracy, alpha=alpha) >= power:
             return n
     raise ValueError(f"More than {max_slices} test slices would be needed.")
+
+
+def holm_adjust(p_values) -> list:
+    """Holm's step-down adjustment of p-values for testing them all.
+
+    A run tests one noise control per protocol; at 5 % each, some control
+    of a clean run would be flagged by chance alone (one in five with four
+    controls). Holm's adjustment keeps the chance of any false flag at 5 %
+    (family-wise), without assuming the tests independent (Holm,
+    Scandinavian Journal of Statistics 6, 1979): the ``i``-th smallest of
+    ``m`` p-values is multiplied by ``m - i`` (``i`` from 0), made
+    non-decreasing in that order and capped at 1.
+
+    Parameters
+    ----------
+    p_values : sequence of float
+        The raw p-values, one per test; None (a test not run) stays None.
+
+    Returns
+    -------
+    adjusted : list of float or None
+        In the order given.
+
+    Examples
+    --------
+    >>> from sklearn_inr.experiments._statistics import holm_adjust
+    >>> [round(p, 4) for p in holm_adjust([0.003906, 0.028, 0.2882, 0.3633])]
+    [0.0156, 0.084, 0.5764, 0.5764]
+    """
+    p_values = list(p_values)
+    tested = [i for i, p in enumerate(p_values) if p is not None]
+    order = sorted(tested, key=lambda i: p_values[i])
+    adjusted, running = list(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * float(p_values[i])))
+        adjusted[i] = running
+    return adjusted
 
 
 def accuracy_counts(y_true, y_pred) -> dict:

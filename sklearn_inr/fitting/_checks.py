@@ -19,14 +19,25 @@ def check_intensity_range(images: np.ndarray, loss: str) -> None:
     target_range = get_loss(loss).target_range
     if target_range is None:
         return
-    low, high = float(images.min()), float(images.max())
+    low, high = images.min(), images.max()
     if low < target_range[0] or high > target_range[1]:
         raise ValueError(
             f"loss={loss!r} needs intensities in [{target_range[0]:g}, "
-            f"{target_range[1]:g}], got values in [{low:g}, {high:g}]. Rescale the "
-            "images (e.g. divide each by its maximum, or "
+            f"{target_range[1]:g}], got values in [{_shortest(low)}, "
+            f"{_shortest(high)}]. Rescale the images (e.g. divide each by its "
+            "maximum, or "
             "sklearn.preprocessing.minmax_scale per image) or use loss='mse'."
         )
+
+
+def _shortest(value) -> str:
+    """The shortest text that reads back as ``value`` in its own dtype.
+
+    ``1 + 1 ulp`` must not print as ``1`` (``:g`` keeps 6 digits); whole
+    numbers print without ``.0``.
+    """
+    text = str(value)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def check_images(images, loss: str = "bce", out_features=None) -> np.ndarray:

@@ -157,6 +157,24 @@ def fit_inrs(
     chaotic dynamics of a long SIREN fit can amplify (measured on CPU before
     this guarantee: up to 1.3 % of theta's largest entry after 500 steps).
 
+    **PSNR assumes a data range of 1.** ``result.psnr`` and ``target_psnr``
+    are computed for intensities in [0, 1] (``loss="bce"`` requires them).
+    With ``loss="mse"`` on data beyond [0, 1], e.g. 0-255, the fit warns
+    once: the PSNR is off (about -48 dB on 0-255 data) and a target may
+    never be reached. Scale the images to [0, 1].
+
+    **Convergence.** ``result.converged`` says which fits ended within 1 dB
+    of ``target_psnr`` (at least 20 dB without a target); when the median
+    image did not, the call warns once with
+    :class:`~sklearn.exceptions.ConvergenceWarning`.
+
+    **Cost.** A step costs about ``6 * n_params * n_pixels`` FLOPs per image.
+    At ``verbose=0``, a call whose first timed steps project it beyond about
+    30 s prints one line to stderr with the expected duration; ``verbose=1``
+    shows a bar of images with the step and median PSNR of the running
+    batch. Loss histories grow with the steps taken, so a large ``n_steps``
+    cap with a ``target_psnr`` costs nothing until it is reached.
+
     Examples
     --------
     >>> import numpy as np

@@ -13,7 +13,10 @@ and a trainer (:mod:`sklearn_inr.fitting._training`). The runner
 - trains each batch on one CPU thread (several batches run at once on a
   pool of threads), so that an image's theta is the same to the bit whatever
   its batch, companions, ``n_jobs`` or backend (see :mod:`sklearn_inr.core._engine`);
-- shows progress and detects divergence.
+- checks before any work what it can (the device, the network's size,
+  the cache folder, the memory of one image, the data range of the PSNR),
+  shows progress and the expected cost (:mod:`sklearn_inr.fitting._report`),
+  and after the fits detects divergence and unconverged fits.
 """
 
 from __future__ import annotations
@@ -30,145 +33,48 @@ import torch
 from ..core import (
     BatchedINR,
     INRSpec,
-    bytes_per_batch,
     gemm_dtype,
-    get_model,
     make_coordinates,
     matmul_precision,
+    parse_device,
     resolve_device,
     torch_threads,
 )
+from ._batching import (
+    ASSUMED_FLOPS,
+    CPU_BATCH_PIXELS,
+    CPU_MEMORY_BUDGET,
+    GPU_MEMORY_FRACTION,
+    BatchSizer,
+    auto_batch_size,
+    check_one_image,
+    memory_budget,
+)
 from ._cache import ArrayStore
-from ._results import INRFitResult, collect_results, diverged
+from ._report import FitReport, warn_data_range
+from ._results import INRFitResult, collect_results, diverged, trim_history
 from ._seeds import content_digest
+from ._settings import FitSettings
 from ._training import train
 
-__all__ = ["FitSettings", "auto_batch_size", "run_fits"]
-
-# Training-memory budget of the batches in flight on CPU (shared by threads).
-CPU_MEMORY_BUDGET = 512 * 2**20
-# On CPU a batch also stops at this many pixels in all: batching pays for
-# small images (it amortises the per-step overhead), but once a step holds
-# this much work, more images only add memory traffic (measured with
-# benchmarks/bench_fit.py: 64 x 64 paper-net images ran about 20 % slower in
-# batches of 72 than of 4).
-CPU_BATCH_PIXELS = 16384
-# Fraction of the free GPU memory a batch may take.
-GPU_MEMORY_FRACTION = 0.5
-# Speed assumed for sizing the first "auto" batches by duration, before any
-# batch is measured (one CPU thread ran the engine at 58 GFLOP/s with a
-# width-64 SIREN and 100 GFLOP/s with the paper net, benchmarks/bench_fit.py;
-# a GPU guess on the slow side).
-ASSUMED_FLOPS = {"cpu": 5e10, "cuda": 1e12}
+# The batch sizing lives in ._batching; its names are re-exported here, the
+# runner's interface to the rest of the package.
+__all__ = [
+    "ASSUMED_FLOPS",
+    "CPU_BATCH_PIXELS",
+    "CPU_MEMORY_BUDGET",
+    "GPU_MEMORY_FRACTION",
+    "FitSettings",
+    "auto_batch_size",
+    "memory_budget",
+    "run_fits",
+]
 
 # joblib backends whose workers are processes on this machine: their torch
 # threads must share its cores. Dask, Ray and other backends manage their own
 # workers (e.g. ``dask worker --nthreads 1``) and may run elsewhere.
 _LOCAL_PROCESS_BACKENDS = ("LokyBackend", "MultiprocessingBackend")
 _IN_PROCESS_BACKENDS = ("SequentialBackend", "ThreadingBackend")
-
-
-@dataclass(frozen=True)
-class FitSettings:
-    """How each image is fitted: everything but the network, start and batching.
-
-    Parameters
-    ----------
-    loss : {"bce", "mse"}
-    lr : float
-        Adam learning rate.
-    n_steps : int
-        Full-batch Adam steps per image.
-    record_every : int
-        Stride of the loss history, in steps.
-    dtype : torch.dtype
-    target_psnr : float or None
-        Each image stops when its reconstruction reaches this PSNR (dB),
-        checked every ``check_every`` steps, or after ``n_steps``.
-    check_every : int
-    precision : {"auto", "fp32", "bf16"}
-        What the width x width products compute in (see
-        :func:`~sklearn_inr.core._engine.gemm_layers`).
-    """
-
-    loss: str = "bce"
-    lr: float = 1e-4
-    n_steps: int = 1000
-    record_every: int = 10
-    dtype: torch.dtype = torch.float32
-    target_psnr: float | None = None
-    check_every: int = 10
-    precision: str = "auto"
-
-    @property
-    def record_steps(self) -> np.ndarray:
-        return np.arange(0, self.n_steps, self.record_every)
-
-    @property
-    def history_steps(self) -> np.ndarray:
-        return np.append(self.record_steps, self.n_steps)
-
-    def key(self, spec: INRSpec) -> dict:
-        """What a cache key holds besides the image, start and trainer.
-
-        The dtype is in; the device and the batching are not (on CPU they do
-        not change a bit; on GPU only by rounding). omega_0 only matters for
-        the families that read it (the model table's ``uses_omega_0``).
-        """
-        omega_0 = spec.omega_0 if get_model(spec.model).uses_omega_0 else None
-        key = {
-            "spec": (spec.model, spec.hidden_features, spec.hidden_layers, omega_0),
-            "loss": self.loss,
-            "lr": float(self.lr),
-            "n_steps": int(self.n_steps),
-            "record_every": int(self.record_every),
-            "dtype": str(self.dtype),
-        }
-        if self.target_psnr is not None:
-            key["stop"] = (float(self.target_psnr), int(self.check_every))
-        # "auto" is float32 on CPU and TF32 on CUDA: a rounding difference,
-        # like the device itself, so it shares float32's entries.
-        if self.precision == "bf16":
-            key["precision"] = self.precision
-        return key
-
-
-def auto_batch_size(
-    spec: INRSpec,
-    n_pixels: int,
-    device,
-    itemsize: int = 4,
-    n_threads: int = 1,
-    low_itemsize: int | None = None,
-) -> int:
-    """Largest batch whose training memory fits the budget (at least 1).
-
-    The budget is :data:`CPU_MEMORY_BUDGET` on CPU, shared by the
-    ``n_threads`` batches in flight, and :data:`GPU_MEMORY_FRACTION` of the
-    free memory on a GPU; a batch needs
-    :func:`sklearn_inr.core._engine.bytes_per_batch`, which grows with the batch.
-    On CPU the batch holds at most :data:`CPU_BATCH_PIXELS` pixels (and at
-    least one image).
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = GPU_MEMORY_FRACTION * free
-        high = 2**20
-    else:
-        budget = CPU_MEMORY_BUDGET / n_threads
-        high = max(1, CPU_BATCH_PIXELS // n_pixels)
-    low = 1  # bisect for the largest batch that fits
-    while low < high:
-        middle = (low + high + 1) // 2
-        needed = bytes_per_batch(
-            spec, middle, n_pixels, itemsize, device.type, low_itemsize
-        )
-        if needed <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return low
 
 
 @dataclass(frozen=True)
@@ -211,47 +117,89 @@ def run_fits(
     ``init`` and ``trainer`` are objects of :mod:`sklearn_inr.fitting._inits` and
     :mod:`sklearn_inr.fitting._training`; the other arguments are those of
     :func:`~sklearn_inr.fit_inrs`, already validated.
+
+    Warns once each, per call: a cache folder that cannot be written, damaged
+    cache entries, refused cache saves, one image over the memory budget,
+    ``loss="mse"`` data beyond [0, 1], and an unconverged median fit
+    (:class:`~sklearn.exceptions.ConvergenceWarning`).
     """
+    device = parse_device(device)  # mps, xla, ...: refused before any work
+    spec.check_size(torch.finfo(settings.dtype).bits // 8)
+    # PSNR assumes a data range of 1: out of it, the convergence check means
+    # nothing, so only the range is warned about.
+    judge = not warn_data_range(images, settings.loss, stacklevel=4)
     store = ArrayStore.from_memory(memory)
     keys = [None] * len(images)
     results = {}
     if store is not None:
+        store.check_location()  # a file or an unwritable folder: before work
         common = {**settings.key(spec), **trainer.key()}
         shapes = {
             "theta": (trainer.n_features(spec),),
-            "loss_history": (len(settings.history_steps),),
+            "loss_history": None,  # as long as the steps taken: checked below
             "output": images.shape[1:],
             "n_steps": (),
         }
         for row, image in enumerate(images):
             keys[row] = content_digest(image, {**common, "init": init.key(row)})
             hit = store.load(keys[row], shapes)
+            if hit is not None and not _history_fits(hit, settings):
+                store.n_damaged += 1
+                hit = None
             if hit is not None:
                 results[row] = hit
         store.warn_damaged()
     todo = np.array([row for row in range(len(images)) if row not in results], int)
+    try:
+        here = resolve_device(device)
+    except ValueError:  # no CUDA here (e.g. a Dask client): the workers have it
+        here = None
+    if len(todo) and here is not None:
+        check_one_image(spec, settings, images.shape[1:3], here)
     chunk = _Chunk(
         images, todo, init, keys, spec, settings, trainer, batch_size, device,
         None if store is None else store.location, float(checkpoint_every), None,
     )  # fmt: skip
-    progress = None
-    # No bar when the cache holds every image: a grid search would print one
-    # finished bar per test fold and refit.
-    if verbose > 0 and len(todo):
-        from tqdm.auto import tqdm
-
-        progress = tqdm(
-            total=len(images), initial=len(results), unit="image", desc=desc
-        )
+    where = device if here is None else str(here)
+    report = FitReport(len(todo), len(results), spec, settings, where, verbose, desc)
     try:
         if len(todo):
-            results.update(_dispatch(chunk, n_jobs, chunk_size, progress))
+            fitted = _dispatch(chunk, n_jobs, chunk_size, report)
+            results.update(fitted)
+            if store is not None and fitted.save_error is not None:
+                store.save_error = fitted.save_error
+                store.warn_failed_saves()
     finally:
-        if progress is not None:
-            progress.close()
+        report.close()
     return collect_results(
-        results, images, settings.history_steps, spec, settings.lr, on_divergence
-    )
+        results, images, settings.record_every, spec, settings.lr, on_divergence,
+        n_steps=settings.n_steps, target_psnr=settings.target_psnr,
+        warn_convergence=judge,
+    )  # fmt: skip
+
+
+def _history_fits(entry: dict, settings: FitSettings) -> bool:
+    """Whether a cached history is as long as the steps its image took.
+
+    Entries written before histories were cut to the steps taken hold all
+    ``n_steps`` records (their later ones repeat the final loss): they load.
+    """
+    history, n_taken = entry["loss_history"], int(entry["n_steps"])
+    if history.ndim != 1 or not 0 <= n_taken <= settings.n_steps:
+        return False
+    own = len(range(0, n_taken, settings.record_every)) + 1
+    return len(history) in (own, settings.n_records)
+
+
+class _Fitted(dict):
+    """Per-row entries of fitted images, and the first refused cache save."""
+
+    save_error = None
+
+    def add(self, part) -> None:
+        self.update(part)
+        if self.save_error is None:
+            self.save_error = getattr(part, "save_error", None)
 
 
 def _subset(chunk: _Chunk, rows: np.ndarray, n_threads) -> _Chunk:
@@ -275,7 +223,9 @@ def _dispatch(chunk: _Chunk, n_jobs, chunk_size, progress) -> dict:
         and chunk_size is None
         and backend_name in (_IN_PROCESS_BACKENDS + _LOCAL_PROCESS_BACKENDS)
     ):
-        return _fit_chunk(_subset(chunk, todo, None), progress)
+        results = _Fitted()
+        results.add(_fit_chunk(_subset(chunk, todo, None), progress))
+        return results
     # A few chunks per worker balance the load without starving batching.
     if chunk_size is None:
         n_chunks = min(len(todo), 2 * n_workers)
@@ -286,12 +236,12 @@ def _dispatch(chunk: _Chunk, n_jobs, chunk_size, progress) -> dict:
         # Local process workers share this machine's cores.
         n_threads = max(1, (os.cpu_count() or 1) // n_workers)
     parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-    results = {}
+    results = _Fitted()
     for part in parallel(
         joblib.delayed(_fit_chunk)(_subset(chunk, rows, n_threads))
         for rows in np.array_split(todo, n_chunks)
     ):
-        results.update(part)
+        results.add(part)
         if progress is not None:
             progress.update(len(part))
     return results
@@ -317,18 +267,18 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
         store = ArrayStore(chunk.store_location)
     coords = make_coordinates(chunk.images.shape[1:3], dtype=chunk.settings.dtype,
                               device=device)  # fmt: skip
-    sizer = _BatchSizer(chunk, coords.shape[0], device, n_threads)
+    sizer = BatchSizer(chunk, coords.shape[0], device, n_threads)
 
-    def fit_batch(local):
+    def fit_batch(local, hooks):
         start = time.perf_counter()
         if device.type == "cpu":
             with torch_threads(1):
-                out = _train_batch(chunk, local, coords, device)
+                out = _train_batch(chunk, local, coords, device, hooks)
         else:
-            out = _train_batch(chunk, local, coords, device)
+            out = _train_batch(chunk, local, coords, device, hooks)
         return out, time.perf_counter() - start
 
-    results, pending, next_row = {}, {}, 0
+    results, pending, next_row = _Fitted(), {}, 0
     n_rows = len(chunk.rows)
     with ThreadPoolExecutor(n_threads) if n_threads > 1 else _Sequential() as pool:
         while next_row < n_rows or pending:
@@ -337,7 +287,10 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
             while next_row < n_rows and len(pending) < n_threads:
                 size = sizer.next_size(n_rows - next_row)
                 local = np.arange(next_row, next_row + size)
-                pending[pool.submit(fit_batch, local)] = local
+                hooks = (None, None)
+                if progress is not None:
+                    hooks = progress.hooks(size, min(n_threads, -(-n_rows // size)))
+                pending[pool.submit(fit_batch, local, hooks)] = local
                 next_row += size
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f][0]):
@@ -345,7 +298,10 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
                 (features, output, history, steps), seconds = future.result()
                 sizer.observe(len(local), seconds)
                 for i, row in enumerate(chunk.rows[local]):
-                    entry = {"theta": features[i], "loss_history": history[i],
+                    # Each image keeps the history of the steps it took.
+                    own = trim_history(history[i], int(steps[i]),
+                                       chunk.settings.record_every)  # fmt: skip
+                    entry = {"theta": features[i], "loss_history": own,
                              "output": output[i], "n_steps": steps[i]}  # fmt: skip
                     results[int(row)] = entry
                     # Diverged images are not cached: a rerun with a lower lr
@@ -356,48 +312,17 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
                         store.save(chunk.keys[local[i]], **entry)
                 if progress is not None:
                     progress.update(len(local))
+    if store is not None:
+        results.save_error = store.save_error
     return results
 
 
-class _BatchSizer:
-    """Batch sizes within the memory budget and ``checkpoint_every`` seconds.
+def _train_batch(chunk: _Chunk, local, coords, device, hooks=(None, None)):
+    """Train the images ``local`` of a chunk; numpy features, output, history.
 
-    An explicit ``batch_size`` is kept. ``"auto"`` takes the largest batch
-    whose memory fits the budget (:func:`auto_batch_size`), at most one
-    batch's share of the chunk per thread, and at most the images that
-    finish within ``checkpoint_every`` seconds at the measured speed (before
-    any measurement, at :data:`ASSUMED_FLOPS` per second). Results never
-    depend on the batch sizes.
+    ``hooks`` are the ``(on_step, on_record)`` of :class:`FitReport` (progress
+    and timing in this process; they change no number).
     """
-
-    def __init__(self, chunk, n_pixels, device, n_threads):
-        self.fixed = None if chunk.batch_size == "auto" else int(chunk.batch_size)
-        itemsize = torch.finfo(chunk.settings.dtype).bits // 8
-        spec = chunk.spec
-        low = gemm_dtype(chunk.settings.precision)
-        low_itemsize = None if low is None else torch.finfo(low).bits // 8
-        self.memory_cap = auto_batch_size(
-            spec, n_pixels, device, itemsize, n_threads, low_itemsize
-        )
-        self.thread_cap = max(1, -(-len(chunk.rows) // n_threads))
-        self.flops_per_image = 6.0 * spec.n_params * n_pixels * chunk.settings.n_steps
-        self.flops_per_second = ASSUMED_FLOPS.get(device.type, ASSUMED_FLOPS["cpu"])
-        self.seconds = chunk.checkpoint_every
-
-    def next_size(self, remaining: int) -> int:
-        if self.fixed is not None:
-            return min(self.fixed, remaining)
-        in_time = int(self.seconds * self.flops_per_second / self.flops_per_image)
-        size = min(self.memory_cap, self.thread_cap, max(1, in_time))
-        return min(size, remaining)
-
-    def observe(self, n_images: int, seconds: float) -> None:
-        if seconds > 0:
-            self.flops_per_second = n_images * self.flops_per_image / seconds
-
-
-def _train_batch(chunk: _Chunk, local, coords, device):
-    """Train the images ``local`` of a chunk; numpy features, output, history."""
     spec, settings = chunk.spec, chunk.settings
     targets = torch.as_tensor(
         chunk.images[local].reshape(len(local), -1, spec.out_features),
@@ -411,6 +336,7 @@ def _train_batch(chunk: _Chunk, local, coords, device):
             net, bound, targets, loss=settings.loss, lr=settings.lr,
             n_steps=settings.n_steps, record_steps=settings.record_steps,
             target_psnr=settings.target_psnr, check_every=settings.check_every,
+            on_step=hooks[0], on_record=hooks[1],
         )  # fmt: skip
     output = result.output.reshape(len(local), *chunk.images.shape[1:])
     return (

@@ -13,6 +13,7 @@ drops in without a change here.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import NamedTuple
 
 import joblib
@@ -152,6 +153,7 @@ def train(
     final: bool = True,
     target_psnr: float | None = None,
     check_every: int = 10,
+    on_record=None,
 ) -> TrainResult:
     """Run up to ``n_steps`` full-batch Adam steps on ``bound.params``.
 
@@ -164,8 +166,10 @@ def train(
     loss : {"bce", "mse"}
     lr : float
     n_steps : int
-    record_steps : sequence of int, default=()
-        Steps whose loss (before that step's update) is recorded.
+    record_steps : range or increasing sequence of int, default=()
+        Steps whose loss (before that step's update) is recorded. The history
+        grows with the steps taken, not with ``n_steps``: a ``range`` (what
+        the runner passes) costs nothing until its steps are reached.
     on_step : callable, default=None
         Called as ``on_step(step)`` after each update.
     final : bool, default=True
@@ -177,35 +181,45 @@ def train(
         leaves the batch, which goes on without it. Its recorded losses after
         it stopped repeat its final loss.
     check_every : int, default=10
+    on_record : callable, default=None
+        Called as ``on_record(step, losses, mse)`` with the losses of the
+        networks still in the batch whenever they are computed (recorded or
+        checked steps); ``mse`` is their reconstruction error (also computed
+        on recorded steps when ``on_record`` is given: a reduction beside
+        the loss, which changes no number). For progress reports.
 
     Returns
     -------
     result : TrainResult
+        Its history has one column per recorded step below the most steps
+        any network took (all of ``record_steps`` below ``n_steps`` unless
+        every network stopped early), then the final loss if ``final``.
     """
     n_networks, targets_all = targets.shape[0], targets
     optimizer = make_adam(bound.params, lr)
-    columns = {int(step): column for column, step in enumerate(record_steps)}
-    history = torch.full(
-        (n_networks, len(columns) + int(final)),
-        torch.nan,
-        dtype=targets.dtype,
-        device=targets.device,
-    )
+    columns = _Columns(record_steps)
+    history = _History(n_networks, len(columns), targets)
     stopped = _Stopped(n_networks, n_steps)
     active = torch.arange(n_networks, device=targets.device)
     for step in range(n_steps):
         check = target_psnr is not None and step % check_every == 0
+        column = columns.get(step)
+        record = column is not None
+        want_mse = check or (record and on_record is not None)
         losses = net.backward(
             targets,
             loss,
             weight_grads=bound.weight_grads,
-            return_losses=step in columns or check,
-            return_mse=check,
+            return_losses=record or check,
+            return_mse=want_mse,
         )
-        if check:
+        mse = None
+        if want_mse:
             losses, mse = losses
-        if step in columns:
-            history[active, columns[step]] = losses
+        if record:
+            history.write(active, column, losses)
+        if on_record is not None and (record or check):
+            on_record(step, losses, mse)
         if check:
             reached = _psnr(mse) >= target_psnr
             if reached.any():
@@ -228,6 +242,10 @@ def train(
         bound.after_step()
         if on_step is not None:
             on_step(step)
+    # Only the columns of steps some network took: a cap of 10**8 steps that
+    # stops at step 20 keeps two records, not ten million.
+    n_taken = int(stopped.n_steps.max()) if n_networks else 0
+    history = history.columns(columns.n_before(n_taken), final)
     output = torch.empty_like(targets_all) if final else None
     running = bound.features()  # of the networks still in the batch
     features = torch.empty(
@@ -249,6 +267,75 @@ def train(
         final_loss = history[rows, -1:].expand(-1, history.shape[1])
         history[rows] = torch.where(history[rows].isnan(), final_loss, history[rows])
     return TrainResult(history, output, features, stopped.n_steps)
+
+
+class _Columns:
+    """The history column of each recorded step, in O(1) memory for a range."""
+
+    def __init__(self, steps):
+        self.range = steps if isinstance(steps, range) else None
+        if self.range is None:
+            self.steps = [int(step) for step in steps]
+            self.lookup = {step: column for column, step in enumerate(self.steps)}
+
+    def __len__(self) -> int:
+        return len(self.range if self.range is not None else self.steps)
+
+    def get(self, step: int) -> int | None:
+        if self.range is not None:
+            return self.range.index(step) if step in self.range else None
+        return self.lookup.get(step)
+
+    def n_before(self, n_taken: int) -> int:
+        """How many recorded steps come before step ``n_taken``."""
+        if self.range is not None:
+            steps = self.range
+            stop = min(steps.stop, max(n_taken, steps.start))
+            return len(range(steps.start, stop, steps.step))
+        return bisect_left(self.steps, n_taken)
+
+
+class _History:
+    """Recorded losses of a batch, grown in blocks as steps are taken."""
+
+    BLOCK = 256
+
+    def __init__(self, n_networks, n_columns, like):
+        self.n_columns = n_columns
+        self.values = torch.full(
+            (n_networks, min(n_columns, self.BLOCK)),
+            torch.nan,
+            dtype=like.dtype,
+            device=like.device,
+        )
+
+    def write(self, rows, column, losses):
+        if column >= self.values.shape[1]:
+            self._grow(column + 1)
+        self.values[rows, column] = losses
+
+    def _grow(self, needed):
+        size = min(self.n_columns, max(needed, 2 * self.values.shape[1]))
+        grown = torch.full(
+            (self.values.shape[0], size),
+            torch.nan,
+            dtype=self.values.dtype,
+            device=self.values.device,
+        )
+        grown[:, : self.values.shape[1]] = self.values
+        self.values = grown
+
+    def columns(self, n_kept, final) -> torch.Tensor:
+        """The first ``n_kept`` columns, then a (NaN) final one if ``final``."""
+        if n_kept > self.values.shape[1]:
+            self._grow(n_kept)
+        kept = self.values[:, :n_kept]
+        if not final:
+            return kept.clone()
+        last = torch.full(
+            (kept.shape[0], 1), torch.nan, dtype=kept.dtype, device=kept.device
+        )
+        return torch.cat([kept, last], dim=1)
 
 
 class _Stopped:

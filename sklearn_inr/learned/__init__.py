@@ -16,6 +16,7 @@ from ._latent_model import (
     latents_to_theta,
 )
 from ._loop import (
+    INIT_GROWTH_LIMIT,
     META_CONSTRAINTS,
     AutogradRule,
     MetaProblem,
@@ -29,6 +30,7 @@ from ._store import stored_init
 from ._task_init import check_task_labels, task_learn_init
 
 __all__ = [
+    "INIT_GROWTH_LIMIT",
     "META_CONSTRAINTS",
     "AutogradRule",
     "LatentModel",

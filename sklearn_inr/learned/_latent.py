@@ -220,3 +220,7 @@ class _LatentRule(AutogradRule):
 
     def result(self):
         return LatentModel(*(p.detach().cpu().numpy() for p in self.learned)).pack()
+
+    def watched(self):
+        # The base network: it starts at problem.init_theta.
+        return self.learned[:1]

@@ -203,6 +203,9 @@ class _EngineRule(OuterRule):
     def result(self):
         return self.phi.detach().cpu().numpy().astype(np.float32)
 
+    def watched(self):
+        return (self.phi,)
+
 
 class _Reptile(_EngineRule):
     """Move the init toward the mean adapted theta (Nichol et al., 2018)."""

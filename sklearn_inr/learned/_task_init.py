@@ -233,6 +233,9 @@ class _TaskRule(AutogradRule):
     def result(self):
         return self.phi.detach().cpu().numpy().astype(np.float32)
 
+    def watched(self):
+        return (self.phi,)
+
 
 def adapt(
     spec: INRSpec,

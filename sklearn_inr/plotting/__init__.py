@@ -12,7 +12,7 @@ is called.
 
 from ._accuracy import plot_accuracy_comparison
 from ._curves import plot_loss_curves
-from ._images import plot_reconstructions
+from ._images import plot_reconstructions, radiological_view
 from ._weight_space import plot_weight_space, weight_space_pca
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "plot_loss_curves",
     "plot_reconstructions",
     "plot_weight_space",
+    "radiological_view",
     "weight_space_pca",
 ]

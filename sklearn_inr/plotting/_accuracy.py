@@ -22,6 +22,8 @@ def plot_accuracy_comparison(
     scores: dict,
     *,
     errors: dict | None = None,
+    intervals: dict | None = None,
+    counts: dict | None = None,
     chance: float = 0.5,
     ax=None,
 ):
@@ -42,8 +44,16 @@ def plot_accuracy_comparison(
         ``"permuted labels"``), each with one value per label; ``nan`` marks
         one that was not run ("n/a").
     errors : dict of str to sequence of float, default=None
-        Error bars (e.g. standard deviations over folds), keyed like
-        ``scores``; ``nan`` draws none.
+        Symmetric error bars (e.g. standard deviations over folds), keyed
+        like ``scores``; ``nan`` draws none.
+    intervals : dict of str to sequence of (float, float), default=None
+        Error bars from ``low`` to ``high`` (e.g. a 95 % Wilson interval of
+        each accuracy), keyed like ``scores``; they replace ``errors`` for
+        their series; ``(nan, nan)`` draws none.
+    counts : dict of str to sequence of int, default=None
+        The number of test cases behind each bar, written as ``n=80`` at its
+        foot, so a bar of 8 cases does not read as solidly as one of 80;
+        keyed like ``scores``; ``nan`` writes nothing.
     chance : float, default=0.5
         Accuracy of guessing, drawn as a labelled dashed line.
     ax : matplotlib Axes, default=None
@@ -81,19 +91,21 @@ def plot_accuracy_comparison(
             raise ValueError(
                 f"scores[{name!r}] has {len(values)} values for {len(labels)} labels."
             )
-        err = np.full(len(values), np.nan)
+        err = np.full((2, len(values)), np.nan)
         if errors is not None and name in errors:
-            err = np.asarray(errors[name], dtype=float)
-            if len(err) != len(labels):
-                raise ValueError(
-                    f"errors[{name!r}] has {len(err)} values for {len(labels)} labels."
-                )
+            err[:] = _per_label(errors, name, labels, "errors")
+        if intervals is not None and name in intervals:
+            bounds = _per_label(intervals, name, labels, "intervals").reshape(
+                len(labels), 2
+            )
+            # Distances below and above each bar, as matplotlib takes them.
+            err = np.stack([values - bounds[:, 0], bounds[:, 1] - values])
         missing = np.isnan(values)
         bars = ax.bar(
             pos[~missing],
             values[~missing],
             width,
-            yerr=err[~missing],
+            yerr=err[:, ~missing],
             capsize=3,
             label=name,
             edgecolor="black",
@@ -126,10 +138,17 @@ def plot_accuracy_comparison(
                 fontsize="small",
                 color="0.35",
             )
+        if counts is not None and name in counts:
+            n = _per_label(counts, name, labels, "counts")
+            for x, value in zip(
+                pos[~missing & ~np.isnan(n)], n[~missing & ~np.isnan(n)]
+            ):
+                ax.text(x, 0.01, f"n={value:.0f}", rotation=90, ha="center",
+                        va="bottom", fontsize="x-small")  # fmt: skip
         if np.any(~missing):
             spread = np.nan_to_num(err)
-            top = max(top, float(np.nanmax(values + spread)))
-            bottom = min(bottom, float(np.nanmin(values - spread)))
+            top = max(top, float(np.nanmax(values + spread[1])))
+            bottom = min(bottom, float(np.nanmin(values - spread[0])))
     ax.axhline(chance, color="black", ls="--", lw=1)
     ax.set_xticks(np.arange(len(labels)))
     ax.set_xticklabels(labels, rotation=20, ha="right", fontsize="small")
@@ -143,8 +162,21 @@ def plot_accuracy_comparison(
     if any_missing:
         handles.append(Patch(fill=False, lw=0))
         names.append("n/a: not run")
+    if counts is not None:
+        handles.append(Patch(fill=False, lw=0))
+        names.append("n=: test cases behind a bar")
     # Outside the axes: bars reach 1.0 and any corner inside would hide some.
     ax.legend(
         handles, names, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0)
     )
     return ax
+
+
+def _per_label(table: dict, name: str, labels: list, what: str) -> np.ndarray:
+    """``table[name]`` as floats, one entry per label (checked)."""
+    values = np.asarray(table[name], dtype=float)
+    if len(values) != len(labels):
+        raise ValueError(
+            f"{what}[{name!r}] has {len(values)} values for {len(labels)} labels."
+        )
+    return values

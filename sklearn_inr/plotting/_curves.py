@@ -24,11 +24,18 @@ def plot_loss_curves(
     band: str = "quantile",
     log_scale: bool = True,
     color=None,
+    n_steps=None,
+    floor: float | None = None,
 ):
     """Mean training loss over images, with a band showing their spread.
 
     The legend names each mean curve and says what the shaded band is (one
-    grey entry per axes, however many curves share it).
+    grey entry per axes, however many curves share it). With ``n_steps``,
+    each fit counts only up to the step it stopped at (a fit that reached
+    its target is not drawn flat to the last step), the curve ends where
+    the last fit stopped, and a tick at the foot of the axes marks each
+    stop. With ``floor``, a dashed line marks the lowest loss possible
+    (for BCE on soft targets, their mean entropy).
 
     Parameters
     ----------
@@ -51,6 +58,16 @@ def plot_loss_curves(
         Use a logarithmic loss axis.
     color : matplotlib color, default=None
         Colour of the curve and band; the axes' next colour when None.
+    n_steps : array-like of int of shape (n_images,), default=None
+        Steps each image took (e.g. ``INRFeaturizer.n_steps_``). A fit's
+        records after its stop (which repeat its final loss) are left out:
+        its final loss is drawn at the first record at or after its stop,
+        and the mean and band at a step are over the fits still training.
+        None: every record counts.
+    floor : float, default=None
+        The loss no fit can go below, drawn as a dashed black line, e.g. the
+        mean :func:`~sklearn_inr.binary_entropy` of the targets for
+        ``loss="bce"`` (BCE on soft targets never reaches 0).
 
     Returns
     -------
@@ -90,20 +107,47 @@ def plot_loss_curves(
         )
     if band not in _BANDS:
         raise ValueError(f"band must be 'quantile', 'std' or 'minmax', got {band!r}.")
+    stops = None
+    if n_steps is not None:
+        stops = np.asarray(n_steps, dtype=float).ravel()
+        if len(stops) != len(history):
+            raise ValueError(
+                f"n_steps has {len(stops)} entries for {len(history)} images."
+            )
+        history = _cut_at_stops(history, steps, stops)
+        # Where the last fit stopped: nothing is drawn beyond.
+        kept = np.flatnonzero(~np.all(np.isnan(history), axis=0))
+        steps, history = steps[: kept[-1] + 1], history[:, : kept[-1] + 1]
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
-    mean = history.mean(axis=0)
-    if band == "quantile":
-        low, high = np.percentile(history, [10, 90], axis=0)
-    elif band == "std":
-        std = history.std(axis=0)
-        low, high = np.maximum(mean - std, history.min(axis=0)), mean + std
-    else:
-        low, high = history.min(axis=0), history.max(axis=0)
-    (line,) = ax.plot(
-        steps, mean, label="mean over images" if label is None else label, color=color
-    )
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(history, axis=0)
+        if band == "quantile":
+            low, high = np.nanpercentile(history, [10, 90], axis=0)
+        elif band == "std":
+            std = np.nanstd(history, axis=0)
+            low, high = np.maximum(mean - std, np.nanmin(history, axis=0)), mean + std
+        else:
+            low, high = np.nanmin(history, axis=0), np.nanmax(history, axis=0)
+    name = "mean over images" if label is None else label
+    if stops is not None and np.any(stops < stops.max()):
+        name += " (over the fits still training)"
+    (line,) = ax.plot(steps, mean, label=name, color=color)
     ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, lw=0)
+    if stops is not None and np.any(stops < stops.max()):
+        # A rug of the steps where fits stopped, at the foot of the axes
+        # (named in the legend once per axes).
+        rug = "| a fit stops (reached its target)"
+        seen = rug in ax.get_legend_handles_labels()[1]
+        ax.plot(
+            stops, np.zeros_like(stops), ls="none", marker="|", ms=8,
+            color=line.get_color(), alpha=0.6, transform=ax.get_xaxis_transform(),
+            label="_nolegend_" if seen else rug,
+        )  # fmt: skip
+    if floor is not None:
+        text = f"BCE floor: mean entropy of the targets ({floor:.3g})"
+        if text not in ax.get_legend_handles_labels()[1]:
+            ax.axhline(floor, color="black", ls="--", lw=1, label=text)
     if log_scale:
         ax.set_yscale("log")
     ax.set_xlabel("step")
@@ -117,3 +161,15 @@ def plot_loss_curves(
         labels.append(text)
     ax.legend(handles, labels, fontsize="small")
     return ax
+
+
+def _cut_at_stops(history, steps, stops):
+    """Each image's records up to its stop: its final loss at the first record
+    at or after the stop (records after the stop repeat it), NaN beyond."""
+    history = history.copy()
+    for i, stop in enumerate(stops):
+        after = np.flatnonzero(steps >= stop)
+        if len(after) > 1:
+            history[i, after[0]] = history[i, -1]
+            history[i, after[1:]] = np.nan
+    return history

@@ -9,7 +9,36 @@ import numpy as np
 from ..metrics import psnr
 from ._common import import_pyplot
 
-__all__ = ["plot_reconstructions"]
+__all__ = ["ORIENTATIONS", "plot_reconstructions", "radiological_view"]
+
+#: How :func:`plot_reconstructions` lays an image array out on the page.
+ORIENTATIONS = ("array", "radiological")
+
+
+def radiological_view(image):
+    """An axial slice of BraTS layout as radiologists read it.
+
+    BraTS volumes (and :func:`~sklearn_inr.datasets.load_brats_slices`,
+    :func:`~sklearn_inr.datasets.make_brats_like`, which keep their voxel
+    axes) are stored LPS: ``slice[i, j]`` runs from the patient's right to
+    left along ``i`` and from front to back along ``j``. Radiological
+    convention puts the front (anterior) at the top of the image and the
+    patient's right on the image's left, as if facing the patient: row ``j``,
+    column ``i``, i.e. the transpose. Drawn as stored (``imshow(slice)``),
+    the head lies on its side, front to the left.
+
+    Parameters
+    ----------
+    image : array-like of shape (X, Y) or (n, X, Y)
+        Axial slice(s) in BraTS voxel order.
+
+    Returns
+    -------
+    view : ndarray of shape (Y, X) or (n, Y, X)
+        Row 0 is anterior, column 0 the patient's right.
+    """
+    image = np.asarray(image)
+    return np.swapaxes(image, -1, -2)
 
 
 def plot_reconstructions(
@@ -20,6 +49,8 @@ def plot_reconstructions(
     show_psnr: bool = True,
     fig=None,
     cmap: str = "gray",
+    orientation: str = "array",
+    titles: dict | None = None,
 ):
     """A grid of images: originals in the first column, then one per model.
 
@@ -44,6 +75,16 @@ def plot_reconstructions(
     fig : matplotlib Figure, default=None
         Figure to draw into (it is cleared); a new one when None.
     cmap : str, default="gray"
+    orientation : {"array", "radiological"}, default="array"
+        ``"array"``: each image drawn as stored (first axis down).
+        ``"radiological"``: the images are axial slices in BraTS voxel order
+        (as :func:`~sklearn_inr.datasets.load_brats_slices` returns them),
+        drawn with anterior at the top and the patient's right on the
+        image's left (:func:`radiological_view`); the first original's
+        edges are marked A (anterior), P, R (the patient's right) and L.
+    titles : dict of str to sequence of str, default=None
+        Extra lines for a column's panel titles, one per row (e.g. where the
+        PSNR stands in the cohort), keyed like ``reconstructions``.
 
     Returns
     -------
@@ -69,6 +110,10 @@ def plot_reconstructions(
     'darker\\nPSNR 20.0 dB'
     """
     plt = import_pyplot()
+    if orientation not in ORIENTATIONS:
+        raise ValueError(
+            f"orientation must be one of {ORIENTATIONS}, got {orientation!r}."
+        )
     originals = np.asarray(originals, dtype=float)
     if originals.ndim != 3:
         raise ValueError(
@@ -99,14 +144,31 @@ def plot_reconstructions(
         scores = psnr(originals, images)
         for row in range(n_rows):
             ax = axes[row, col]
-            shown = ax.imshow(images[row], cmap=cmap, vmin=0.0, vmax=1.0)
+            image = images[row]
+            if orientation == "radiological":
+                image = radiological_view(image)
+            shown = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0)
             ax.set_xticks([])
             ax.set_yticks([])
             title = name
             if col > 0 and show_psnr:
                 title += f"\nPSNR {scores[row]:.1f} dB"
+            if titles is not None and name in titles:
+                title += f"\n{titles[name][row]}"
             ax.set_title(title, fontsize="small")
+            if orientation == "radiological" and col == 0 and row == 0:
+                _mark_directions(ax)
             if col == 0 and row_labels is not None:
                 ax.set_ylabel(row_labels[row])
     fig.colorbar(shown, ax=axes, shrink=0.8, label="intensity (all panels)")
     return fig
+
+
+def _mark_directions(ax) -> None:
+    """A, P, R, L at the edges of a radiologically oriented panel."""
+    style = {"transform": ax.transAxes, "color": "yellow", "fontsize": "small",
+             "fontweight": "bold"}  # fmt: skip
+    ax.text(0.5, 0.97, "A", ha="center", va="top", **style)
+    ax.text(0.5, 0.03, "P", ha="center", va="bottom", **style)
+    ax.text(0.03, 0.5, "R", ha="left", va="center", **style)
+    ax.text(0.97, 0.5, "L", ha="right", va="center", **style)
