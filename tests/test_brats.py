@@ -445,3 +445,15 @@ def test_uncompressed_file_shorter_than_its_header_declares(small):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(ValueError, match="which the file does not hold"):
         load_brats_slices(small, modality="t1")
+
+
+def test_multi_member_gzip_is_read_not_refused(small):
+    # bgzip and concatenated gzip files carry several members: the trailer
+    # holds only the last member's size, which must not be taken for a lie.
+    case = "BraTS2021_00000"
+    path = _path(small, case, "flair")
+    raw = gzip.decompress(path.read_bytes())
+    half = len(raw) // 2
+    path.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    data = load_brats_slices(small)
+    assert case in data.patient_id and data.skipped == {}

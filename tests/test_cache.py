@@ -408,3 +408,20 @@ def test_memory_that_cannot_be_written_warns_before_any_work(tmp_path):
         ArrayStore("/proc/sklearn_inr_test").check_location()
     ArrayStore(tmp_path / "new").check_location()  # a fine folder: silent
     assert (tmp_path / "new" / "sklearn_inr" / "theta").is_dir()
+
+
+@pytest.mark.parametrize("dtype", ["<U100000", "V100000", "S100000"])
+def test_wide_dtypes_of_the_right_shape_are_refused_from_the_header(tmp_path, dtype):
+    # The right shape, but each element declares 100 kB: 4 elements could as
+    # well declare gigabytes.
+    store = ArrayStore(tmp_path)
+    key = _keys(1)[0]
+    path = store._path(key)
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in [("__key__", np.str_(key)), ("__checksum__", np.str_(""))]:
+            with archive.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(array))
+        with archive.open("theta.npy", "w") as member:
+            np.lib.format.write_array(member, np.zeros(4, dtype=dtype))
+    assert store.load(key, {"theta": (4,)}) is None

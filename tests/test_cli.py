@@ -714,18 +714,18 @@ def test_on_error_skip_loads_the_other_patients_with_one_warning(
     assert "UserWarning" not in err and "warnings.warn" not in err
 
 
-def test_any_loader_failure_is_a_usage_error(
+def test_running_out_of_memory_while_reading_is_a_usage_error_naming_the_file(
     small_cohort, tmp_path, monkeypatch, capsys
 ):
-    def out_of_memory(*args, **kwargs):
+    import sklearn_inr.datasets._nifti_io as nifti_io
+
+    def out_of_memory(path):
         raise MemoryError
 
-    monkeypatch.setattr(sklearn_inr.datasets, "load_brats_slices", out_of_memory)
+    monkeypatch.setattr(nifti_io, "_check_gzip", out_of_memory)
     err = _usage_error(_tiny(small_cohort, tmp_path / "out"), capsys)
-    assert (
-        f"argument --data: could not read {small_cohort} (MemoryError: no message)"
-        in err
-    )
+    assert "argument --data: Could not read" in err
+    assert "do not fit in the memory left" in err and "--on-error skip" in err
 
 
 def test_warnings_are_printed_once_formatted_and_name_misnamed_folders(

@@ -50,7 +50,7 @@ def test_hand_written_gradients_equal_autograd(model, loss, device):
         torch.testing.assert_close(losses[i], value.detach(), rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("model", ["siren", "relu", "gauss"])
+@pytest.mark.parametrize("model", ["siren", "relu", "gauss", "fourier"])
 @pytest.mark.parametrize("shape, batch", [((10, 10), 3), ((40, 30), 6)])
 @pytest.mark.parametrize(
     "hidden_layers, gemm_dtype", [(3, None), (1, torch.bfloat16), (3, torch.bfloat16)]
@@ -67,6 +67,8 @@ def test_bytes_per_batch_matches_allocated_buffers(
     net.backward(targets, "mse")
     optimizer.step()
     tensors = [net.flat, net.flat.grad, net._output, targets]
+    if model == "fourier":  # the encoded coordinates, held once per batch
+        tensors.append(net._inputs)
     tensors += [
         v for state in optimizer.state.values() for v in state.values() if v.dim() > 0
     ]

@@ -382,7 +382,7 @@ def test_converged_is_set_for_class_chains_which_warn_once(smooth_images):
     np.testing.assert_array_equal(featurizer.converged_, np.zeros(6, dtype=bool))
     unconverged = [w for w in caught if w.category is ConvergenceWarning]
     assert len(unconverged) == 1
-    assert "6 of 6 class-chained INR fits" in str(unconverged[0].message)
+    assert "6 of 6 fits did not converge" in str(unconverged[0].message)
     assert sum(w.category is LabelLeakWarning for w in caught) == 1
 
 

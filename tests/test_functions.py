@@ -3,12 +3,9 @@ import pytest
 import torch
 
 from sklearn_inr import INRSpec
-from sklearn_inr.core._functions import (
-    ReLU,
-    Sine,
-    get_activation,
-    get_loss,
-)
+from sklearn_inr.core import get_activation, get_loss
+from sklearn_inr.core._relu import ReLU
+from sklearn_inr.core._siren import Sine
 
 
 def _generator():

@@ -183,3 +183,21 @@ def test_experiments_and_the_classifier_never_reach_the_engine(path):
     if path.parent.name == "experiments":
         reached = [target for _, target in _imports(path) if target[1:2] == ["core"]]
         assert not reached, f"{path.name} imports the compute core: {reached}"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_import_of_another_modules_underscore_names(path):
+    # ``from . import _siren`` imports a module of the same package (the model
+    # table's registrations); ``from ._brats import _resize`` reaches into
+    # another module's private helper, which is not its to offer.
+    tree = ast.parse(path.read_text())
+    private = [
+        f"line {node.lineno}: {alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module is not None
+        and (node.level or node.module.split(".")[0] == "sklearn_inr")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+    assert not private, f"{path.name} imports underscore names: {private}"

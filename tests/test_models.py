@@ -10,6 +10,7 @@ from sklearn_inr import (
     INRSpec,
     fit_inrs,
     make_coordinates,
+    render_inrs,
     theta_to_module,
     unflatten_theta,
 )
@@ -281,3 +282,29 @@ def test_featurizer_fits_images_with_the_new_families(model, smooth_images):
     assert featurizer.score(smooth_images[:3]) > 30.0
     names = featurizer.get_feature_names_out()
     assert len(names) == features.shape[1]
+
+
+def test_a_family_registered_later_is_accepted_by_the_fits():
+    # The parameter rules read the model table when they check a value, not
+    # when the package was imported.
+    from sklearn_inr.core import MODELS, register_model
+    from sklearn_inr.core._relu import Relu
+
+    @register_model
+    class LateRelu(Relu):
+        name = "late-relu"
+
+    try:
+        images = np.random.default_rng(0).uniform(size=(1, 6, 6)).astype(np.float32)
+        result = fit_inrs(
+            images, model="late-relu", hidden_features=4, hidden_layers=1,
+            n_steps=2, random_state=0,
+        )  # fmt: skip
+        spec = INRSpec("relu", hidden_features=4, hidden_layers=1)
+        assert result.theta.shape == (1, spec.n_params)
+        rendered = render_inrs(
+            result.theta, (6, 6), model="late-relu", hidden_features=4, hidden_layers=1
+        )
+        assert rendered.shape == (1, 6, 6)
+    finally:
+        del MODELS["late-relu"]

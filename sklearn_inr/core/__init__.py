@@ -16,9 +16,16 @@ from ._device import (
 )
 from ._engine import BatchedINR, bytes_per_batch, render_batch
 from ._functional import functional_forward
-from ._functions import LOSSES, get_activation, get_loss
+from ._functions import LOSSES, get_loss
 from ._interface import Engine
-from ._models import MODELS, ModelType, get_model, model_names, register_model
+from ._models import (
+    MODELS,
+    ModelType,
+    get_activation,
+    get_model,
+    model_names,
+    register_model,
+)
 from ._networks import (
     INRSpec,
     flatten_theta,

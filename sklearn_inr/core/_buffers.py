@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._functions import get_activation
+from ._models import get_activation, get_model
 from ._networks import INRSpec, flatten_theta, unflatten_theta
 
 __all__ = [
@@ -109,7 +109,9 @@ def bytes_per_batch(
     ``pixels x width`` per image. Chunks are ``(images, pixels)``
     (:func:`chunk_shape`) and the batch's remainders get buffers of their own
     shape, so the activations count every distinct group size times every
-    distinct run of pixels.
+    distinct run of pixels. A coordinate encoding (Fourier features) adds its
+    ``padded pixels x encoded width`` input, held once per batch; the two raw
+    coordinates of the other families are too small to count.
     """
     images, pixels = chunk_shape(n_pixels, device_type)
     n_pad = padded_pixels(n_pixels)
@@ -119,7 +121,9 @@ def bytes_per_batch(
     per_image = 4 * spec.n_params + 4 * n_pad * out
     activations = activation_bytes(spec, itemsize, low_itemsize)
     activations *= spec.hidden_features * sum(groups - {0}) * sum(runs - {0})
-    return int(batch * per_image * itemsize + activations)
+    extra_inputs = get_model(spec.model).encoded_features(spec) - spec.in_features
+    encoded = n_pad * max(0, extra_inputs) * itemsize
+    return int(batch * per_image * itemsize + activations + encoded)
 
 
 def gemm_layers(spec: INRSpec, low_precision: bool) -> frozenset:

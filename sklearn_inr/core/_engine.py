@@ -48,8 +48,8 @@ from ._buffers import (  # noqa: F401 - the engine's public names, re-exported
     gemm_layers,
     padded_pixels,
 )
-from ._functions import get_activation, get_loss
-from ._models import get_model
+from ._functions import get_loss
+from ._models import get_activation, get_model
 from ._networks import INRSpec, layer_slices
 
 __all__ = ["BatchedINR", "render_batch"]

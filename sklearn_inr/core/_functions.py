@@ -10,11 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._models import get_model
-from ._relu import ReLU
-from ._siren import Sine
-
-__all__ = ["LOSSES", "ReLU", "Sine", "get_activation", "get_loss"]
+__all__ = ["LOSSES", "get_loss"]
 
 
 class BCEWithLogits:
@@ -67,8 +63,3 @@ LOSSES = {"bce": BCEWithLogits(), "mse": SquaredError()}
 def get_loss(name: str):
     """The loss object of ``name`` (``"bce"`` or ``"mse"``)."""
     return LOSSES[name]
-
-
-def get_activation(spec):
-    """The engine's hidden-layer activation of an :class:`~sklearn_inr.INRSpec`."""
-    return get_model(spec.model).activation(spec)

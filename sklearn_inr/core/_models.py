@@ -32,7 +32,14 @@ from torch import nn
 if TYPE_CHECKING:  # pragma: no cover
     from ._networks import INRSpec
 
-__all__ = ["MODELS", "ModelType", "get_model", "model_names", "register_model"]
+__all__ = [
+    "MODELS",
+    "ModelType",
+    "get_activation",
+    "get_model",
+    "model_names",
+    "register_model",
+]
 
 # name -> ModelType, in registration order (the order error messages list).
 MODELS: dict[str, ModelType] = {}
@@ -100,8 +107,8 @@ class ModelType:
     def encode(self, coords: torch.Tensor, spec: INRSpec) -> torch.Tensor:
         """The first layer's input for ``coords`` ``(n, in_features)``.
 
-        Deterministic and computed once per coordinate grid (never per
-        image or batch), so it changes no bit of the same-bits promise.
+        A function of the coordinates alone (never of the images), computed
+        once per batch's engine: it changes no bit of the same-bits promise.
         """
         return coords
 
@@ -161,6 +168,19 @@ def get_model(name: str) -> ModelType:
         raise ValueError(
             f"model must be one of {model_names()}, got {name!r}."
         ) from None
+
+
+def get_activation(spec: INRSpec):
+    """The engine's hidden-layer activation of ``spec`` (its family's).
+
+    Examples
+    --------
+    >>> from sklearn_inr import INRSpec
+    >>> from sklearn_inr.core import get_activation
+    >>> get_activation(INRSpec("siren", omega_0=7.0)).gemm_scale
+    7.0
+    """
+    return get_model(spec.model).activation(spec)
 
 
 # The model table: one line per family (each module registers its class).

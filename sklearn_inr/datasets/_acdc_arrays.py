@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ._brats import _resize
+from ._brats import resize_slices
 
 
 def pick_slice(depth, ed_mask, policy):
@@ -31,7 +31,7 @@ def prepare(volume, mask, z, as_volumes, percentiles):
 
 def resize(image, mask, out_size, as_volumes):
     if not as_volumes:
-        image = _resize(image[None, :, :, None], out_size)[0, :, :, 0]
+        image = resize_slices(image[None, :, :, None], out_size)[0, :, :, 0]
     elif image.shape != out_size:
         # In plane first, anti-aliased, on the D slices as a batch; then across
         # slices, linear (stacks have few slices: no anti-aliasing needed).

@@ -9,10 +9,9 @@ import os
 import re
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
-from ._nifti_io import _check_declared_size, _check_gzip, read_volume
+from ._nifti_io import read_volume
 
 GROUPS = ("NOR", "MINF", "DCM", "HCM", "RV")
 GT_LABELS = (0, 1, 2, 3)
@@ -232,7 +231,7 @@ def read_frame(case_dir, number, cache):
             f"every frame). Re-extract this patient, {_SKIP_HINT}."
         )
     if "4d" not in cache:
-        cache["4d"] = _read_4d(four_d)
+        cache["4d"] = read_volume(four_d, ndim=4)
     data = cache["4d"]
     if number > data.shape[3]:
         raise ValueError(
@@ -240,39 +239,6 @@ def read_frame(case_dir, number, cache):
             f"frame {number}. Fix Info.cfg or provide {expected.name}, {_SKIP_HINT}."
         )
     return np.ascontiguousarray(data[..., number - 1]), four_d
-
-
-def _read_4d(path):
-    """Read a cine file ``(x, y, z, t)`` with the same checks as a 3-D volume."""
-    try:
-        img = nib.load(path)
-    except Exception as exc:  # nibabel, gzip and zlib each raise their own types
-        raise ValueError(
-            f"Could not read {str(path)!r} ({type(exc).__name__}: {exc}). The file "
-            f"is corrupt or truncated: re-extract it, {_SKIP_HINT}."
-        ) from exc
-    shape = tuple(int(n) for n in img.shape)
-    if len(shape) != 4:
-        raise ValueError(
-            f"{str(path)!r} holds a {len(shape)}-D image of shape {img.shape}; an "
-            f"ACDC 4d file is (x, y, z, t). Replace it, {_SKIP_HINT}."
-        )
-    _check_declared_size(path, img, shape)
-    try:
-        data = np.asanyarray(img.dataobj).reshape(shape)
-        if str(path).endswith(".gz"):
-            _check_gzip(path)
-    except Exception as exc:  # MemoryError included: it must name the file
-        raise ValueError(
-            f"Could not read {str(path)!r} ({type(exc).__name__}: {exc}). The file "
-            f"is corrupt or truncated: re-extract it, {_SKIP_HINT}."
-        ) from exc
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        raise ValueError(
-            f"{str(path)!r} contains NaN or infinite values. Re-export it with "
-            f"finite intensities, {_SKIP_HINT}."
-        )
-    return data
 
 
 def read_gt(case_dir, number, phase, frame_shape):

@@ -226,7 +226,7 @@ def load_brats_slices(
             continue
         slices = _normalize(volumes, pair, normalize, percentiles)
         if out_size is not None:
-            slices = _resize(slices, out_size)
+            slices = resize_slices(slices, out_size)
         elif images and slices.shape[1:3] != images[0].shape[1:3]:
             raise ValueError(
                 f"Patient {pid} has {slices.shape[1:3]} slices but "
@@ -361,7 +361,7 @@ def _normalize(volumes, pair, normalize, percentiles):
     return np.clip((slices - lo) / scale, 0, 1).astype(np.float32)
 
 
-def _resize(slices, out_size):
+def resize_slices(slices, out_size):
     """Anti-aliased bilinear resize of (n, H, W, C) float32 slices."""
     if slices.shape[1:3] == out_size:
         return slices

@@ -9,6 +9,7 @@ import gzip
 import os
 import re
 import struct
+import zlib
 from math import prod
 from pathlib import Path
 
@@ -138,11 +139,12 @@ def _check_gzip(path) -> None:
             pass
 
 
-def read_volume(path):
-    """Read one 3-D volume as stored on disk (no cast to float64).
+def read_volume(path, ndim: int = 3):
+    """Read one ``ndim``-D image as stored on disk (no cast to float64).
 
-    A 4-D file whose extra axes all have length 1 is squeezed to 3-D: it holds
-    one volume, just saved with a singleton time axis.
+    With ``ndim=3`` (a volume), a 4-D file whose extra axes all have length 1
+    is squeezed to 3-D: it holds one volume, just saved with a singleton time
+    axis. ``ndim=4`` reads a cine file ``(x, y, z, t)`` with the same checks.
     """
     try:
         img = nib.load(path)  # the header only: the voxels are read below
@@ -152,9 +154,14 @@ def read_volume(path):
             f"corrupt or truncated: re-download or re-extract it, {_SKIP_HINT}."
         ) from exc
     shape = tuple(int(n) for n in img.shape)
-    if len(shape) > 3 and all(n == 1 for n in shape[3:]):
+    if ndim == 3 and len(shape) > 3 and all(n == 1 for n in shape[3:]):
         shape = shape[:3]
-    if len(shape) != 3:
+    if len(shape) != ndim and ndim != 3:
+        raise ValueError(
+            f"{str(path)!r} holds a {len(shape)}-D image of shape {img.shape}; a "
+            f"{ndim}-D image is expected. Replace it, {_SKIP_HINT}."
+        )
+    if len(shape) != ndim:
         raise ValueError(
             f"{str(path)!r} holds a {len(shape)}-D volume of shape {img.shape}; a 3-D "
             "(x, y, z) volume is expected. Pass the per-modality BraTS files, or save "
@@ -168,7 +175,15 @@ def read_volume(path):
         data = np.asanyarray(img.dataobj).reshape(shape)
         if str(path).endswith(".gz"):
             _check_gzip(path)
-    except Exception as exc:  # MemoryError included: it must name the file
+    except MemoryError as exc:
+        # A ValueError naming the file, so that on_error="skip" applies; it
+        # is the machine, not the file, that falls short.
+        raise ValueError(
+            f"Could not read {str(path)!r}: its {' x '.join(map(str, shape))} "
+            "voxels do not fit in the memory left. Free memory, or load fewer "
+            f"patients at a time (n_patients=), {_SKIP_HINT}."
+        ) from exc
+    except Exception as exc:  # nibabel, gzip and zlib each raise their own types
         raise ValueError(
             f"Could not read {str(path)!r} ({type(exc).__name__}: {exc}). The file is "
             f"corrupt or truncated: re-download or re-extract it, {_SKIP_HINT}."
@@ -184,9 +199,11 @@ def read_volume(path):
 def _check_declared_size(path, img, shape) -> None:
     """Refuse a header whose volume is too large, or larger than its file.
 
-    A ``.nii`` must hold its header's bytes; a single-member ``.nii.gz``
-    records its uncompressed size (modulo 2**32) in its last four bytes, which
-    must match the header's. Both are read without decompressing anything.
+    A ``.nii`` must hold its header's bytes. A ``.nii.gz`` records its
+    uncompressed size (modulo 2**32) in its last four bytes: when that matches
+    the header's, nothing is decompressed; when it does not (several gzip
+    members, trailing bytes), the file is decompressed as a stream, counting
+    bytes and keeping none, up to the header's size.
     """
     n_voxels = prod(shape)
     if n_voxels > MAX_VOXELS:
@@ -203,7 +220,7 @@ def _check_declared_size(path, img, shape) -> None:
         with open(path, "rb") as file:
             file.seek(max(0, file_size - 4))
             (stored,) = struct.unpack("<I", file.read(4).rjust(4, b"\0"))
-        matches = stored == n_bytes % 2**32
+        matches = stored == n_bytes % 2**32 or _gzip_holds(path, n_bytes)
     else:
         matches = file_size >= n_bytes
     if not matches:
@@ -213,6 +230,21 @@ def _check_declared_size(path, img, shape) -> None:
             f"({n_bytes:,} bytes), which the file does not hold. The file is "
             f"corrupt or truncated: re-download or re-extract it, {_SKIP_HINT}."
         )
+
+
+def _gzip_holds(path, n_bytes: int) -> bool:
+    """Whether ``path`` decompresses to at least ``n_bytes`` (streamed, kept none)."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as file:
+            while total < n_bytes:
+                chunk = file.read(min(1 << 22, n_bytes - total))
+                if not chunk:
+                    break
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return total >= n_bytes
 
 
 def read_case(case_dir, modalities):

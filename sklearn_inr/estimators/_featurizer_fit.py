@@ -19,7 +19,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ..core import INRSpec
-from ..fitting import FIT_PARAMETER_CONSTRAINTS, FitSettings, render_inrs, run_fits
+from ..fitting import (
+    FIT_PARAMETER_CONSTRAINTS,
+    FitSettings,
+    render_inrs,
+    run_fits,
+    warn_unconverged,
+)
 from ._strategies import FEATURES, STARTS
 from ._weight_transfer import check_chain_labels, fit_class_chains
 
@@ -134,8 +140,9 @@ def fit_chains(featurizer, images, y_index, n_classes: int, start, seed: int) ->
     Each chain position is one call of the runner, which may warn that its
     fits did not converge; the chain warns once instead, for all images.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        # Judged once below, over all the chain's images, not per position.
+        warnings.simplefilter("ignore", ConvergenceWarning)
         out = fit_class_chains(
             # The chain's bar counts its steps; a bar per step is noise.
             partial(fit_images, featurizer, verbose=0),
@@ -147,24 +154,8 @@ def fit_chains(featurizer, images, y_index, n_classes: int, start, seed: int) ->
             ),
             verbose=featurizer.verbose,
         )
-    seen = set()
-    for warning in caught:
-        key = (str(warning.message), warning.category)
-        if issubclass(warning.category, ConvergenceWarning) or key in seen:
-            continue
-        seen.add(key)
-        warnings.warn_explicit(
-            warning.message, warning.category, warning.filename, warning.lineno
-        )
-    n_bad = int(np.count_nonzero(~out["converged"]))
-    if 2 * n_bad > len(images):
-        warnings.warn(
-            f"{n_bad} of {len(images)} class-chained INR fits did not converge "
-            f"(median PSNR {np.median(out['psnr']):.1f} dB; see converged_). "
-            "Give them more steps (n_steps) or a higher lr.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    warn_unconverged(out["psnr"], out["converged"], featurizer.target_psnr,
+                     stacklevel=4)  # fmt: skip
     return out
 
 
@@ -174,16 +165,8 @@ def fitted_arrays(result) -> dict:
         "theta": result.theta, "loss_history": result.loss_history,
         "history_steps": result.history_steps, "mse": result.mse,
         "psnr": result.psnr, "n_steps": result.n_steps,
-        "converged": converged_of(result),
+        "converged": result.converged,
     }  # fmt: skip
-
-
-def converged_of(result) -> np.ndarray:
-    """Whether each fit of ``result`` converged, as a bool array.
-
-    From the result's ``converged`` (see :class:`~sklearn_inr.INRFitResult`).
-    """
-    return np.asarray(result.converged, dtype=bool)
 
 
 def chain_labels(featurizer, images, y):

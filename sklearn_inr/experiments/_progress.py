@@ -36,6 +36,23 @@ def _task_id(stage: str, task) -> str:
     return "/".join((stage, task.variant, task.model, task.condition))
 
 
+def _read_record(path) -> dict:
+    """The record at ``path``; a missing, unreadable or malformed one is empty."""
+    try:
+        record = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _done_under(record: dict, key: str) -> set:
+    """The task ids of ``record[key]``, ignoring anything that is not one."""
+    done = record.get(key)
+    if not isinstance(done, list):
+        return set()
+    return {task for task in done if isinstance(task, str)}
+
+
 def read_done(cache_dir, key: str) -> set:
     """The tasks recorded done under ``key`` (``"stage/variant/model/cond"``).
 
@@ -43,12 +60,7 @@ def read_done(cache_dir, key: str) -> set:
     """
     if cache_dir is None:
         return set()
-    try:
-        record = json.loads((Path(cache_dir) / PROGRESS_FILE).read_text("utf-8"))
-        done = record.get(key, [])
-        return {t for t in done if isinstance(t, str)}
-    except (OSError, ValueError, AttributeError):
-        return set()
+    return _done_under(_read_record(Path(cache_dir) / PROGRESS_FILE), key)
 
 
 def is_done(done: set, stage: str, task) -> bool:
@@ -58,22 +70,19 @@ def is_done(done: set, stage: str, task) -> bool:
 def record_done(cache_dir, key: str, stage: str, task) -> None:
     """Add a finished task to the record (written whole, then renamed in).
 
-    Best effort: a folder that refuses the write leaves the estimate of the
-    next run pricing that task again, nothing worse.
+    Best effort: a folder that refuses the write, or a malformed record,
+    leaves the estimate of the next run pricing that task again, nothing
+    worse; no temporary file is left behind.
     """
     path = Path(cache_dir) / PROGRESS_FILE
+    record = _read_record(path)
+    record[key] = sorted(_done_under(record, key) | {_task_id(stage, task)})
+    tmp = None
     try:
-        try:
-            record = json.loads(path.read_text("utf-8"))
-            if not isinstance(record, dict):
-                record = {}
-        except (OSError, ValueError):
-            record = {}
-        done = set(record.get(key, [])) | {_task_id(stage, task)}
-        record[key] = sorted(done)
         fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(record, f)
         os.replace(tmp, path)
-    except OSError:
-        pass
+    except (OSError, TypeError, ValueError):  # unwritable, or not JSON-able
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)

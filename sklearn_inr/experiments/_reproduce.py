@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from .. import __version__
 from ..fitting import resolve_device
@@ -304,7 +305,13 @@ def _run(
         def done(stage, task):
             record_done(progress, key, stage, task)
 
-    run_stages(cohort, state, timer=timer, done=done)
+    with warnings.catch_warnings():
+        # The report states every fit's PSNR and flags the leak-free fits
+        # that miss their target; pure noise and the paper's own short ReLU
+        # fits cannot reach the estimators' 20 dB floor by design, and a
+        # warning per stage would say only that.
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        run_stages(cohort, state, timer=timer, done=done)
     return {
         "reconstruction": state.reconstruction,
         "scores": state.scores,

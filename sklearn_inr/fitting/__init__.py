@@ -14,7 +14,7 @@ from ._fit import FIT_PARAMETER_CONSTRAINTS, fit_inrs
 from ._inits import GivenInit, RandomInit, SharedInit
 from ._probe import FitSpeed, probe_fit_speed, probe_shape
 from ._rendering import render_inrs
-from ._results import INRFitResult
+from ._results import INRFitResult, warn_unconverged
 from ._runner import FitSettings, run_fits
 from ._seeds import content_digest, image_seeds, to_seed
 from ._shifts import (
@@ -54,5 +54,6 @@ __all__ = [
     "to_seed",
     "torch_threads",
     "train",
+    "warn_unconverged",
     "WeightsTrainer",
 ]

@@ -84,11 +84,16 @@ def auto_batch_size(
     return low
 
 
+def itemsizes(dtype: torch.dtype, precision: str) -> tuple[int, int | None]:
+    """Bytes of theta's dtype, and of the GEMM dtype of ``precision`` (or None)."""
+    low = gemm_dtype(precision)
+    low_itemsize = None if low is None else torch.finfo(low).bits // 8
+    return torch.finfo(dtype).bits // 8, low_itemsize
+
+
 def check_one_image(spec, settings, shape, here: torch.device) -> None:
     """Warn, before any work, when one image alone exceeds the memory budget."""
-    itemsize = torch.finfo(settings.dtype).bits // 8
-    low = gemm_dtype(settings.precision)
-    low_itemsize = None if low is None else torch.finfo(low).bits // 8
+    itemsize, low_itemsize = itemsizes(settings.dtype, settings.precision)
     needed = bytes_per_batch(spec, 1, shape[0] * shape[1], itemsize, here.type,
                              low_itemsize)  # fmt: skip
     warn_memory_budget(needed, memory_budget(here), spec, shape, here.type,
@@ -108,10 +113,9 @@ class BatchSizer:
 
     def __init__(self, chunk, n_pixels, device, n_threads):
         self.fixed = None if chunk.batch_size == "auto" else int(chunk.batch_size)
-        itemsize = torch.finfo(chunk.settings.dtype).bits // 8
+        itemsize, low_itemsize = itemsizes(chunk.settings.dtype,
+                                           chunk.settings.precision)  # fmt: skip
         spec = chunk.spec
-        low = gemm_dtype(chunk.settings.precision)
-        low_itemsize = None if low is None else torch.finfo(low).bits // 8
         self.memory_cap = auto_batch_size(
             spec, n_pixels, device, itemsize, n_threads, low_itemsize
         )

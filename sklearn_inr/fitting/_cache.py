@@ -44,6 +44,8 @@ __all__ = ["ArrayStore"]
 _ZIP_MAGIC = b"PK\x03\x04"
 # The two bookkeeping fields every entry holds besides its arrays.
 _META_FIELDS = ("__key__", "__checksum__")
+# dtype kinds an entry's arrays may have: booleans, integers, floats, complex.
+_DATA_KINDS = "biufc"
 # Bytes a ``.npy`` member may hold beyond its array: its header (numpy caps
 # headers at 10,000 bytes by default).
 _NPY_HEADER_MAX = 10_000
@@ -122,7 +124,7 @@ class ArrayStore:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
 
-    def load(self, key: str, shapes) -> dict | None:
+    def load(self, key: str, shapes, accept=None) -> dict | None:
         """The arrays stored under ``key``, or None if absent or not trustworthy.
 
         Parameters
@@ -131,6 +133,9 @@ class ArrayStore:
         shapes : dict or sequence of str
             The expected shape of each field (``None``: any shape), or just
             the fields' names.
+        accept : callable, default=None
+            A last check of the loaded arrays (e.g. how a field's length
+            relates to another's); an entry it refuses counts as damaged.
 
         Returns
         -------
@@ -146,6 +151,8 @@ class ArrayStore:
         if not isinstance(shapes, dict):
             shapes = dict.fromkeys(shapes)
         arrays = self._read(path, key, shapes)
+        if arrays is not None and accept is not None and not accept(arrays):
+            arrays = None
         if arrays is None:
             self.n_damaged += 1
         return arrays
@@ -163,8 +170,14 @@ class ArrayStore:
                 stacklevel=4,
             )
 
-    def warn_failed_saves(self) -> None:
-        """One warning if a save was refused by the file system, if any."""
+    def warn_failed_saves(self, error: OSError | None = None) -> None:
+        """One warning if a save was refused by the file system, if any.
+
+        ``error`` is one met by another store of the same folder (a joblib
+        worker's); without it, this store's own.
+        """
+        if error is not None:
+            self.save_error = error
         if self.save_error is not None:
             warnings.warn(
                 f"Could not write to the cache in {self.root} ({self.save_error}); "
@@ -199,7 +212,7 @@ class ArrayStore:
                     stored = {
                         name: data[name]
                         for name in data.files
-                        if name not in ("__key__", "__checksum__")
+                        if name not in _META_FIELDS
                     }
             arrays = {name: stored[name] for name in shapes}
         except Exception:  # noqa: BLE001
@@ -221,8 +234,9 @@ class ArrayStore:
 
         Returns whether the entry was written. A refusal of the file system
         (full disk, read-only folder, a directory at the entry's path) is
-        kept in :attr:`save_error` for :meth:`warn_failed_saves`, not
-        raised: the fit it would have cached is not lost.
+        not raised: the first is kept in :attr:`save_error` for
+        :meth:`warn_failed_saves`, and the fit it would have cached is not
+        lost.
         """
         path = self._path(key)
         tmp = None
@@ -240,7 +254,8 @@ class ArrayStore:
         except OSError as error:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
-            self.save_error = error
+            if self.save_error is None:  # the first says why; the rest repeat it
+                self.save_error = error
             return False
         except BaseException:
             if tmp is not None:
@@ -283,12 +298,15 @@ def _members_fit(file, shapes: dict) -> bool:
                     else np.lib.format.read_array_header_2_0
                 )
                 shape, _, dtype = read_header(member)
-            if dtype.hasobject:
-                return False
             expected = shapes.get(field)
             if field in _META_FIELDS:
-                if shape != () or dtype.kind != "U":
+                # A key or checksum: one short string.
+                if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * 256:
                     return False
+            elif dtype.kind not in _DATA_KINDS or dtype.itemsize > 16:
+                # Only plain numbers: an object, string or void dtype of the
+                # right shape could still declare gigabytes per element.
+                return False
             elif expected is not None and shape != tuple(expected):
                 return False
             n_bytes = prod(shape) * dtype.itemsize

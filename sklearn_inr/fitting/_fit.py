@@ -27,12 +27,32 @@ from ._results import INRFitResult
 from ._runner import FitSettings, run_fits
 from ._training import WeightsTrainer
 
-__all__ = ["FIT_PARAMETER_CONSTRAINTS", "fit_inrs"]
+__all__ = ["FIT_PARAMETER_CONSTRAINTS", "ModelNames", "fit_inrs"]
+
+
+class ModelNames(StrOptions):
+    """The ``model=`` names of the model table, read when a value is checked.
+
+    A family registered after this module was imported (a user's own, with
+    ``sklearn_inr.core.register_model``) is accepted like the built-in ones.
+    """
+
+    def __init__(self):
+        super().__init__(set(model_names()))
+
+    def is_satisfied_by(self, val):
+        self.options = set(model_names())
+        return super().is_satisfied_by(val)
+
+    def __str__(self):
+        self.options = set(model_names())
+        return super().__str__()
+
 
 # The rules of the fit parameters, shared by fit_inrs, fit_shifts and
 # INRFeaturizer: one rule, one message.
 FIT_PARAMETER_CONSTRAINTS = {
-    "model": [StrOptions(set(model_names()))],
+    "model": [ModelNames()],
     "hidden_features": [Interval(Integral, 1, None, closed="left")],
     "hidden_layers": [Interval(Integral, 0, None, closed="left")],
     # Beyond these, float32 overflows or the init's bounds underflow; useful

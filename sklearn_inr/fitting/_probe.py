@@ -28,6 +28,7 @@ from ..core import (
     resolve_device,
     torch_threads,
 )
+from ._batching import itemsizes
 from ._runner import CPU_BATCH_PIXELS, auto_batch_size
 from ._training import WeightsTrainer, train
 
@@ -80,11 +81,14 @@ def probe_shape(image_shape, device) -> tuple:
     return (min(height, side), min(width, CPU_BATCH_PIXELS // min(height, side)))
 
 
-def _layouts(spec, n_pixels, device, n_threads, n_images) -> dict:
+def _layouts(spec, n_pixels, device, n_threads, n_images, precision) -> dict:
     """``(images per batch, batches at once)`` of each kind, as the runner makes
     them: the memory cap of :func:`auto_batch_size`, one batch's share of the
     images per thread."""
-    memory_cap = auto_batch_size(spec, n_pixels, device, 4, n_threads)
+    itemsize, low_itemsize = itemsizes(torch.float32, precision)
+    memory_cap = auto_batch_size(
+        spec, n_pixels, device, itemsize, n_threads, low_itemsize
+    )
     if device.type != "cpu":
         memory_cap = min(memory_cap, max(1, GPU_PROBE_PIXELS // n_pixels))
     layouts = {}
@@ -207,7 +211,7 @@ def probe_fit_speed(
         target_seconds = 0.5 if on_cpu else 0.2
     n_threads = (n_threads or torch.get_num_threads()) if on_cpu else 1
     shape = probe_shape(tuple(image_shape), device)
-    layouts = _layouts(spec, math.prod(shape), device, n_threads, n_images)
+    layouts = _layouts(spec, math.prod(shape), device, n_threads, n_images, precision)
     measured, speeds = {}, {}
     for kind, layout in layouts.items():
         if layout not in measured:

@@ -13,11 +13,11 @@ from ..core import (
     INRSpec,
     get_loss,
     make_coordinates,
-    model_names,
     parse_device,
     render_batch,
     resolve_device,
 )
+from ._fit import ModelNames
 
 __all__ = ["render_inrs"]
 
@@ -26,7 +26,7 @@ __all__ = ["render_inrs"]
     {
         "theta": ["array-like"],
         "shape": [tuple, list],
-        "model": [StrOptions(set(model_names()))],
+        "model": [ModelNames()],
         "hidden_features": [Interval(Integral, 1, None, closed="left")],
         "hidden_layers": [Interval(Integral, 0, None, closed="left")],
         "omega_0": [Interval(Real, 1e-3, 1e4, closed="both")],

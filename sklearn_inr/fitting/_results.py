@@ -134,13 +134,19 @@ def history_steps(n_taken: int, record_every: int) -> np.ndarray:
     return np.append(np.arange(0, n_taken, record_every), n_taken)
 
 
+def n_records(n_taken: int, record_every: int) -> int:
+    """Records of an image that took ``n_taken`` steps: every ``record_every``
+    steps before it stopped, and its final loss."""
+    return len(range(0, int(n_taken), record_every)) + 1
+
+
 def trim_history(history: np.ndarray, n_taken: int, record_every: int):
     """One image's history cut to the steps it took (``n_taken``).
 
     Its recorded losses after it stopped repeat its final loss, so nothing
     is lost; a history already as short is returned as it is.
     """
-    n_kept = len(range(0, n_taken, record_every))
+    n_kept = n_records(n_taken, record_every) - 1
     if len(history) <= n_kept + 1:
         return history
     return np.concatenate([history[:n_kept], history[-1:]])
@@ -194,13 +200,13 @@ def collect_results(
     steps = np.array([int(r["n_steps"]) for r in ordered], dtype=np.int64)
     n_taken = int(steps.max())
     if n_steps is not None:
-        if len(range(0, int(n_steps), record_every)) < PADDED_RECORDS_MAX:
+        if n_records(n_steps, record_every) - 1 < PADDED_RECORDS_MAX:
             n_taken = max(n_taken, int(n_steps))
     histories = [
         trim_history(np.asarray(r["loss_history"]), int(n), record_every)
         for r, n in zip(ordered, steps)
     ]
-    n_columns = len(range(0, n_taken, record_every)) + 1
+    n_columns = n_records(n_taken, record_every)
     loss_history = np.stack([pad_history(h, n_columns) for h in histories])
     loss_history = loss_history.astype(np.float64)
     reconstructions = np.stack([r["output"] for r in ordered])
@@ -241,27 +247,31 @@ def collect_results(
         converged=ok,
     )
     if warn_convergence:
-        warn_unconverged(result, target_psnr, diverged_rows=bad, stacklevel=5)
+        warn_unconverged(result.psnr, result.converged, target_psnr,
+                         diverged_rows=bad, stacklevel=5)  # fmt: skip
     return result
 
 
 def warn_unconverged(
-    result: INRFitResult, target_psnr=None, *, diverged_rows=(), stacklevel=2
+    psnr, is_converged, target_psnr=None, *, diverged_rows=(), stacklevel=2
 ) -> bool:
     """One ConvergenceWarning if the median fit did not converge.
 
-    The median is over the images that did not diverge (divergence has its
-    own error or warning). Returns whether it warned.
+    ``psnr`` and ``is_converged`` are per image (an :class:`INRFitResult`'s
+    ``psnr`` and ``converged``, or a featurizer's class chains'). The median
+    is over the images that did not diverge (divergence has its own error or
+    warning). Returns whether it warned.
     """
-    keep = np.ones(len(result.psnr), dtype=bool)
+    psnr, is_converged = np.asarray(psnr), np.asarray(is_converged, dtype=bool)
+    keep = np.ones(len(psnr), dtype=bool)
     keep[list(diverged_rows)] = False
-    scores = result.psnr[keep]
+    scores = psnr[keep]
     if not len(scores):
         return False
     median = float(np.median(scores))
     if converged([median], target_psnr)[0]:
         return False
-    n_bad = int((~result.converged[keep]).sum())
+    n_bad = int((~is_converged[keep]).sum())
     if target_psnr is None:
         goal = (
             f"below {CONVERGENCE_FLOOR_PSNR:g} dB, the floor a fit without "
@@ -274,7 +284,8 @@ def warn_unconverged(
         )
     warnings.warn(
         f"The median INR fit ended at {median:.1f} dB PSNR, {goal}: {n_bad} of "
-        f"{len(scores)} fits did not converge (see result.converged). Give them "
+        f"{len(scores)} fits did not converge (see the result's converged, or a "
+        "featurizer's converged_). Give them "
         "more steps (n_steps), a higher lr, or a learned initialisation "
         "(INRFeaturizer(init='meta') or init='task').",
         ConvergenceWarning,

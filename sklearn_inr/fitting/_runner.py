@@ -52,7 +52,13 @@ from ._batching import (
 )
 from ._cache import ArrayStore
 from ._report import FitReport, warn_data_range
-from ._results import INRFitResult, collect_results, diverged, trim_history
+from ._results import (
+    INRFitResult,
+    collect_results,
+    diverged,
+    n_records,
+    trim_history,
+)
 from ._seeds import content_digest
 from ._settings import FitSettings
 from ._training import train
@@ -142,10 +148,9 @@ def run_fits(
         }
         for row, image in enumerate(images):
             keys[row] = content_digest(image, {**common, "init": init.key(row)})
-            hit = store.load(keys[row], shapes)
-            if hit is not None and not _history_fits(hit, settings):
-                store.n_damaged += 1
-                hit = None
+            hit = store.load(
+                keys[row], shapes, accept=lambda hit: _history_fits(hit, settings)
+            )
             if hit is not None:
                 results[row] = hit
         store.warn_damaged()
@@ -166,9 +171,8 @@ def run_fits(
         if len(todo):
             fitted = _dispatch(chunk, n_jobs, chunk_size, report)
             results.update(fitted)
-            if store is not None and fitted.save_error is not None:
-                store.save_error = fitted.save_error
-                store.warn_failed_saves()
+            if store is not None:
+                store.warn_failed_saves(fitted.save_error)
     finally:
         report.close()
     return collect_results(
@@ -187,7 +191,7 @@ def _history_fits(entry: dict, settings: FitSettings) -> bool:
     history, n_taken = entry["loss_history"], int(entry["n_steps"])
     if history.ndim != 1 or not 0 <= n_taken <= settings.n_steps:
         return False
-    own = len(range(0, n_taken, settings.record_every)) + 1
+    own = n_records(n_taken, settings.record_every)
     return len(history) in (own, settings.n_records)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ..core import INRSpec, get_model
@@ -50,11 +49,6 @@ class FitSettings:
         (``n_steps`` may be a cap of 10**9 that ``target_psnr`` never reaches).
         """
         return range(0, self.n_steps, self.record_every)
-
-    @property
-    def history_steps(self) -> np.ndarray:
-        """Steps of the history of an image that takes all ``n_steps``."""
-        return np.append(np.arange(0, self.n_steps, self.record_every), self.n_steps)
 
     @property
     def n_records(self) -> int:

@@ -217,7 +217,8 @@ class AutogradRule(OuterRule):
         objective = self.objective(rows)
         self.optimizer.zero_grad(set_to_none=not self.keep_grads)
         objective.backward()
-        return [p.grad for p in self.checked]
+        # A checked tensor the objective does not reach has no gradient.
+        return [p.grad for p in self.checked if p.grad is not None]
 
     def update(self):
         self.optimizer.step()

@@ -59,6 +59,7 @@ def stored_init(
     store = ArrayStore.from_memory(memory, kind="init")
     if store is None:
         return learn()
+    store.check_location()  # a memory= that is a file fails before learning
     network = (spec.model, spec.hidden_features, spec.hidden_layers,
                spec.out_features, spec.omega_0)  # fmt: skip
     digest = content_digest(images, {"spec": network, **key})
@@ -68,4 +69,5 @@ def stored_init(
         return hit["theta"]
     theta = learn()
     store.save(digest, theta=theta)
+    store.warn_failed_saves()
     return theta

@@ -1,0 +1,63 @@
+"""Learned inits in the ``memory=`` array store (``learned.stored_init``)."""
+
+import errno
+
+import numpy as np
+import pytest
+
+from sklearn_inr import INRSpec
+from sklearn_inr.learned import stored_init
+
+
+def test_learned_init_store_checks_memory_first_and_survives_a_refused_save(
+    tmp_path, monkeypatch
+):
+    spec = INRSpec(hidden_features=4, hidden_layers=1)
+    images = np.zeros((2, 4, 4), dtype=np.float32)
+    learned = []
+
+    def learn():
+        learned.append(1)
+        return spec.init_theta(0)
+
+    memory_file = tmp_path / "file"
+    memory_file.write_text("not a folder")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        stored_init(memory_file, images, spec=spec, key={}, size=spec.n_params,
+                    learn=learn)  # fmt: skip
+    assert not learned  # refused before any learning
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", no_space)
+    with pytest.warns(UserWarning, match="Could not write to the cache"):
+        theta = stored_init(tmp_path / "cache", images, spec=spec, key={},
+                            size=spec.n_params, learn=learn)  # fmt: skip
+    np.testing.assert_array_equal(theta, spec.init_theta(0))
+
+
+def test_a_stored_init_is_learned_once_per_key(tmp_path):
+    spec = INRSpec(hidden_features=4, hidden_layers=1)
+    images = np.random.default_rng(0).uniform(size=(2, 4, 4))
+    calls = []
+
+    def learn():
+        calls.append(1)
+        return spec.init_theta(len(calls))
+
+    first = stored_init(tmp_path, images, spec=spec, key={"learner": "a"},
+                        size=spec.n_params, learn=learn)  # fmt: skip
+    again = stored_init(tmp_path, images, spec=spec, key={"learner": "a"},
+                        size=spec.n_params, learn=learn)  # fmt: skip
+    np.testing.assert_array_equal(first, again)
+    assert len(calls) == 1
+    # Another learner, other images or another network: another entry.
+    stored_init(tmp_path, images, spec=spec, key={"learner": "b"},
+                size=spec.n_params, learn=learn)  # fmt: skip
+    stored_init(tmp_path, images[:1], spec=spec, key={"learner": "a"},
+                size=spec.n_params, learn=learn)  # fmt: skip
+    wider = INRSpec(hidden_features=5, hidden_layers=1)
+    stored_init(tmp_path, images, spec=wider, key={"learner": "a"},
+                size=wider.n_params, learn=lambda: wider.init_theta(0))  # fmt: skip
+    assert len(calls) == 3
