@@ -11,10 +11,10 @@ from sklearn.utils import Bunch
 
 from ._acdc_arrays import pick_slice, prepare, resize
 from ._acdc_io import GROUPS, find_patient_dirs, read_frame, read_gt, read_info
+from ._nifti_io import check_common_loader_params
 
 _PHASES = ("ED", "ES")
 _POLICIES = ("middle", "lv")
-_ON_ERROR = ("raise", "skip")
 
 
 def load_acdc(
@@ -289,17 +289,7 @@ def _check_params(phases, as_volumes, size, n_patients, policy, percentiles, on_
         )
     if policy not in _POLICIES:
         raise ValueError(f"slice_policy must be one of {_POLICIES}; got {policy!r}.")
-    try:
-        lo, hi = (float(p) for p in percentiles)
-    except (TypeError, ValueError):
-        lo = hi = np.nan
-    if not 0 <= lo < hi <= 100:
-        raise ValueError(
-            f"percentiles must be (low, high) with 0 <= low < high <= 100; "
-            f"got {percentiles!r}."
-        )
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}; got {on_error!r}.")
+    check_common_loader_params(percentiles, on_error)
     return tuple(given), out_size
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._nifti_io import read_volume
+from ._nifti_io import read_volume, sort_unique_cases
 
 GROUPS = ("NOR", "MINF", "DCM", "HCM", "RV")
 GT_LABELS = (0, 1, 2, 3)
@@ -64,14 +64,7 @@ def find_patient_dirs(root):
             "extracted ACDC data, or write a synthetic cohort with "
             "sklearn_inr.datasets.make_acdc_like(root)."
         )
-    cases.sort(key=lambda p: (p.name, str(p)))
-    for first, second in zip(cases, cases[1:]):
-        if first.name == second.name:
-            # Two folders for one patient would put it in two CV groups.
-            raise ValueError(
-                f"Patient {first.name} appears twice: {str(first)!r} and "
-                f"{str(second)!r}. Point `root` at only one of the two collections."
-            )
+    sort_unique_cases(cases)
     misnamed = {}
     for parent in sorted({p.parent for p in cases}):
         for path in _subdirs(parent):

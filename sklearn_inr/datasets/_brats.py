@@ -9,11 +9,16 @@ import numpy as np
 import torch
 from sklearn.utils import Bunch
 
-from ._nifti_io import MODALITIES, find_case_dirs, misnamed_dirs, read_case
+from ._nifti_io import (
+    MODALITIES,
+    check_common_loader_params,
+    find_case_dirs,
+    misnamed_dirs,
+    read_case,
+)
 from ._slice_policy import select_slices, slice_counts
 
 _NORMALIZE = ("slice", "volume")
-_ON_ERROR = ("raise", "skip")
 
 
 def load_brats_slices(
@@ -327,17 +332,7 @@ def _check_params(
         )
     if normalize not in _NORMALIZE:
         raise ValueError(f"normalize must be one of {_NORMALIZE}; got {normalize!r}.")
-    try:
-        lo, hi = (float(p) for p in percentiles)
-    except (TypeError, ValueError):
-        lo = hi = np.nan
-    if not 0 <= lo < hi <= 100:
-        raise ValueError(
-            f"percentiles must be (low, high) with 0 <= low < high <= 100; "
-            f"got {percentiles!r}."
-        )
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}; got {on_error!r}.")
+    check_common_loader_params(percentiles, on_error)
     return modalities, out_size
 
 

@@ -30,6 +30,8 @@ _SKIP_HINT = "or pass on_error='skip' to load the other patients"
 # file's own size, before any voxel is read: a 1 KB file that claims
 # 2000 x 1000 x 1000 voxels must not cost gigabytes to refuse.
 MAX_VOXELS = 512**3
+# What the loaders do with a patient whose files are bad.
+ON_ERROR = ("raise", "skip")
 
 
 def find_case_dirs(root):
@@ -67,15 +69,38 @@ def find_case_dirs(root):
             "Point `root` at the extracted BraTS training data, or write a synthetic "
             "cohort with sklearn_inr.datasets.make_brats_like(root)."
         )
+    sort_unique_cases(cases)
+    return cases
+
+
+def sort_unique_cases(cases: list) -> None:
+    """Sort patient folders by name, in place; refuse a patient found twice.
+
+    Two folders for one patient (two collections under one root) would put
+    it in two cross-validation groups.
+    """
     cases.sort(key=lambda p: (p.name, str(p)))
     for first, second in zip(cases, cases[1:]):
         if first.name == second.name:
-            # Two folders for one patient would put it in two CV groups.
             raise ValueError(
                 f"Patient {first.name} appears twice: {str(first)!r} and "
                 f"{str(second)!r}. Point `root` at only one of the two collections."
             )
-    return cases
+
+
+def check_common_loader_params(percentiles, on_error) -> None:
+    """The checks of the loaders' shared ``percentiles`` and ``on_error``."""
+    try:
+        lo, hi = (float(p) for p in percentiles)
+    except (TypeError, ValueError):
+        lo = hi = np.nan
+    if not 0 <= lo < hi <= 100:
+        raise ValueError(
+            f"percentiles must be (low, high) with 0 <= low < high <= 100; "
+            f"got {percentiles!r}."
+        )
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}; got {on_error!r}.")
 
 
 def _case_dirs_in(folder):
