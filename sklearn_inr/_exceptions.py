@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
-__all__ = ["DivergenceWarning", "INRDivergenceError", "LabelLeakWarning"]
+__all__ = [
+    "user_stacklevel",
+    "DivergenceWarning",
+    "INRDivergenceError",
+    "LabelLeakWarning",
+]
 
 
 class INRDivergenceError(ValueError):
@@ -132,3 +140,32 @@ class LabelLeakWarning(UserWarning):
     >>> caught[0].category is LabelLeakWarning
     True
     """
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# scikit-learn's decorators around our public functions and fit methods
+# (validate_params, _fit_context, the set_output wrappers): their frames are
+# not the user's either.
+_WRAPPERS = {
+    "sklearn.base",
+    "sklearn.utils._param_validation",
+    "sklearn.utils._set_output",
+}
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside sklearn-inr.
+
+    Call it in the function that calls :func:`warnings.warn`: the warning then
+    points at the user's line, however deep in the package it was raised
+    (``fit_inrs`` and ``INRFeaturizer.fit`` reach the runner through
+    different depths). In a worker thread, where no frame is the user's, it
+    points at the outermost frame.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+        or frame.f_globals.get("__name__") in _WRAPPERS
+    ):
+        frame, level = frame.f_back, level + 1
+    return level

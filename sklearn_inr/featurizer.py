@@ -285,7 +285,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         if y is None:
             out = fitted_arrays(self._fit_label_free(images))
         else:
-            warn_label_leak(stacklevel=4)
+            warn_label_leak()
             self.classes_, y_index = np.unique(y, return_inverse=True)
             out = fit_chains(
                 fitted, images, y_index, len(self.classes_), start, self._seed

@@ -29,3 +29,30 @@ def test_label_leak_warning_can_be_filtered_on_its_own():
         with pytest.raises(LabelLeakWarning):
             warnings.warn("leak", LabelLeakWarning)
     assert [str(w.message) for w in caught] == ["other"]
+
+
+def test_warnings_point_at_the_users_line_whatever_the_entry_point():
+    # fit_inrs and INRFeaturizer reach the runner through different depths;
+    # both warnings must name this file, not a line inside the package.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_inr import INRFeaturizer, fit_inrs
+
+    images = np.random.default_rng(0).uniform(size=(2, 6, 6)).astype(np.float32)
+    small = {"hidden_features": 4, "hidden_layers": 1, "n_steps": 2}
+    for call in (
+        lambda: fit_inrs(images, target_psnr=60.0, random_state=0, **small),
+        lambda: INRFeaturizer(target_psnr=60.0, random_state=0, **small).fit(images),
+        lambda: INRFeaturizer(
+            target_psnr=60.0, random_state=0, warm_start_by_class=True, **small
+        ).fit(images, [0, 1]),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        ours = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+        assert ours and all(w.filename == __file__ for w in ours), [
+            (w.filename, w.lineno) for w in ours
+        ]

@@ -154,8 +154,7 @@ def fit_chains(featurizer, images, y_index, n_classes: int, start, seed: int) ->
             ),
             verbose=featurizer.verbose,
         )
-    warn_unconverged(out["psnr"], out["converged"], featurizer.target_psnr,
-                     stacklevel=4)  # fmt: skip
+    warn_unconverged(out["psnr"], out["converged"], featurizer.target_psnr)
     return out
 
 

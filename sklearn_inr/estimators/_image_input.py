@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, validate_data
 
+from .._exceptions import user_stacklevel
 from ..fitting import check_intensity_range
 
 __all__ = ["MIN_PIXELS", "ImageInput", "flat_image_shape", "validate_images"]
@@ -103,7 +104,7 @@ def validate_images(estimator, X, *, reset: bool, loss=None) -> ImageInput:
             f"(shape {image_shape}): each INR then fits more parameters "
             "than there are values, and theta says little about the image.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     check_intensity_range(images, estimator.loss if loss is None else loss)
     return ImageInput(images, image_shape, was_2d)

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from .._exceptions import LabelLeakWarning
+from .._exceptions import LabelLeakWarning, user_stacklevel
 from ..fitting import GivenInit
 
 __all__ = ["check_chain_labels", "fit_class_chains", "warn_label_leak"]
@@ -45,7 +45,7 @@ def check_chain_labels(images, y) -> np.ndarray:
     return y
 
 
-def warn_label_leak(stacklevel: int = 2) -> None:
+def warn_label_leak() -> None:
     """The one warning of a fit with weight transfer."""
     warnings.warn(
         "warm_start_by_class=True: each training image's INR starts from "
@@ -55,7 +55,7 @@ def warn_label_leak(stacklevel: int = 2) -> None:
         "differ. Evaluate only with test folds passed through transform() "
         "(e.g. inside a Pipeline), never on fit_transform output.",
         LabelLeakWarning,
-        stacklevel=stacklevel + 1,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -96,8 +96,7 @@ def check_one_image(spec, settings, shape, here: torch.device) -> None:
     itemsize, low_itemsize = itemsizes(settings.dtype, settings.precision)
     needed = bytes_per_batch(spec, 1, shape[0] * shape[1], itemsize, here.type,
                              low_itemsize)  # fmt: skip
-    warn_memory_budget(needed, memory_budget(here), spec, shape, here.type,
-                       stacklevel=5)  # fmt: skip
+    warn_memory_budget(needed, memory_budget(here), spec, shape, here.type)
 
 
 class BatchSizer:

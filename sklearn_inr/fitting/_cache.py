@@ -39,6 +39,8 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from .._exceptions import user_stacklevel
+
 __all__ = ["ArrayStore"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -118,7 +120,7 @@ class ArrayStore:
                 "fits found there are reused, new fits are not kept. Pass a "
                 "writable folder as memory= to keep them.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
 
     def _path(self, key: str) -> Path:
@@ -167,7 +169,7 @@ class ArrayStore:
                 "non-finite or of another key); they are refitted and "
                 "overwritten.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
 
     def warn_failed_saves(self, error: OSError | None = None) -> None:
@@ -184,7 +186,7 @@ class ArrayStore:
                 "the fits went on without caching. Free space or pass a "
                 "writable folder as memory= to keep them.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
             self.save_error = None
 

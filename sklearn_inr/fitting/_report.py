@@ -25,6 +25,8 @@ import warnings
 
 import numpy as np
 
+from .._exceptions import user_stacklevel
+
 __all__ = ["COST_NOTICE_SECONDS", "FitReport", "format_duration", "warn_data_range",
            "warn_memory_budget"]  # fmt: skip
 
@@ -162,7 +164,7 @@ class FitReport:
         )
 
 
-def warn_data_range(images: np.ndarray, loss: str, stacklevel: int = 2) -> bool:
+def warn_data_range(images: np.ndarray, loss: str) -> bool:
     """Warn once if ``loss="mse"`` images leave [0, 1]; return whether it warned.
 
     PSNR (``result.psnr``, ``train_psnr_``, ``score``) and ``target_psnr``
@@ -181,12 +183,12 @@ def warn_data_range(images: np.ndarray, loss: str, stacklevel: int = 2) -> bool:
         "the images to [0, 1] (e.g. divide 8-bit images by 255) for meaningful "
         "PSNRs.",
         UserWarning,
-        stacklevel=stacklevel + 1,
+        stacklevel=user_stacklevel(),
     )
     return True
 
 
-def warn_memory_budget(needed, budget, spec, shape, device_type, stacklevel=2):
+def warn_memory_budget(needed, budget, spec, shape, device_type):
     """Warn when even one image's training memory exceeds the runner's budget."""
     if needed <= budget:
         return False
@@ -199,6 +201,6 @@ def warn_memory_budget(needed, budget, spec, shape, device_type, stacklevel=2):
         "time but may run out of memory; lower hidden_features or "
         "hidden_layers, or fit smaller images.",
         UserWarning,
-        stacklevel=stacklevel + 1,
+        stacklevel=user_stacklevel(),
     )
     return True

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._exceptions import DivergenceWarning, INRDivergenceError
+from .._exceptions import DivergenceWarning, INRDivergenceError, user_stacklevel
 from ..core import INRSpec
 from ..metrics import mean_squared_error_per_image, psnr
 
@@ -231,7 +231,7 @@ def collect_results(
         )
         if on_divergence == "raise":
             raise error
-        warnings.warn(str(error), DivergenceWarning, stacklevel=3)
+        warnings.warn(str(error), DivergenceWarning, stacklevel=user_stacklevel())
     ok = converged(scores, target_psnr)
     ok[bad] = False
     result = INRFitResult(
@@ -248,13 +248,11 @@ def collect_results(
     )
     if warn_convergence:
         warn_unconverged(result.psnr, result.converged, target_psnr,
-                         diverged_rows=bad, stacklevel=5)  # fmt: skip
+                         diverged_rows=bad)  # fmt: skip
     return result
 
 
-def warn_unconverged(
-    psnr, is_converged, target_psnr=None, *, diverged_rows=(), stacklevel=2
-) -> bool:
+def warn_unconverged(psnr, is_converged, target_psnr=None, *, diverged_rows=()) -> bool:
     """One ConvergenceWarning if the median fit did not converge.
 
     ``psnr`` and ``is_converged`` are per image (an :class:`INRFitResult`'s
@@ -289,6 +287,6 @@ def warn_unconverged(
         "more steps (n_steps), a higher lr, or a learned initialisation "
         "(INRFeaturizer(init='meta') or init='task').",
         ConvergenceWarning,
-        stacklevel=stacklevel + 1,
+        stacklevel=user_stacklevel(),
     )
     return True

@@ -133,7 +133,7 @@ def run_fits(
     spec.check_size(torch.finfo(settings.dtype).bits // 8)
     # PSNR assumes a data range of 1: out of it, the convergence check means
     # nothing, so only the range is warned about.
-    judge = not warn_data_range(images, settings.loss, stacklevel=4)
+    judge = not warn_data_range(images, settings.loss)
     store = ArrayStore.from_memory(memory)
     keys = [None] * len(images)
     results = {}
