@@ -5,13 +5,12 @@ every bad input is reported in one place, with the file and the fix.
 """
 
 import math
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from ._nifti_io import read_volume, sort_unique_cases
+from ._nifti_io import check_root, read_volume, sort_unique_cases
 
 GROUPS = ("NOR", "MINF", "DCM", "HCM", "RV")
 GT_LABELS = (0, 1, 2, 3)
@@ -34,23 +33,10 @@ def find_patient_dirs(root):
     (``training/``, ``testing/``), then two (``ACDC/database/training``):
     the first level that holds any is used.
     """
-    if not isinstance(root, str | os.PathLike):
-        raise ValueError(
-            f"root must be a folder path (str or pathlib.Path), got "
-            f"{type(root).__name__}."
-        )
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(
-            f"ACDC root {str(root)!r} does not exist. Pass the folder that holds "
-            "the patientNNN folders (or the 'training' / 'testing' folders above "
-            "them)."
-        )
-    if not root.is_dir():
-        raise NotADirectoryError(
-            f"ACDC root {str(root)!r} is a file, not a folder. Pass the folder that "
-            "holds the patientNNN folders."
-        )
+    root = check_root(
+        root, "ACDC", "the patientNNN folders",
+        "(or the 'training' / 'testing' folders above them)",
+    )  # fmt: skip
     level = [root]
     for _ in range(3):
         cases = [p for folder in level for p in _subdirs(folder) if _is_patient(p)]

@@ -40,22 +40,10 @@ def find_case_dirs(root):
     Case folders are looked for directly in ``root`` and, when there are none,
     one level down (``root/BraTS2021_Training_Data/BraTS2021_00000``).
     """
-    if not isinstance(root, str | os.PathLike):
-        raise ValueError(
-            f"root must be a folder path (str or pathlib.Path), got "
-            f"{type(root).__name__}."
-        )
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(
-            f"BraTS root {str(root)!r} does not exist. Pass the folder that holds "
-            "the BraTS2021_XXXXX case folders (or the folder one level above it)."
-        )
-    if not root.is_dir():
-        raise NotADirectoryError(
-            f"BraTS root {str(root)!r} is a file, not a folder. Pass the folder that "
-            "holds the BraTS2021_XXXXX case folders."
-        )
+    root = check_root(
+        root, "BraTS", "the BraTS2021_XXXXX case folders",
+        "(or the folder one level above it)",
+    )  # fmt: skip
     cases = _case_dirs_in(root)
     if not cases:
         for child in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -71,6 +59,32 @@ def find_case_dirs(root):
         )
     sort_unique_cases(cases)
     return cases
+
+
+def check_root(root, dataset: str, holds: str, above: str) -> Path:
+    """``root`` as an existing folder, or an error saying what to pass.
+
+    ``holds`` names what the folder should hold ("the patientNNN folders")
+    and ``above`` where else it may point ("(or the folder one level above
+    it)"), for the messages of each loader.
+    """
+    if not isinstance(root, str | os.PathLike):
+        raise ValueError(
+            f"root must be a folder path (str or pathlib.Path), got "
+            f"{type(root).__name__}."
+        )
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(
+            f"{dataset} root {str(root)!r} does not exist. Pass the folder that "
+            f"holds {holds} {above}."
+        )
+    if not root.is_dir():
+        raise NotADirectoryError(
+            f"{dataset} root {str(root)!r} is a file, not a folder. Pass the folder "
+            f"that holds {holds}."
+        )
+    return root
 
 
 def sort_unique_cases(cases: list) -> None:
