@@ -13,6 +13,7 @@ _EXPORTS = {
     "INRDivergenceError": "._exceptions",
     "LabelLeakWarning": "._exceptions",
     "MLPClassifier": ".classifier",
+    "ConvNetClassifier": ".estimators._convnet",
     "INRSpec": ".core",
     "flatten_theta": ".core",
     "make_coordinates": ".core",

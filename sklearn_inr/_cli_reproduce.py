@@ -20,7 +20,9 @@ from pathlib import Path
 import joblib
 import torch
 
+from ._cli_data import DATA, assumed_layout, load_data, write_cohort
 from .experiments import (
+    DATASETS,
     data_seconds,
     estimate,
     format_plan,
@@ -38,10 +40,20 @@ _FLAG_HINTS = (
     (re.escape("pass on_error='skip'"), "pass --on-error skip"),
     (re.escape("Point `root` at"), "Point --data at"),
     (
-        re.escape(
-            "write a synthetic cohort with sklearn_inr.datasets.make_brats_like(root)"
-        ),
+        r"write a synthetic cohort with "
+        r"sklearn_inr\.datasets\.make_(brats|acdc)_like\(root\)",
         "drop --data to run on a synthetic cohort",
+    ),
+    # ACDC's: the classification needs every patient's group, and the command
+    # line places its slices with slice_policy="lv".
+    (
+        re.escape("Pass require_labels=False to load it with target -1, or add"),
+        "Classifying needs every patient's group: pass --on-error skip to leave "
+        "it out, or add",
+    ),
+    (
+        re.escape("Check the mask, use slice_policy='middle', or"),
+        "Check the mask (the command line places its slices in the LV cavity), or",
     ),
     (r"; they are listed with the reason in the returned Bunch's `skipped`", ""),
     (
@@ -78,7 +90,7 @@ def run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if args.data is not None and args.data.exists() and not args.data.is_dir():
         parser.error(
             f"argument --data: {str(args.data)!r} is a file, not a folder; pass "
-            "the folder holding the BraTS2021_XXXXX case folders"
+            f"the folder holding {DATA[args.dataset]['folder']}"
         )
     cache = None if args.no_cache else (args.cache or args.out / "cache")
     # Checked now, not after minutes of fitting.
@@ -203,13 +215,16 @@ def _reproduce(
     cache: Path | None,
     client=None,
 ) -> int:
-    from .datasets import load_brats_slices, make_brats_like
-
     uses_cuda = args.device == "cuda" or (
         args.device == "auto" and torch.cuda.is_available()
     )
     preset = args.preset or ("paper" if uses_cuda else "cpu")
-    settings = get_preset(preset)
+    dataset, layout = args.dataset, DATA[args.dataset]
+    pair = DATASETS[dataset]["pair"]
+    try:
+        settings = get_preset(preset, dataset)
+    except ValueError as exc:
+        parser.error(f"argument --preset: {exc} (--dataset {dataset})")
     n_patients = args.n_patients or settings["n_patients"]
     size = settings["image_size"]
     if args.data is None or args.dry_run:
@@ -217,7 +232,8 @@ def _reproduce(
         # written (minutes at the paper's size), with its known layout.
         if args.data is None:
             shape = tuple(settings["cohort_shape"][:2])
-            basis = f"a synthetic cohort of {n_patients} patients"
+            kind = "" if dataset == "brats" else f"{layout['layout']} "
+            basis = f"a synthetic {kind}cohort of {n_patients} patients"
             if n_patients < args.folds:
                 parser.error(
                     f"argument --folds: {args.folds} folds need at least "
@@ -227,15 +243,18 @@ def _reproduce(
         else:
             if not args.data.is_dir():
                 parser.error(f"argument --data: {str(args.data)!r} does not exist")
-            # Native BraTS slices are 240 x 240.
-            shape = (240, 240)
+            shape = layout["native"][:2]
             basis = (
-                f"{args.data}, assuming {n_patients} patients with a slice pair "
-                "each (the data are not read in a dry run)"
+                f"{args.data}, assuming {n_patients} patients with a {pair} each "
+                "(the data are not read in a dry run)"
             )
         if size is not None:
             shape = (size, size)
-        _print_plan(settings, preset, 2 * n_patients, shape, basis, args)
+        target, groups = assumed_layout(dataset, n_patients)
+        _print_plan(
+            settings, preset, 2 * n_patients, shape, basis, args, target, groups,
+            loaded=False,
+        )  # fmt: skip
         if args.dry_run:
             print("Dry run: nothing was fitted, generated or written.")
             return 0
@@ -244,27 +263,23 @@ def _reproduce(
     with tempfile.TemporaryDirectory(prefix="sklearn_inr_cohort_") as tmp:
         if args.data is None:
             shape = tuple(settings["cohort_shape"])
+            voxels = " x ".join(map(str, shape))
             print(
-                f"Writing a synthetic BraTS-layout cohort of {n_patients} patients "
-                f"({' x '.join(map(str, shape))} voxels) to a temporary folder...",
+                f"Writing a synthetic {layout['layout']}-layout cohort of "
+                f"{n_patients} patients ({voxels} voxels) to a temporary folder...",
                 file=sys.stderr,
             )
-            root = make_brats_like(tmp, n_patients, shape, random_state=args.seed)
+            root = write_cohort(dataset, tmp, n_patients, shape, args.seed)
+            writer = "make_acdc_like" if dataset == "acdc" else "make_brats_like"
             description = (
-                f"synthetic BraTS-layout cohort (make_brats_like, {n_patients} "
-                f"patients, {' x '.join(map(str, shape))} voxels, seed {args.seed})"
+                f"synthetic {layout['layout']}-layout cohort ({writer}, "
+                f"{n_patients} patients, {voxels} voxels, seed {args.seed})"
             )
         else:
             root = args.data
-            description = f"BraTS folder {args.data}"
+            description = f"{layout['layout']} folder {args.data}"
         try:
-            data = load_brats_slices(
-                root,
-                "flair",
-                size=settings["image_size"],
-                n_patients=n_patients,
-                on_error=args.on_error,
-            )
+            data = load_data(dataset, root, settings, n_patients, args.on_error)
         except (OSError, ValueError) as exc:
             # The loader names the file and the fix of every problem of the
             # data (a memory shortfall included); anything else is a bug of
@@ -274,16 +289,14 @@ def _reproduce(
     n_loaded = len(set(data.groups.tolist()))
     if n_loaded < args.folds:
         parser.error(
-            f"only {n_loaded} patients yielded a tumour/no-tumour slice pair, too "
-            f"few for {args.folds} folds"
+            f"only {n_loaded} patients yielded a {pair}, too few for {args.folds} folds"
         )
     if args.n_patients is not None and n_loaded < args.n_patients:
         names = ", ".join(list(data.skipped)[:5])
         names += ", ..." if len(data.skipped) > 5 else ""
         print(
             f"warning: --n-patients {args.n_patients} asks for more patients than "
-            f"{args.data or 'the cohort'} has: only {n_loaded} yield a tumour/"
-            "no-tumour slice pair "
+            f"{args.data or 'the cohort'} has: only {n_loaded} yield a {pair} "
             f"({len(data.skipped)} folders skipped{': ' if names else ''}{names}); "
             f"using {n_loaded}.",
             file=sys.stderr,
@@ -300,12 +313,17 @@ def _reproduce(
             data.target,
             data.groups,
         )
-    description += f", FLAIR, {n_loaded} patients loaded"
+    modality = "ED and ES short-axis slices" if dataset == "acdc" else "FLAIR"
+    description += f", {modality}, {n_loaded} patients loaded"
     print(
         f"Preset {preset!r}: {settings['description']}\n"
         f"Data: {description}; {len(data.images)} slices.",
         file=sys.stderr,
     )
+    # Class names from the data (ACDC's target_names), the rest from the table.
+    described = dict(DATASETS[dataset])
+    if "target_names" in data:
+        described["class_names"] = dict(enumerate(map(str, data.target_names)))
     # The runner sends its chunks of INR fits to the active joblib backend:
     # with --dask-scheduler, the cluster's workers.
     backend = (
@@ -325,6 +343,7 @@ def _reproduce(
             device=args.device,
             cache_dir=cache,
             data_description=description,
+            dataset=described,
             stage_seconds={"data": load_seconds},
             verbose=1,
         )
@@ -338,9 +357,21 @@ def _reproduce(
 
 
 def _print_plan(
-    settings, preset, n_slices, image_shape, basis, args, target=None, groups=None
+    settings,
+    preset,
+    n_slices,
+    image_shape,
+    basis,
+    args,
+    target=None,
+    groups=None,
+    loaded=True,
 ) -> None:
-    """Print what the run will fit and how long that should take (stdout)."""
+    """Print what the run will fit and how long that should take (stdout).
+
+    ``loaded``: the data are read already (no time left to write or load
+    them); else ``target`` and ``groups`` are the layout assumed.
+    """
     stages = plan(
         settings,
         n_slices,
@@ -365,10 +396,12 @@ def _print_plan(
             stages,
             throughput,
             data_seconds=None
-            if target is not None
+            if loaded
             else data_seconds(
                 n_slices // 2,
-                settings["cohort_shape"] if args.data is None else (240, 240, 155),
+                settings["cohort_shape"]
+                if args.data is None
+                else DATA[args.dataset]["native"],
                 args.data is None,
             ),
         ),

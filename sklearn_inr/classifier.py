@@ -11,28 +11,24 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy.special import expit, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .core import resolve_device
 from .estimators._mlp_network import (
     MLP_ACTIVATIONS,
-    cuda_indices,
     make_net,
     training_callbacks,
     training_threads,
 )
-from .estimators._net_state import net_from_state, net_to_state
+from .estimators._skorch_classifier import SkorchClassifier
 
 __all__ = ["MLPClassifier"]
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
+class MLPClassifier(SkorchClassifier):
     """Multilayer-perceptron classifier trained with Adam, built on skorch.
 
     Meant for flattened INR weights ("theta", from
@@ -211,14 +207,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = True
-        tags.classifier_tags.multi_label = False
-        tags.input_tags.sparse = False
-        tags.input_tags.allow_nan = False
-        return tags
-
     def _hidden_sizes(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, Integral):
@@ -252,23 +240,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         hidden = self._hidden_sizes()
 
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
+        y_net = self._encode_labels(y)
         n_classes = len(self.classes_)
-        if n_classes < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; got "
-                f"1 class ({self.classes_[0]!r})."
-            )
-        y_enc = encoder.transform(y)
-        binary = n_classes == 2
-
-        # One seed for everything random in training (init, shuffling,
-        # dropout, validation split); drawn from the global NumPy RNG when
-        # random_state is None, as scikit-learn estimators do.
-        seed = int(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        )
+        seed = self._training_seed()
         device = str(resolve_device(self.device))
         batch_size = (
             min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size
@@ -293,21 +267,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "device": device,
             "verbose": int(self.verbose),
         }
-        net = self._make_net(
-            self._net_config, train_split=train_split, callbacks=callbacks
-        )
-        y_net = y_enc.astype(np.float32) if binary else y_enc.astype(np.int64)
-
-        # fork_rng restores torch's global RNG state afterwards, so seeding
-        # here makes this fit reproducible without side effects on the caller.
-        with torch.random.fork_rng(devices=cuda_indices(device)):
-            torch.manual_seed(seed)
-            with training_threads(self._net_config):
-                net.fit(X, y_net)
-
-        self.net_ = net
-        self.history_ = net.history
-        self.n_iter_ = len(net.history)
+        self._train_net(X, y_net, seed, train_split=train_split, callbacks=callbacks)
         return self
 
     def _make_net(self, config: dict, train_split=None, callbacks=()):
@@ -316,83 +276,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         # (labels, seeds, loss, persistence) overrides only this.
         return make_net(config, train_split=train_split, callbacks=callbacks)
 
-    def __getstate__(self) -> dict:
-        # Persist the weights as NumPy arrays and the history as plain lists,
-        # not the skorch net, which skops.io could not audit (see
-        # _net_state.py). The net is rebuilt in __setstate__.
-        state = dict(super().__getstate__())
-        net = state.pop("net_", None)
-        if net is not None:
-            state["_module_state"], state["history_"] = net_to_state(
-                net, state["history_"]
-            )
-        return state
+    def _training_threads(self, config: dict):
+        return training_threads(config)
 
-    def __setstate__(self, state: dict) -> None:
-        state = dict(state)
-        module_state = state.pop("_module_state", None)
-        super().__setstate__(state)
-        if module_state is None:
-            return
-        self.net_ = net_from_state(
-            self._make_net, self._net_config, module_state, self.history_
-        )
-        self.history_ = self.net_.history_
-
-    def decision_function(self, X) -> np.ndarray:
-        """Raw output logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        logits : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            For two classes, the logit of ``classes_[1]`` (positive means
-            ``classes_[1]``); otherwise one logit per class.
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        logits = self.net_.forward(X, training=False, device="cpu")
-        return logits.detach().numpy().astype(np.float64)
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities in the order of ``classes_``; rows sum to 1.
-        """
-        logits = self.decision_function(X)
-        # Computed in float64 from the logits so that rows sum to 1 and the
-        # ranking matches decision_function exactly.
-        if logits.ndim == 1:
-            p1 = expit(logits)
-            return np.column_stack([1.0 - p1, p1])
-        return softmax(logits, axis=1)
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        logits = self.decision_function(X)
-        if logits.ndim == 1:
-            return self.classes_[(logits > 0).astype(int)]
-        return self.classes_[np.argmax(logits, axis=1)]
+    def _net_input(self, X) -> np.ndarray:
+        return validate_data(self, X, dtype=np.float32, reset=False)

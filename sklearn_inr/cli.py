@@ -1,7 +1,8 @@
 """The ``sklearn-inr`` command line.
 
 ``sklearn-inr reproduce`` (or ``python -m sklearn_inr reproduce``) runs the
-paper's experiment with a leak audit (:func:`sklearn_inr.experiments.
+paper's experiment with a leak audit, on BraTS slice pairs or, with
+``--dataset acdc``, on the five ACDC groups (:func:`sklearn_inr.experiments.
 run_reproduction`) and writes ``results.json``, ``report.md`` and figures
 to ``--out``, all at once at the end, so an interrupted run leaves the
 previous outputs complete. Fitted INRs are cached in ``<out>/cache``
@@ -40,14 +41,22 @@ from pathlib import Path
 
 from . import __version__
 
-__all__ = ["MAX_PATIENTS", "MAX_SEED", "PRESET_NAMES", "build_parser", "main"]
+__all__ = [
+    "DATASET_NAMES",
+    "MAX_PATIENTS",
+    "MAX_SEED",
+    "PRESET_NAMES",
+    "build_parser",
+    "main",
+]
 
 # Nothing heavy is imported here: ``sklearn-inr --help`` and ``--version``
 # answer without torch, scikit-learn or the experiments (seconds to import);
 # the subcommand's module is imported when it runs. The preset names are
 # repeated for the same reason (tests/test_cli.py checks them against
-# ``sklearn_inr.experiments.PRESETS``).
+# ``sklearn_inr.experiments.PRESETS``), as are the datasets.
 PRESET_NAMES = ("cpu", "cpu-240", "paper", "tiny")
+DATASET_NAMES = ("brats", "acdc")
 # The most patients --n-patients accepts: more than any BraTS release (1,251
 # in 2021). Planning that many adds seconds and ~60 MB to a dry run; the
 # plan's labels, folds and replayed cache keys grow with the patients, and
@@ -114,12 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     reproduce.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        default="brats",
+        help="the task: 'brats' (tumour vs no-tumour FLAIR slices, two per "
+        "patient) or 'acdc' (the five ACDC diagnostic groups from "
+        "mid-ventricular ED and ES short-axis slices, two per patient); "
+        "default: brats",
+    )
+    reproduce.add_argument(
         "--data",
         metavar="DIR",
         type=Path,
-        help="a BraTS2021 Task 1 folder (BraTS2021_XXXXX case folders; other "
-        "folders are listed and ignored); default: a synthetic cohort in the same "
-        "layout, generated in a temporary folder",
+        help="a BraTS2021 Task 1 folder (BraTS2021_XXXXX case folders), or "
+        "with --dataset acdc an ACDC folder (patientNNN folders, training or "
+        "testing); other folders are listed and ignored; default: a synthetic "
+        "cohort in the same layout, generated in a temporary folder",
     )
     reproduce.add_argument(
         "--out",
@@ -150,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PRESET_NAMES,
         help="settings: 'paper' (the paper's, for a GPU), 'cpu' (minutes on 2 "
         "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, about 45 "
-        "minutes on 2 cores) or 'tiny' (smoke tests only; meaningless numbers); "
-        "default: "
-        "'paper' when the run uses CUDA, else 'cpu'",
+        "minutes on 2 cores; brats only) or 'tiny' (smoke tests only; "
+        "meaningless numbers); each has its own data sizes per --dataset; "
+        "default: 'paper' when the run uses CUDA, else 'cpu'",
     )
     reproduce.add_argument(
         "--device",
@@ -177,8 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_n_patients,
         metavar="N",
         help=f"patients to use, at most {MAX_PATIENTS:,} (default: the "
-        "preset's; 40 for 'cpu', 75 for 'cpu-240' and 'paper'); a warning says "
-        "so when --data has fewer",
+        "preset's; brats: 40 for 'cpu', 75 for 'cpu-240' and 'paper'; acdc: "
+        "50 for 'cpu', 100 for 'paper'); a warning says so when --data has "
+        "fewer",
     )
     reproduce.add_argument(
         "--on-error",
@@ -194,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the plan (INR fits and FLOPs per stage) and its estimated "
         "duration, from a few-second speed probe on --device, then exit: "
         "nothing is fitted, generated or written. With --data, the slices are "
-        "assumed to be --n-patients (or the preset's) pairs, as the data are "
-        "not read",
+        "assumed to be --n-patients (or the preset's) pairs (BraTS: tumour and "
+        "no-tumour; ACDC: ED and ES, groups in turn), as the data are not read",
     )
     reproduce.add_argument(
         "--dask-scheduler",
@@ -233,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     --------
     >>> from sklearn_inr.cli import main
     >>> main(["reproduce", "--out", "results", "--folds", "3"])  # doctest: +SKIP
+    0
+    >>> main(["reproduce", "--dataset", "acdc", "--out", "acdc"])  # doctest: +SKIP
     0
     """
     parser = build_parser()

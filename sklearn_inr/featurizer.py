@@ -57,6 +57,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     %(inner_steps)s
     %(meta_batch_size)s
     %(warm_start_by_class)s
+    %(spatial_ndim)s
     %(image_shape)s
     %(batch_size)s
     %(device)s
@@ -76,7 +77,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         ``features="shift"``, ``hidden_layers * hidden_features``; with
         ``features="latent"``, ``latent_dim``).
     image_shape_ : tuple of int
-        ``(H, W)`` or ``(H, W, C)``.
+        ``(H, W)`` or ``(H, W, C)``; with ``spatial_ndim=3``, ``(D, H, W)``
+        or ``(D, H, W, C)``.
     init_params_ : ndarray of shape (n_params,) or None
         The shared initialisation (``None`` with ``init="random"``); the
         learned one with ``init="meta"``, and the fixed base network with
@@ -165,6 +167,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         inner_steps=10,
         meta_batch_size=16,
         warm_start_by_class=False,
+        spatial_ndim=2,
         image_shape=None,
         batch_size="auto",
         device="auto",
@@ -192,6 +195,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.inner_steps = inner_steps
         self.meta_batch_size = meta_batch_size
         self.warm_start_by_class = warm_start_by_class
+        self.spatial_ndim = spatial_ndim
         self.image_shape = image_shape
         self.batch_size = batch_size
         self.device = device
@@ -207,7 +211,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         """This featurizer with the parameters of its last fit (``FittedView``)."""
         # One pickled by a version without the snapshot: its live parameters.
         params = vars(self).get("_fit_params") or self.get_params(deep=False)
-        return FittedView(self, params)
+        # A fit of a version without volumes read 2-D images.
+        return FittedView(self, {"spatial_ndim": 2, **params})
 
     def _fit_label_free(self, images):
         """Fit ``images`` from the label-free initialisation."""
@@ -268,7 +273,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         # Every check before any fitted attribute is set or any work starts.
         features.check(fitted)
         images, self.image_shape_, self._input_was_2d = validate_images(
-            self, X, reset=True
+            self, X, reset=True, spatial_ndim=fitted.spatial_ndim
         )
         start.check(fitted, images, y)
         # init="task" learns the init with the labels (checked just above);

@@ -31,6 +31,23 @@ def make_smooth_images():
     ).astype(np.float32)
 
 
+def make_smooth_volumes(shape=(4, 6, 5), n=4):
+    """``n`` smooth volumes in [0, 1] of ``shape`` (D, H, W), all different."""
+    z, y, x = np.meshgrid(*[np.linspace(0, 1, m) for m in shape], indexing="ij")
+    return np.stack(
+        [
+            0.5
+            + 0.3 * np.sin(2 * np.pi * (x + k / n)) * np.cos(np.pi * y) * (1 - z / 2)
+            for k in range(n)
+        ]
+    ).astype(np.float32)
+
+
+@pytest.fixture
+def smooth_volumes():
+    return make_smooth_volumes()
+
+
 def make_toy_cohort(n_patients=6, size=8, seed=0):
     """Bright-blob "tumour" slices and plain ones, two per patient, tumour
     first: images, target and groups."""

@@ -1,4 +1,5 @@
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -123,3 +124,52 @@ def test_bce_range_message_shows_enough_digits(dtype):
         check_intensity_range(np.full((1, 2, 2), value, dtype=dtype), "bce")
     shown = re.search(r"got values in \[([^,]+), ([^\]]+)\]", str(info.value))
     assert dtype(shown.group(2)) == value > 1
+
+
+# ------------------------------------------------------------ spatial axes
+def test_volumes_get_a_channel_axis_with_three_spatial_axes():
+    volumes = np.random.default_rng(0).random((2, 4, 6, 5))
+    checked = check_images(volumes, spatial_ndim=3)
+    assert checked.shape == (2, 4, 6, 5, 1)
+    np.testing.assert_array_equal(checked[..., 0], volumes)
+    channels = np.random.default_rng(0).random((2, 4, 6, 5, 2))
+    assert check_images(channels, spatial_ndim=3).shape == (2, 4, 6, 5, 2)
+
+
+@pytest.mark.parametrize(
+    "shape, spatial_ndim, reading",
+    [((2, 4, 6), 3, r"\(n_images, D, H, W\) or \(n_images, D, H, W, C\)"),
+     ((2, 4, 6, 5, 2, 1), 3, r"\(n_images, D, H, W\) or \(n_images, D, H, W, C\)"),
+     ((2, 4, 6, 5, 2), 2, r"\(n_images, H, W\) or \(n_images, H, W, C\)")],
+)  # fmt: skip
+def test_wrong_dimensions_name_both_readings(shape, spatial_ndim, reading):
+    with pytest.raises(ValueError, match=reading) as excinfo:
+        check_images(np.zeros(shape), spatial_ndim=spatial_ndim)
+    assert f"in_features={spatial_ndim}" in str(excinfo.value)
+
+
+def test_channel_first_images_warn_with_the_reading_and_the_fixes():
+    images = np.zeros((2, 1, 28, 28))
+    with pytest.warns(UserWarning, match="Images of shape") as record:
+        checked = check_images(images)
+    message = str(record[0].message)
+    assert "(1, 28, 28)" in message
+    assert "1 x 28 pixels with 28 channels" in message
+    assert "np.moveaxis(X, 1, -1)" in message and "spatial_ndim=3" in message
+    assert checked.shape == (2, 1, 28, 28)  # a warning, not a change
+
+
+def test_volumes_read_as_images_warn_and_not_with_spatial_ndim_3():
+    volumes = np.zeros((2, 4, 6, 5))
+    with pytest.warns(UserWarning, match="4 x 6 pixels with 5 channels"):
+        check_images(volumes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_images(volumes, spatial_ndim=3)
+        # Few channels on large sides: the usual layout, no warning.
+        check_images(np.zeros((2, 8, 8, 3)))
+        check_images(np.zeros((2, 4, 6, 5, 2)), spatial_ndim=3)
+    # A channel-first volume: only the moveaxis fix applies.
+    with pytest.warns(UserWarning, match="moveaxis") as record:
+        check_images(np.zeros((1, 2, 6, 6, 6)), spatial_ndim=3)
+    assert "spatial_ndim=3 (" not in str(record[0].message)

@@ -92,7 +92,7 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
         or line.startswith("| Leak-free")
         or line.startswith("| Pixel baseline")
     ]
-    assert len(table) == len(results["scores"]) == 9
+    assert len(table) == len(results["scores"]) == 10
     for line in table:
         assert line in printed
     for line, row in zip(table, results["scores"]):
@@ -101,13 +101,14 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
         c = row["conditions"]
         for condition, metric in (
             ("images", "accuracy"),
+            ("images", "balanced_accuracy"),
             ("images", "roc_auc"),
             ("noise", "accuracy"),
             ("permuted", "accuracy"),
         ):
             result = c[condition]
-            if metric == "roc_auc":  # two decimals, ± its spread over folds
-                expected += [result[metric], result.get("roc_auc_std")]
+            if metric != "accuracy":  # two decimals, ± its spread over folds
+                expected += [result[metric], result.get(f"{metric}_std")]
                 continue
             # 0.79 (63/80, 95 % CI 0.69–0.86): correct/total, two decimals.
             expected += [result["n_correct"] / result["n_test"]]
@@ -782,10 +783,75 @@ def test_unknown_option_suggests_the_closest(argv, hint, monkeypatch, capsys):
 
 
 def test_preset_choices_match_the_presets():
-    from sklearn_inr.cli import PRESET_NAMES
+    from sklearn_inr.cli import DATASET_NAMES, PRESET_NAMES
+    from sklearn_inr.experiments import DATASET_NAMES as datasets
     from sklearn_inr.experiments import PRESETS
 
     assert PRESET_NAMES == tuple(sorted(PRESETS))
+    assert DATASET_NAMES == datasets
+
+
+def test_acdc_tiny_run_smoke(tmp_path, monkeypatch, capsys):
+    """--dataset acdc: a synthetic ACDC cohort, five groups, the same outputs."""
+    written = {}
+    make = sklearn_inr.datasets.make_acdc_like
+
+    def spy(*args, **kwargs):
+        written["args"] = args
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(sklearn_inr.datasets, "make_acdc_like", spy)
+    out = tmp_path / "out"
+    argv = ["reproduce", "--dataset", "acdc", "--preset", "tiny", "--folds", "2"]
+    assert main([*argv, "--device", "cpu", "--out", str(out), "--no-cache"]) == 0
+    # The tiny preset's ACDC sizes: 10 patients (2 per group), 32 x 32 x 6.
+    assert written["args"][1:] == (10, (32, 32, 6))
+    captured = capsys.readouterr()
+    assert captured.out.startswith(
+        "Plan of preset 'tiny' on a synthetic ACDC cohort of 10 patients: 20 "
+        "slices of 12 x 12, 2-fold grouped CV"
+    )
+    assert "Writing a synthetic ACDC-layout cohort of 10 patients" in captured.err
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    data = results["data"]
+    assert data["class_names"] == ["NOR", "MINF", "DCM", "HCM", "RV"]
+    assert data["class_counts"] == [4] * 5 and data["chance"] == 0.2
+    assert data["description"].startswith("synthetic ACDC-layout cohort")
+    assert results["settings"]["dataset"] == "acdc"
+    assert "Macro OvR ROC AUC" in (out / "report.md").read_text()
+
+
+def test_dataset_and_preset_combine_or_say_what_is_allowed(
+    tmp_path, monkeypatch, capsys
+):
+    _no_work(monkeypatch)
+
+    def forbidden(*args, **kwargs):
+        pytest.fail("a dry run did work")
+
+    monkeypatch.setattr(sklearn_inr.datasets, "make_acdc_like", forbidden)
+    monkeypatch.setattr(sklearn_inr.datasets, "load_acdc", forbidden)
+    out = ["--out", str(tmp_path / "out"), "--device", "cpu"]
+    err = _usage_error(
+        ["reproduce", "--dataset", "acdc", "--preset", "cpu-240", *out], capsys
+    )
+    assert (
+        "argument --preset: The preset 'cpu-240' has no settings for dataset "
+        "'acdc'; choose one of ['cpu', 'paper', 'tiny'] for it." in err
+    )
+    err = _usage_error(["reproduce", "--dataset", "mnist", *out], capsys)
+    assert "invalid choice: 'mnist' (choose from 'brats', 'acdc')" in err
+    # A dry run plans the preset's ACDC sizes (cpu: 50 patients, 64 x 64).
+    argv = ["reproduce", "--dataset", "acdc", "--preset", "cpu", "--dry-run"]
+    assert main([*argv, *out]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(
+        "Plan of preset 'cpu' on a synthetic ACDC cohort of 50 patients: 100 "
+        "slices of 64 x 64, 5-fold grouped CV, seed 0."
+    )
+    assert "chained by class" in printed and "Dry run" in printed
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["reproduce", "--help"], ["--version"]])

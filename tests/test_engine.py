@@ -51,6 +51,29 @@ def test_hand_written_gradients_equal_autograd(model, loss, device):
 
 
 @pytest.mark.parametrize("model", ["siren", "relu", "gauss", "fourier"])
+@pytest.mark.parametrize("loss", ["bce", "mse"])
+def test_volume_gradients_equal_autograd(model, loss):
+    """in_features=3: (z, y, x) voxel coordinates, in float64."""
+    spec = INRSpec(model, in_features=3, hidden_features=7, hidden_layers=2,
+                   out_features=2)  # fmt: skip
+    thetas = torch.as_tensor(
+        np.stack([spec.init_theta(s) for s in range(3)]), dtype=torch.float64
+    )
+    coords = make_coordinates((4, 6, 5), dtype=torch.float64)
+    assert coords.shape == (120, 3)
+    targets = torch.as_tensor(np.random.default_rng(0).uniform(size=(3, 120, 2)))
+    net = BatchedINR(spec, thetas, coords)
+    net.forward()
+    losses = net.losses(targets, loss)
+    net.backward(targets, loss)
+    grads = net.grad_theta()
+    for i in range(3):
+        expected, value = _autograd_grads(spec, thetas[i], coords, targets[i], loss)
+        torch.testing.assert_close(grads[i], expected, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(losses[i], value.detach(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("model", ["siren", "relu", "gauss", "fourier"])
 @pytest.mark.parametrize("shape, batch", [((10, 10), 3), ((40, 30), 6)])
 @pytest.mark.parametrize(
     "hidden_layers, gemm_dtype", [(3, None), (1, torch.bfloat16), (3, torch.bfloat16)]

@@ -132,12 +132,13 @@ def test_format_plan_prints_a_table_with_the_total():
     lines = text.splitlines()
     assert lines[0] == "Plan of the test"
     assert lines[1].split()[:3] == ["Stage", "INR", "fits"]
-    for name, line in zip(STAGES, lines[2:6]):
+    n_stages = len(STAGES)
+    for name, line in zip(STAGES, lines[2 : 2 + n_stages]):
         assert line.strip().startswith(name)
-    assert lines[6].split()[:3] == ["figures", "-", "-"]
-    total = lines[7].split()
+    assert lines[2 + n_stages].split()[:3] == ["figures", "-", "-"]
+    total = lines[3 + n_stages].split()
     assert total[0] == "total" and total[1] == f"{sum(s.fits for s in stages):,}"
-    assert "4 h" in lines[7] or "3 h" in lines[7]
+    assert "4 h" in lines[3 + n_stages] or "3 h" in lines[3 + n_stages]
     assert "An estimate" in text and "91.3 TFLOP per fit" in text
     assert "classifier's training (66 fits)" in text
 

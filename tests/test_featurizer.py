@@ -412,3 +412,86 @@ def test_class_chains_align_histories_of_different_lengths():
     # The short histories repeat their final loss over the steps not taken.
     np.testing.assert_array_equal(out["loss_history"][0], [1, 0.75, 0.5, 0.5, 0.5, 0.5])
     assert out["converged"].all()
+
+
+# ------------------------------------------------------------------ volumes
+VOLUME = {"hidden_features": 8, "omega_0": 10.0, "device": "cpu"}
+
+
+def test_volumes_fit_and_round_trip_through_inverse_transform(smooth_volumes):
+    featurizer = _featurizer(spatial_ndim=3, n_steps=300, **VOLUME)
+    theta = featurizer.fit_transform(smooth_volumes)
+    assert featurizer.image_shape_ == (4, 6, 5)
+    assert featurizer.spec_.in_features == 3 and featurizer.spec_.out_features == 1
+    assert featurizer.n_features_in_ == 120
+    reconstructions = featurizer.inverse_transform(theta)
+    assert reconstructions.shape == smooth_volumes.shape
+    errors = ((reconstructions - smooth_volumes) ** 2).mean(axis=(1, 2, 3))
+    assert (10 * np.log10(1 / errors)).min() > 30  # a smooth volume fits well
+    np.testing.assert_allclose(featurizer.train_psnr_, 10 * np.log10(1 / errors),
+                               atol=0.05)  # fmt: skip
+    assert featurizer.score(smooth_volumes) > 30
+    names = featurizer.get_feature_names_out()
+    assert len(names) == featurizer.n_params_ == theta.shape[1]
+    # The first layer takes (z, y, x): three weights per hidden unit.
+    assert list(names[:4]) == ["l0.w[0,0]", "l0.w[0,1]", "l0.w[0,2]", "l0.w[1,0]"]
+
+
+def test_volume_x_forms_give_the_same_theta(smooth_volumes):
+    theta = _featurizer(spatial_ndim=3, n_steps=5, **VOLUME).fit_transform(
+        smooth_volumes
+    )
+    flat = smooth_volumes.reshape(4, -1)
+    rows = _featurizer(spatial_ndim=3, n_steps=5, image_shape=(4, 6, 5), **VOLUME)
+    np.testing.assert_array_equal(rows.fit_transform(flat), theta)
+    assert rows.inverse_transform(theta).shape == (4, 120)
+    # Two channels, as a 5-D array or as rows with image_shape=(D, H, W, C).
+    volumes = np.stack([smooth_volumes, 1 - smooth_volumes], axis=-1)
+    five_d = _featurizer(spatial_ndim=3, n_steps=5, **VOLUME).fit(volumes)
+    assert five_d.spec_.out_features == 2 and five_d.image_shape_ == (4, 6, 5, 2)
+    flat = _featurizer(spatial_ndim=3, n_steps=5, image_shape=(4, 6, 5, -1), **VOLUME)
+    np.testing.assert_array_equal(
+        flat.fit_transform(volumes.reshape(4, -1)), five_d.transform(volumes)
+    )
+    assert five_d.inverse_transform(five_d.transform(volumes)).shape == volumes.shape
+
+
+def test_volume_theta_does_not_depend_on_its_companions(smooth_volumes):
+    featurizer = _featurizer(spatial_ndim=3, n_steps=50, **VOLUME)
+    together = featurizer.fit_transform(smooth_volumes)
+    np.testing.assert_array_equal(featurizer.transform(smooth_volumes[[3, 1]]),
+                                  together[[3, 1]])  # fmt: skip
+
+
+def test_volumes_and_images_never_share_a_cache_entry(
+    tmp_path, smooth_volumes, fit_counter
+):
+    as_images = _featurizer(n_steps=2, memory=str(tmp_path), **VOLUME)
+    with pytest.warns(UserWarning, match="pass spatial_ndim=3"):
+        as_images.fit(smooth_volumes)  # (D, H) pixels with W channels
+    as_volumes = _featurizer(spatial_ndim=3, n_steps=2, memory=str(tmp_path), **VOLUME)
+    as_volumes.fit(smooth_volumes)
+    assert fit_counter["images"] == 8
+    as_volumes.transform(smooth_volumes)  # hits the volumes' own entries
+    assert fit_counter["images"] == 8
+
+
+def test_channel_first_images_warn_at_the_callers_line():
+    images = np.full((2, 1, 28, 28), 0.5, dtype=np.float32)
+    with pytest.warns(UserWarning, match=r"moveaxis\(X, 1, -1\)") as record:
+        _featurizer(n_steps=1, hidden_features=4).fit(images)
+    (warning,) = [w for w in record if "moveaxis" in str(w.message)]
+    assert warning.filename == __file__
+    assert "1 x 28 pixels with 28 channels" in str(warning.message)
+
+
+@pytest.mark.parametrize("spatial_ndim", [1, 4, 2.5, "3", None])
+def test_spatial_ndim_is_validated(spatial_ndim, smooth_images):
+    with pytest.raises(ValueError, match="'spatial_ndim' parameter of INRFeaturizer"):
+        _featurizer(spatial_ndim=spatial_ndim).fit(smooth_images)
+
+
+def test_a_fit_pickled_before_volumes_reads_2d_images(smooth_images):
+    featurizer = _featurizer(n_steps=2).fit(smooth_images)
+    del featurizer._fit_params["spatial_ndim"]  # as a pickle of that version
+    assert featurizer.transform(smooth_images).shape == (6, featurizer.n_params_)

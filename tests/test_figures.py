@@ -306,3 +306,72 @@ def test_reconstruction_figure_shows_the_median_patient_by_name():
     # Its tumour slice (index 4), drawn as radiologists read it.
     np.testing.assert_array_equal(original, images[4].T)
     assert fig.axes[1].get_title().endswith("(all slices: median 20.0 dB)")
+
+
+def _acdc_data():
+    """Five patients of five groups, two slices each (ED, ES), one class each."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(10, 6, 6)).astype(np.float32)
+    target = np.repeat(np.arange(5), 2)
+    groups = np.repeat([f"patient{i:03d}" for i in range(1, 6)], 2)
+    psnr = np.repeat([5.0, 50.0, 20.0, 35.0, 12.0], 2)
+    figure_data = {
+        "models": {"siren": "TinySIREN"},
+        "images": images, "target": target, "groups": groups,
+        "reconstructions": {("siren", "shared"): (images * 0.9, psnr)},
+    }  # fmt: skip
+    data = {
+        "dataset": "acdc", "labels": [0, 1, 2, 3, 4],
+        "class_names": ["NOR", "MINF", "DCM", "HCM", "RV"],
+        "class_counts": [2] * 5, "display_order": [0, 1, 2, 3, 4],
+        "slice": "a mid-ventricular short-axis cine MRI slice; two per patient",
+        "slice_names": ["end-diastole (ED)", "end-systole (ES)"],
+    }  # fmt: skip
+    results = {
+        "settings": {"models": {"siren": {"paper_weight_transfer": True}}},
+        "data": data,
+    }
+    return figure_data, results
+
+
+def test_acdc_reconstruction_figure_shows_ed_and_es_of_the_median_patient():
+    figure_data, results = _acdc_data()
+    fig = _reconstruction_figure(figure_data, results)
+    title = fig.get_suptitle()
+    assert title.startswith("Patient patient003, a typical patient")
+    assert "a mid-ventricular short-axis cine MRI slice, drawn as stored" in title
+    assert "radiological" not in title
+    panels = fig.axes[:-1]
+    assert [panels[0].get_ylabel(), panels[2].get_ylabel()] == [
+        "end-diastole (ED)\n(DCM)",
+        "end-systole (ES)\n(DCM)",
+    ]
+    # Drawn as stored (no radiological flip): patient003's ED slice, row 4.
+    np.testing.assert_array_equal(
+        panels[0].images[0].get_array(), figure_data["images"][4]
+    )
+
+
+def test_acdc_figures_draw_chance_at_the_majority_rate_and_name_the_groups():
+    figure_data, results = _acdc_data()
+    row = {"protocol": "pixel baseline", "model": "logistic regression",
+           "conditions": {"images": {"n_correct": 3, "n_test": 10,
+                                     "accuracy_ci": [0.1, 0.6]}}}  # fmt: skip
+    fig = _accuracy_figure(figure_data, {**results, "scores": [row]})
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "chance level (0.20, guessing)" in legend
+    theta = np.random.default_rng(0).normal(size=(10, 4))
+    figure_data["weight_space"] = {
+        ("siren", "shared", condition): weight_space_pca(theta, random_state=0)
+        for condition in ("images", "noise")
+    }
+    fig = _weight_space_figure(figure_data, results)
+    names = [t.get_text() for ax in fig.axes if ax.get_legend()
+             for t in ax.get_legend().get_texts()]  # fmt: skip
+    names += [t.get_text() for t in (fig.legends[0].get_texts() if fig.legends else [])]
+    assert {"NOR", "MINF", "DCM", "HCM", "RV"} <= set(names)
+
+
+def test_a_cnn_row_is_labelled_by_its_model():
+    row = {"protocol": "pixel baseline", "model": "CNN"}
+    assert _short_label(row, MODELS) == "pixels\nCNN"

@@ -474,3 +474,64 @@ def test_an_oversized_network_is_refused_naming_its_parameters():
         fit_inrs(np.zeros((1, 4, 4)), hidden_features=10**6, n_steps=1)
     with pytest.raises(ValueError, match="hidden_layers=4"):
         fit_inrs(np.zeros((1, 4, 4)), hidden_features=10**6, init="random")
+
+
+# ------------------------------------------------------------------ volumes
+VOLUME = {"hidden_features": 8, "hidden_layers": 1, "omega_0": 10.0, "lr": 1e-3}
+
+
+def test_volumes_fit_over_zyx_and_reach_a_high_psnr(smooth_volumes):
+    result = fit_inrs(smooth_volumes, spatial_ndim=3, n_steps=300, random_state=0,
+                      **VOLUME)  # fmt: skip
+    assert result.spec.in_features == 3
+    assert result.spec.layer_shapes[0] == (8, 3)
+    assert result.reconstructions.shape == smooth_volumes.shape
+    assert result.psnr.min() > 30
+    # The network maps make_coordinates((D, H, W)) to the voxels, in order.
+    module = theta_to_module(result.theta[1], result.spec)
+    voxels = module(make_coordinates(smooth_volumes.shape[1:])).detach().numpy()
+    expected = 1 / (1 + np.exp(-voxels.reshape(smooth_volumes.shape[1:])))
+    np.testing.assert_allclose(result.reconstructions[1], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["shared", "random"])
+def test_volume_theta_is_bit_identical_whatever_batch_order_and_company(
+    init, smooth_volumes
+):
+    kwargs = dict(spatial_ndim=3, n_steps=100, init=init, random_state=0, **VOLUME)
+    base = fit_inrs(smooth_volumes, batch_size=4, **kwargs)
+    order = np.array([3, 0, 2, 1])
+    shuffled = fit_inrs(smooth_volumes[order], batch_size=3, **kwargs)
+    np.testing.assert_array_equal(shuffled.theta, base.theta[order])
+    alone = fit_inrs(smooth_volumes[[2]], **kwargs)
+    np.testing.assert_array_equal(alone.theta, base.theta[[2]])
+    strangers = np.concatenate([1 - smooth_volumes[:2], smooth_volumes[[2]]])
+    with_strangers = fit_inrs(strangers, batch_size=2, **kwargs)
+    np.testing.assert_array_equal(with_strangers.theta[[2]], base.theta[[2]])
+    # A trailing channel axis of one is the same volume, with the same seeds.
+    channel = fit_inrs(smooth_volumes[[2], ..., None], **kwargs)
+    np.testing.assert_array_equal(channel.theta, base.theta[[2]])
+    assert np.abs(base.theta - base.theta[0]).max() > 1e-2  # not vacuous
+
+
+def test_volume_channels_become_outputs(smooth_volumes):
+    volumes = np.stack([smooth_volumes, 1 - smooth_volumes], axis=-1)
+    result = fit_inrs(volumes, spatial_ndim=3, n_steps=2, random_state=0, **VOLUME)
+    assert result.spec.out_features == 2 and result.spec.in_features == 3
+    assert result.reconstructions.shape == volumes.shape
+
+
+@pytest.mark.parametrize("spatial_ndim", [1, 4, 2.0, "3"])
+def test_spatial_ndim_is_validated(spatial_ndim, smooth_images):
+    with pytest.raises(ValueError, match="'spatial_ndim' parameter of fit_inrs"):
+        fit_inrs(smooth_images, spatial_ndim=spatial_ndim, n_steps=1, **SMALL)
+
+
+def test_volumes_stop_at_their_target_and_fit_in_bf16(smooth_volumes):
+    kwargs = dict(spatial_ndim=3, random_state=0, **VOLUME)
+    stopped = fit_inrs(smooth_volumes, n_steps=2000, target_psnr=25.0, **kwargs)
+    assert (stopped.psnr >= 25.0).all() and (stopped.n_steps < 2000).all()
+    bf16 = fit_inrs(smooth_volumes, n_steps=50, precision="bf16", **kwargs)
+    fp32 = fit_inrs(smooth_volumes, n_steps=50, precision="fp32", **kwargs)
+    assert not np.array_equal(bf16.theta, fp32.theta)  # bf16 products ran
+    np.testing.assert_allclose(bf16.psnr, fp32.psnr, atol=1.0)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,63 @@ def test_a_pandas_series_of_images_is_named():
 def test_one_flat_image_still_gets_the_reshape_advice():
     with pytest.raises(ValueError, match=r"got 1-D input.*X\[None\]"):
         INRFeaturizer().fit(np.full(16, 0.5))
+
+
+# ------------------------------------------------------------------ volumes
+@pytest.mark.parametrize(
+    "X, image_shape, expected_shape, was_2d",
+    [(np.full((3, 4, 6, 5), 0.5), None, (4, 6, 5), False),
+     (np.full((3, 4, 6, 5, 2), 0.5), None, (4, 6, 5, 2), False),
+     (np.full((3, 120), 0.5), (4, 6, 5), (4, 6, 5), True),
+     (np.full((3, 240), 0.5), (4, 6, 5, -1), (4, 6, 5, 2), True)],
+)  # fmt: skip
+def test_validate_images_reads_volumes_with_spatial_ndim_3(
+    X, image_shape, expected_shape, was_2d
+):
+    estimator = INRFeaturizer(image_shape=image_shape, spatial_ndim=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # volumes read as volumes: no warning
+        checked = validate_images(estimator, X, reset=True, spatial_ndim=3)
+    assert checked.image_shape == expected_shape and checked.was_2d is was_2d
+    assert checked.images.shape == (3, *expected_shape)
+
+
+@pytest.mark.parametrize(
+    "shape, spatial_ndim, match",
+    [((4, 6, 5), 3, r"spatial_ndim=2, it would be \(n_images, H, W\).*X\[None\]"),
+     ((2, 4, 6, 5, 2, 1), 3, r"4-D \(n_images, D, H, W\) or 5-D"),
+     ((2, 4, 6, 5, 2), 2, r"3-D \(n_images, H, W\) or 4-D.*spatial_ndim=3")],
+)  # fmt: skip
+def test_wrong_ndim_names_both_readings(shape, spatial_ndim, match):
+    estimator = INRFeaturizer(spatial_ndim=spatial_ndim)
+    with pytest.raises(ValueError, match=match):
+        validate_images(
+            estimator, np.full(shape, 0.5), reset=True, spatial_ndim=spatial_ndim
+        )
+
+
+@pytest.mark.parametrize(
+    "image_shape, spatial_ndim, match",
+    [((4, 6), 3, r"\(D, H, W\) or \(D, H, W, C\).*pass spatial_ndim=2"),
+     ((4, 6, 5, 2), 2, r"\(H, W\) or \(H, W, C\).*pass spatial_ndim=3"),
+     (None, 3, r"image_shape=\(D, H, W\) or image_shape=\(D, H, W, C\)")],
+)  # fmt: skip
+def test_flat_image_shape_follows_spatial_ndim(image_shape, spatial_ndim, match):
+    with pytest.raises(ValueError, match=match):
+        flat_image_shape(image_shape, 240, spatial_ndim)
+
+
+def test_channel_first_and_volume_arrays_warn_but_image_shape_does_not():
+    estimator = INRFeaturizer()
+    with pytest.warns(UserWarning, match=r"np\.moveaxis\(X, 1, -1\)"):
+        validate_images(estimator, np.full((2, 1, 28, 28), 0.5), reset=True)
+    with pytest.warns(
+        UserWarning, match=r"4 x 6 pixels with 5 channels.*spatial_ndim=3"
+    ):
+        validate_images(estimator, np.full((2, 4, 6, 5), 0.5), reset=True)
+    # image_shape states the layout: nothing to misread.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_images(
+            INRFeaturizer(image_shape=(4, 6, 5)), np.full((2, 120), 0.5), reset=True
+        )

@@ -227,6 +227,17 @@ def test_prepare_copies_the_start_and_draws_it_first():
     assert drawn.dtype == np.float32 and drawn.shape == (SPEC.n_params,)
 
 
+def test_prepare_reads_volumes_from_the_spec():
+    spec = INRSpec(in_features=3, hidden_features=4, hidden_layers=1)
+    volumes = np.random.default_rng(0).uniform(size=(3, 4, 6, 5))
+    problem = prepare(volumes, spec, init_theta=None, loss="bce", random_state=0,
+                      device="cpu", dtype=torch.float32)  # fmt: skip
+    assert problem.targets.shape == (3, 120, 1) and problem.coords.shape == (120, 3)
+    with pytest.raises(ValueError, match=r"\(n_images, D, H, W\)"):
+        prepare(volumes[0], spec, init_theta=None, loss="bce", random_state=0,
+                device="cpu", dtype=torch.float32)  # fmt: skip
+
+
 # -------------------------------------------------------- autograd rules
 class _Mean(AutogradRule):
     """Learn the mean image: the smallest new rule the loop runs."""

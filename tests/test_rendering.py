@@ -30,3 +30,20 @@ def test_render_inrs_equals_the_module_at_any_resolution(model):
 def test_render_inrs_rejects_bad_parameters():
     with pytest.raises(ValueError, match="'loss' parameter of render_inrs"):
         render_inrs(np.zeros(10), (4, 4), loss="l1")
+
+
+def test_render_inrs_renders_volumes_at_another_resolution(smooth_volumes):
+    volume = {"hidden_features": 8, "hidden_layers": 1, "omega_0": 10.0}
+    result = fit_inrs(smooth_volumes, spatial_ndim=3, lr=1e-3, n_steps=200,
+                      random_state=0, **volume)  # fmt: skip
+    same = render_inrs(result.theta, (4, 6, 5), **volume)
+    np.testing.assert_allclose(same, result.reconstructions, atol=1e-5)
+    fine = render_inrs(result.theta, (8, 12, 10), **volume)
+    assert fine.shape == (4, 8, 12, 10)
+    # The network at voxel centres of the finer grid.
+    spec = INRSpec(in_features=3, **volume)
+    logits = theta_to_module(result.theta[1], spec)(make_coordinates((8, 12, 10)))
+    expected = 1 / (1 + np.exp(-logits.detach().numpy().reshape(8, 12, 10)))
+    np.testing.assert_allclose(fine[1], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="parameters"):
+        render_inrs(result.theta, (8, 12), **volume)  # a 2-D grid: another net

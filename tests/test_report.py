@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from sklearn_inr.experiments._datasets import chance_rate
 from sklearn_inr.experiments._evaluation import noise_images, paper_split
 from sklearn_inr.experiments._report import write_report
 from sklearn_inr.experiments._report_tables import (
@@ -23,7 +24,12 @@ from sklearn_inr.experiments._statistics import (
     slices_needed,
     wilson_interval,
 )
-from sklearn_inr.experiments._verdict import PIXELS_ON_NOISE, cohort_warning, verdict
+from sklearn_inr.experiments._verdict import (
+    PIXELS_ON_NOISE,
+    cohort_warning,
+    noise_control,
+    verdict,
+)
 
 
 def test_rounding_is_what_the_report_prints():
@@ -401,3 +407,52 @@ def test_noise_images_carry_no_label_information():
     noise = noise_images(bright, 3)
     assert noise.dtype == np.float32 and 0 <= noise.min() and noise.max() <= 1
     assert not np.array_equal(noise_images(bright, 3), noise_images(bright, 4))
+
+
+def test_chance_is_the_majority_rate_of_the_class_counts():
+    row = _row("pipeline-shared/siren", "pipeline (shared)",
+               "Leak-free pipeline: TinySIREN, shared init", 30, 100)  # fmt: skip
+    old = _results([row], n_patients=50)
+    # The same two classes given as class counts: the same control.
+    new = _results([row], n_patients=50)
+    new["data"] = {"n_patients": 50, "n_slices": 100, "class_counts": [50, 50]}
+    assert noise_control(row, old, None) == noise_control(row, new, None)
+    # Five balanced groups: chance 1/5, so fewer test slices detect 80 %.
+    five = _results([row], n_patients=50)
+    five["data"] = {"n_patients": 50, "n_slices": 100, "class_counts": [20] * 5}
+    control = noise_control(row, five, None)
+    assert control["n_test_needed"] == slices_needed(0.2) < slices_needed(0.5)
+    assert chance_rate(five["data"]) == 0.2
+    assert chance_rate({"class_counts": [10, 30, 20]}) == 0.5
+    assert chance_rate(old["data"]) == 0.5  # results without class counts
+
+
+def test_summary_table_names_the_auc_and_shows_balanced_accuracy():
+    row = _row("pixels/cnn", "pixel baseline", "Pixel baseline: CNN", 6, 8)
+    row["evaluation"] = "grouped CV"
+    row["conditions"]["images"].update(balanced_accuracy=0.7, balanced_accuracy_std=0.1,
+                                       roc_auc=0.8, roc_auc_std=0.05)  # fmt: skip
+    results = _results([row])
+    assert "| ROC AUC (images) |" in summary_table(results)
+    results["data"]["class_counts"] = [16] * 5
+    table = summary_table(results)
+    assert "| Macro OvR ROC AUC (images) |" in table
+    assert "| 0.70 ± 0.10 | 0.80 ± 0.05 |" in table
+    # Results written before balanced accuracy: n/a, not an error.
+    del row["conditions"]["images"]["balanced_accuracy"]
+    assert "| n/a | 0.80 ± 0.05 |" in summary_table(results)
+
+
+def test_an_imbalanced_small_test_set_says_why_it_lacks_power():
+    # Ten test slices of five groups, four of one: chance 0.4 there, so the
+    # power is below 80 % though 4 slices of the cohort's balance would do.
+    y_test = np.array([0, 0, 0, 0, 1, 1, 2, 3, 4, 4])
+    noise = {"accuracy": 0.1, **accuracy_counts(y_test, np.full(10, 1))}
+    row = {"key": "paper/siren", "protocol": "paper",
+           "label": "Paper protocol (leaky): TinySIREN",
+           "conditions": {"images": noise, "noise": rounded(noise)}}  # fmt: skip
+    results = _results([row], n_patients=50)
+    results["data"] = {"n_patients": 50, "n_slices": 100, "class_counts": [20] * 5}
+    text = verdict(results)["text"]
+    assert "as its majority class holds 4 of them" in text
+    assert f"80 % power with {slices_needed(0.2)} test slices" in text

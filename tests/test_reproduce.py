@@ -2,6 +2,7 @@
 (presets read by _protocols, the protocols of _evaluation)."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -13,8 +14,11 @@ from sklearn_inr.experiments._evaluation import (
     grouped_folds,
     noise_images,
     paper_split,
+    permute_across_groups,
+    permute_labels,
     permute_within_groups,
     permuted_fold_targets,
+    single_split_score,
 )
 from sklearn_inr.experiments._protocols import (
     INR_KEYS,
@@ -22,10 +26,20 @@ from sklearn_inr.experiments._protocols import (
     make_featurizer,
     make_pixel_baseline,
 )
-from sklearn_inr.experiments._statistics import wilson_interval
+from sklearn_inr.experiments._statistics import (
+    detection_power,
+    slices_needed,
+    wilson_interval,
+)
 
 CONDITION_KEYS = ("images", "noise", "permuted")
 PRESET_MODELS = [(p, m) for p in sorted(PRESETS) for m in PRESETS[p]["models"]]
+
+
+def _row(results, key):
+    """The results' row ``key``."""
+    (row,) = (row for row in results["scores"] if row["key"] == key)
+    return row
 
 
 @pytest.mark.parametrize("preset, model", PRESET_MODELS)
@@ -107,6 +121,7 @@ def test_run_reproduction_on_arrays(tmp_path):
         "pipeline-task-aware/siren",
         "pipeline-task-aware/relu",
         "pixels/logistic",
+        "pixels/cnn",
     ]
     # The task-aware init runs its controls: it reads the training labels.
     task = results["scores"][6]["conditions"]
@@ -243,7 +258,7 @@ def test_a_leak_free_only_run_from_an_init_learned_on_other_patients(tmp_path):
                   device="cpu", verbose=0)  # fmt: skip
     results = run_reproduction(images, target, groups, out_dir=tmp_path / "a", **kwargs)
     keys = [row["key"] for row in results["scores"]]
-    assert keys == ["pipeline-shared/siren", "pixels/logistic"]
+    assert keys == ["pipeline-shared/siren", "pixels/logistic", "pixels/cnn"]
     assert "learned on other patients" in results["scores"][0]["label"]
     assert results["verdict"]["paper_protocol_passes_noise_control"] is None
     report = (tmp_path / "a" / "report.md").read_text()
@@ -298,3 +313,143 @@ def test_learned_init_shares_the_featurizers_stored_init(tmp_path, monkeypatch):
     init = learned_init(entry, random_state=3, memory=str(tmp_path / "cache"),
                         device="cpu")  # fmt: skip
     np.testing.assert_array_equal(init, stored)
+
+
+def make_group_cohort(n_patients=10, n_classes=5, size=8, seed=0):
+    """An ACDC-shaped toy: two slices per patient sharing its class, patient
+    ``i`` in class ``i % n_classes``, a bright blob at a place of its class."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0.2, 0.4, size=(2 * n_patients, size, size))
+    target = np.repeat(np.arange(n_patients) % n_classes, 2)
+    for i, label in enumerate(target):
+        row, col = divmod(int(label), 3)
+        images[i, 2 * row : 2 * row + 2, 2 * col : 2 * col + 2] = 0.9
+    groups = np.repeat([f"patient{i + 1:03d}" for i in range(n_patients)], 2)
+    return images.astype(np.float32), target, groups
+
+
+def test_permute_labels_within_patients_for_pairs_is_the_old_draw():
+    # BraTS pairs: the same draw as before, so BraTS's numbers are unchanged.
+    target = np.tile([1, 0], 20)
+    groups = np.repeat(np.arange(20), 2)
+    np.testing.assert_array_equal(
+        permute_labels(target, groups, 3), permute_within_groups(target, groups, 3)
+    )
+    folds = grouped_folds(target, groups, 2, random_state=0)
+    rng = np.random.default_rng(5)
+    old = [permute_within_groups(target, groups, rng) for _ in folds]
+    new = permuted_fold_targets(target, groups, folds, random_state=5)
+    assert all(np.array_equal(a, b) for a, b in zip(old, new))
+
+
+def test_permute_labels_across_patients_when_each_holds_one_label():
+    _, target, groups = make_group_cohort(40)
+    # Within a patient nothing would move: every patient holds one label.
+    np.testing.assert_array_equal(permute_within_groups(target, groups, 0), target)
+    permuted = permute_labels(target, groups, 0)
+    for g in np.unique(groups):
+        assert len(np.unique(permuted[groups == g])) == 1  # still one per patient
+    np.testing.assert_array_equal(np.bincount(permuted), np.bincount(target))
+    assert 0.5 < np.mean(permuted != target) < 1
+    np.testing.assert_array_equal(permute_across_groups(target, groups, 0), permuted)
+    # Per fold: shuffled among the training and among the test patients, so
+    # each part keeps its class counts (and the fold its stratification).
+    folds = grouped_folds(target, groups, 4, random_state=0)
+    drawn = permuted_fold_targets(target, groups, folds, random_state=0)
+    for (train, test), y in zip(folds, drawn):
+        for part in (train, test):
+            np.testing.assert_array_equal(
+                np.bincount(y[part], minlength=5),
+                np.bincount(target[part], minlength=5),
+            )
+        assert np.any(y[test] != target[test])
+    assert not np.array_equal(drawn[0], drawn[1])
+    # Patients of other sizes keep their labels among themselves.
+    uneven = np.concatenate([groups, ["extra"] * 3])
+    labels = np.concatenate([target, [4, 4, 4]])
+    assert list(permute_labels(labels, uneven, 1)[-3:]) == [4, 4, 4]
+
+
+def test_grouped_cv_scores_balanced_accuracy_and_macro_auc_for_k_classes():
+    images, target, groups = make_group_cohort(15, n_classes=3)
+    X = images.reshape(len(images), -1)
+    folds = grouped_folds(target, groups, 3, random_state=0)
+    score = grouped_cv_score(make_pixel_baseline(), X, target, folds)
+    # Each class's blob has its own place: pixels get them all.
+    assert score["balanced_accuracy"] == 1.0 and score["roc_auc"] == 1.0
+    assert len(score["fold_balanced_accuracy"]) == 3
+    assert score["n_chance"] == 10  # the majority count, 10 of 30 slices
+    # Balanced accuracy is the mean recall: always answering class 0 on a
+    # test fold of 3 classes scores 1/3 whatever the counts.
+    single = single_split_score(
+        make_pixel_baseline(),
+        X,
+        target,
+        (np.arange(0, 24), [24, 25], np.arange(24, 30)),
+    )
+    assert single["balanced_accuracy"] == 1.0 and single["roc_auc"] == 1.0
+    # A test part lacking a class has no macro AUC: NaN, not an error.
+    lacking = single_split_score(
+        make_pixel_baseline(), X, target, (np.arange(6, 30), [0, 1], [2, 3, 4, 5])
+    )
+    assert math.isnan(lacking["roc_auc"]) and lacking["accuracy"] == 1.0
+
+
+@pytest.mark.filterwarnings("ignore:Only 10 patients:UserWarning")
+def test_five_class_run_has_majority_chance_balanced_accuracy_and_macro_auc(tmp_path):
+    images, target, groups = make_group_cohort(10)
+    settings = get_preset("tiny", "acdc")
+    settings.update(weight_transfer_pipeline_controls=False, task_aware=None)
+    results = run_reproduction(
+        images, target, groups, settings=settings, out_dir=tmp_path, n_splits=2,
+        device="cpu", verbose=0,
+    )  # fmt: skip
+    data = results["data"]
+    assert data["dataset"] == "acdc"
+    assert data["class_names"] == ["NOR", "MINF", "DCM", "HCM", "RV"]
+    assert data["class_counts"] == [4] * 5 and data["chance"] == 0.2
+    assert data["permutation"] == "across patients"
+    assert "n_tumour" not in data
+    for row in results["scores"]:
+        images_score = row["conditions"]["images"]
+        assert "balanced_accuracy" in images_score and "roc_auc" in images_score
+    pixels = _row(results, "pixels/logistic")["conditions"]
+    assert pixels["images"]["balanced_accuracy"] == 1.0
+    assert pixels["images"]["roc_auc"] == 1.0
+    # The noise controls test against the majority rate, 1/5 here.
+    control = results["verdict"]["noise_control"]["pipeline-shared/siren"]
+    assert control["n_test_needed"] == slices_needed(0.2)
+    assert control["power"] == pytest.approx(detection_power(20, 0.2), abs=1e-3)
+    report = (tmp_path / "report.md").read_text()
+    assert "INR-based cardiac diagnosis (five ACDC groups)" in report
+    assert "(4 NOR, 4 MINF, 4 DCM, 4 HCM, 4 RV)" in report
+    assert "Chance is the majority class's share of the slices, 0.2 (4/20)" in report
+    assert "macro one-vs-rest ROC AUC" in report
+    assert "| Macro OvR ROC AUC (images) |" in report
+    assert "the patients' labels are shuffled among the patients" in report
+    assert "5 chains here, one per class (NOR, MINF, DCM, HCM, RV)" in report
+    assert "tumour" not in report.split("## Reconstruction")[0]
+
+
+@pytest.mark.filterwarnings("ignore:Only 6 patients:UserWarning")
+def test_binary_run_keeps_its_counts_and_gains_balanced_accuracy(tmp_path):
+    images, target, groups = make_toy_cohort()
+    settings = get_preset("tiny")
+    settings.update(weight_transfer_pipeline_controls=False, task_aware=None)
+    del settings["models"]["relu"]
+    results = run_reproduction(
+        images, target, groups, settings=settings, out_dir=tmp_path, n_splits=2,
+        device="cpu", verbose=0,
+    )  # fmt: skip
+    data = results["data"]
+    assert (data["n_tumour"], data["n_no_tumour"]) == (6, 6)
+    assert data["class_names"] == ["no tumour", "tumour"]
+    assert data["permutation"] == "within patients" and data["chance"] == 0.5
+    pixels = _row(results, "pixels/logistic")["conditions"]["images"]
+    assert pixels["balanced_accuracy"] == 1.0 == pixels["roc_auc"]
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith(
+        "# sklearn-inr reproduce: INR-based tumour classification, with a leak audit"
+    )
+    assert "12 slices (6 tumour, 6 no tumour) from 6 patients" in report
+    assert "binary ROC AUC" in report and "swapped or not by a coin flip" in report

@@ -388,3 +388,41 @@ def test_a_long_fit_says_its_expected_cost_once(smooth_images, capsys, monkeypat
     # With a bar, or for a short fit, no line.
     _quiet_fit(smooth_images[:2], n_steps=20, batch_size=2, verbose=1, **SMALL)
     assert "will take" not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ volumes
+def test_volumes_key_apart_and_image_keys_are_unchanged():
+    settings = runner.FitSettings(lr=1e-3, n_steps=5)
+    image_key = settings.key(INRSpec("siren"))
+    assert "in_features" not in image_key  # the keys of every 2-D cache entry
+    assert settings.key(INRSpec("siren", in_features=3)) == {
+        **image_key,
+        "in_features": 3,
+    }
+
+
+def test_volume_batches_are_sized_by_their_voxels(smooth_volumes, monkeypatch):
+    spec = INRSpec(in_features=3, **SMALL)
+    sizes = []
+    monkeypatch.setattr(
+        batching, "bytes_per_batch",
+        lambda spec, batch, n_pixels, *args: sizes.append(n_pixels) or 0,
+    )  # fmt: skip
+    monkeypatch.setattr(batching, "warn_memory_budget", lambda *args: None)
+    cpu = batching.torch.device("cpu")
+    batching.check_one_image(spec, runner.FitSettings(), (4, 6, 5), cpu)
+    assert sizes == [120]  # D * H * W voxels, not D * H
+    # Over the budget, the warning names the volume's shape.
+    monkeypatch.undo()
+    monkeypatch.setattr(batching, "CPU_MEMORY_BUDGET", 1024)
+    result, messages = _quiet_fit(smooth_volumes[:1], spatial_ndim=3, n_steps=2,
+                                  **SMALL)  # fmt: skip
+    (message,) = [m for m in messages if "memory budget" in m]
+    assert "one 4x6x5 volume" in message
+    assert result.theta.shape == (1, INRSpec(in_features=3, **SMALL).n_params)
+
+
+def test_run_fits_needs_as_many_spatial_axes_as_the_spec(smooth_volumes):
+    spec = INRSpec(in_features=3, **SMALL)
+    with pytest.raises(ValueError, match=r"3 spatial axes \(spec.in_features\)"):
+        runner.run_fits(smooth_volumes, spec, runner.FitSettings(), None, None)

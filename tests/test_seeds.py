@@ -106,3 +106,11 @@ def test_content_digest_ignores_memory_layout():
     strided = np.arange(24.0).reshape(3, 8)[:, ::2]
     assert content_digest(fortran) == content_digest(array)
     assert content_digest(strided) == content_digest(np.ascontiguousarray(strided))
+
+
+def test_single_channel_axis_of_volumes_does_not_change_seeds():
+    volumes = np.random.default_rng(0).uniform(size=(3, 4, 6, 5))
+    np.testing.assert_array_equal(
+        image_seeds(volumes, 0, spatial_ndim=3),
+        image_seeds(volumes[..., np.newaxis], 0, spatial_ndim=3),
+    )

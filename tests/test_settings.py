@@ -8,6 +8,8 @@ from sklearn_inr.experiments import PRESETS, get_preset, plan
 # the run sets its threads, the report describes the preset and the
 # models it leaves out.
 CLI_KEYS = {"description", "image_size", "n_patients", "cohort_shape"}
+# The run reads it for the report (run_reproduction(dataset=None)).
+DATA_KEYS = {"dataset"}
 RUN_KEYS = {"torch_threads"}
 REPORT_MODEL_KEYS = {"leak_free_note"}
 
@@ -47,7 +49,7 @@ def test_the_stages_read_every_key_of_every_preset():
     # key may be read only when another enables it (the weight-transfer
     # pipeline's controls), so what the stages read is pooled over presets.
     read = set().union(*(_keys_read(get_preset(name)) for name in PRESETS))
-    top = {path[0] for path in read} | CLI_KEYS | RUN_KEYS
+    top = {path[0] for path in read} | CLI_KEYS | RUN_KEYS | DATA_KEYS
     entry_keys = {path[2] for path in read if path[0] == "models" and len(path) == 3}
     for name in PRESETS:
         settings = get_preset(name)
@@ -108,3 +110,28 @@ def test_cpu_presets_fit_leak_free_inrs_to_a_fidelity():
         model.get("leak_free", {}) == {}
         for model in get_preset("paper")["models"].values()
     )
+
+
+def test_presets_carry_their_acdc_sizes_explicitly():
+    acdc = get_preset("cpu", "acdc")
+    cpu = get_preset("cpu")
+    # Only the data change: the nets, protocols and classifier are the preset's.
+    for key in ("models", "classifier", "split", "paper_protocol"):
+        assert acdc[key] == cpu[key], key
+    assert (acdc["n_patients"], acdc["image_size"]) == (50, 64)
+    assert acdc["cohort_shape"] == (96, 96, 10)
+    assert (acdc["dataset"], cpu["dataset"]) == ("acdc", "brats")
+    assert "ACDC" in acdc["description"] and "datasets" not in acdc
+    for name in ("paper", "tiny"):
+        settings = get_preset(name, "acdc")
+        # Real ACDC stacks differ in size: every preset resizes its slices.
+        assert settings["image_size"] is not None
+        assert settings["n_patients"] % 5 == 0  # balanced groups, i % 5
+    assert PRESETS["cpu"]["datasets"]["acdc"]["n_patients"] == 50
+
+
+def test_a_preset_without_a_dataset_says_which_presets_have_it():
+    with pytest.raises(ValueError, match=r"choose one of \['cpu', 'paper', 'tiny'\]"):
+        get_preset("cpu-240", "acdc")
+    with pytest.raises(ValueError, match=r"Unknown dataset 'mnist'; choose one of"):
+        get_preset("cpu", "mnist")

@@ -163,3 +163,17 @@ def test_fit_shifts_checks_its_inputs(images):
     colour = np.repeat(images[..., None], 3, axis=-1)
     with pytest.raises(ValueError):  # 3 channels for a 1-output network
         fit_shifts(colour, base, spec, n_steps=1)
+
+
+def test_fit_shifts_reads_volumes_from_the_spec(smooth_volumes):
+    spec = INRSpec(in_features=3, hidden_features=8, hidden_layers=2)
+    result = fit_shifts(smooth_volumes, spec.init_theta(0), spec, n_steps=3, lr=1e-3)
+    assert result.theta.shape == (4, 16)
+    assert result.reconstructions.shape == smooth_volumes.shape
+    assert result.loss_history[:, -1].mean() < result.loss_history[:, 0].mean()
+    # The shifts render back through the volume's network.
+    theta = shifts_to_theta(result.theta, spec.init_theta(0), spec)
+    rendered = render_inrs(theta, (4, 6, 5), hidden_features=8, hidden_layers=2)
+    np.testing.assert_allclose(rendered, result.reconstructions, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(n_images, D, H, W\).*in_features=3"):
+        fit_shifts(smooth_volumes[0], spec.init_theta(0), spec)

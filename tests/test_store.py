@@ -61,3 +61,19 @@ def test_a_stored_init_is_learned_once_per_key(tmp_path):
     stored_init(tmp_path, images, spec=wider, key={"learner": "a"},
                 size=wider.n_params, learn=lambda: wider.init_theta(0))  # fmt: skip
     assert len(calls) == 3
+
+
+def test_a_volume_init_never_shares_an_image_init_entry(tmp_path):
+    images = np.random.default_rng(0).uniform(size=(2, 4, 4))
+    calls = []
+
+    def learn(spec):
+        calls.append(spec.in_features)
+        return spec.init_theta(len(calls))
+
+    for in_features in (2, 3, 2, 3):
+        # One size, so only the key can tell them apart.
+        spec = INRSpec(in_features=in_features, hidden_features=4, hidden_layers=1)
+        stored_init(tmp_path, images, spec=spec, key={"learner": "a"}, size=5,
+                    learn=lambda spec=spec: learn(spec)[:5])  # fmt: skip
+    assert calls == [2, 3]

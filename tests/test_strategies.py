@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sklearn_inr import INRFeaturizer
+from sklearn_inr import INRFeaturizer, INRSpec
 from sklearn_inr.estimators._strategies import FEATURES, STARTS
 
 SMALL = {"hidden_features": 8, "hidden_layers": 1}
@@ -98,3 +98,27 @@ def test_array_init_errors_say_what_to_pass(smooth_images, init, extra, match):
     with pytest.raises(ValueError, match=match):
         featurizer.fit(smooth_images)
     assert not hasattr(featurizer, "init_params_")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"init": "random"}, {"init": "meta"}, {"init": "task"},
+     {"features": "shift", "lr": 1e-2}, {"features": "shift", "init": "meta"},
+     {"features": "latent", "init": "meta", "latent_dim": 3}],
+)  # fmt: skip
+def test_every_strategy_fits_volumes(params, smooth_volumes):
+    volumes = np.concatenate([smooth_volumes, 1 - smooth_volumes])
+    y = np.tile([0, 1], 4)
+    settings = {"lr": 1e-3, "n_steps": 3, "random_state": 0, **SMALL, **params}
+    featurizer = INRFeaturizer(spatial_ndim=3, meta_steps=2, inner_steps=2,
+                               meta_batch_size=2, device="cpu", **settings)  # fmt: skip
+    features = featurizer.fit_transform(volumes, y)
+    assert featurizer.spec_.in_features == 3
+    assert features.shape == (8, featurizer.n_params_)
+    np.testing.assert_array_equal(featurizer.transform(volumes), features)
+    assert featurizer.inverse_transform(features).shape == volumes.shape
+    if featurizer.init_params_ is not None and featurizer.features != "latent":
+        # The learned or drawn start is a theta of the volumes' network.
+        assert featurizer.init_params_.shape == (
+            INRSpec(in_features=3, **SMALL).n_params,
+        )

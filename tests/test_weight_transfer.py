@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from sklearn_inr import INRFeaturizer, LabelLeakWarning
+from sklearn_inr import INRFeaturizer, LabelLeakWarning, fit_inrs
 from sklearn_inr.estimators._weight_transfer import check_chain_labels, fit_class_chains
 from sklearn_inr.fitting._inits import GivenInit
 
@@ -48,6 +48,31 @@ def test_weight_transfer_warns_and_transform_stays_label_free(smooth_images):
     with warnings.catch_warnings():
         warnings.simplefilter("error", LabelLeakWarning)
         featurizer.transform(smooth_images)
+
+
+@pytest.mark.parametrize("data", ["images", "volumes"])
+def test_three_classes_build_three_chains(data, smooth_images, smooth_volumes):
+    """Each class's images chained in order from the label-free init."""
+    images = smooth_images if data == "images" else np.concatenate(
+        [smooth_volumes, 1 - smooth_volumes[:2]]
+    )  # fmt: skip
+    spatial_ndim = images.ndim - 1
+    y = np.array(["c", "a", "b", "a", "c", "b"])
+    settings = dict(lr=1e-3, n_steps=5, **SMALL)
+    featurizer = INRFeaturizer(warm_start_by_class=True, spatial_ndim=spatial_ndim,
+                               random_state=0, **settings)  # fmt: skip
+    with pytest.warns(LabelLeakWarning):
+        theta = featurizer.fit_transform(images, y)
+    np.testing.assert_array_equal(featurizer.classes_, ["a", "b", "c"])
+    assert featurizer.class_init_.shape == (3, featurizer.n_params_)
+    for k, rows in enumerate([[1, 3], [2, 5], [0, 4]]):  # classes a, b, c
+        previous = featurizer.init_params_  # each chain starts label-free
+        for row in rows:
+            expected = fit_inrs(images[[row]], init=previous, spatial_ndim=spatial_ndim,
+                                **settings).theta[0]  # fmt: skip
+            np.testing.assert_allclose(theta[row], expected, atol=1e-6)
+            previous = expected
+        np.testing.assert_array_equal(featurizer.class_init_[k], theta[rows[-1]])
 
 
 @pytest.mark.parametrize(

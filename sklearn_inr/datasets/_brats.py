@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from sklearn.utils import Bunch
 
+from ._intensity import brain_percentiles, scale_to_unit
 from ._nifti_io import (
-    MODALITIES,
     check_common_loader_params,
+    check_modality,
+    check_size,
     find_case_dirs,
-    misnamed_dirs,
     read_case,
+    warn_misnamed_dirs,
 )
 from ._slice_policy import select_slices, slice_counts
 
@@ -190,19 +192,7 @@ def load_brats_slices(
     )
     case_dirs = find_case_dirs(root)
     images, rows = [], []
-    skipped = misnamed_dirs(root, case_dirs)
-    if skipped:
-        # One warning for all of them: a download with many stray folders
-        # should not bury the per-patient warnings below.
-        shown = ", ".join(list(skipped)[:5]) + (", ..." if len(skipped) > 5 else "")
-        warnings.warn(
-            f"Ignoring {len(skipped)} folder(s) under {str(root)!r} whose names are "
-            f"not BraTS case names such as 'BraTS2021_00000': {shown}. Rename them "
-            "to load them; they are listed with the reason in the returned "
-            "Bunch's `skipped`.",
-            UserWarning,
-            stacklevel=2,
-        )
+    skipped = warn_misnamed_dirs(root, case_dirs, stacklevel=3)
     for case_dir in case_dirs:
         if n_patients is not None and len(images) == n_patients:
             break
@@ -289,33 +279,8 @@ def _check_params(
     percentiles,
     on_error,
 ):
-    if not isinstance(modality, str | list | tuple):
-        raise ValueError(
-            f"modality must be one of {MODALITIES} or a list of distinct ones; "
-            f"got {modality!r}."
-        )
-    modalities = [modality] if isinstance(modality, str) else list(modality)
-    bad = [m for m in modalities if m not in MODALITIES]
-    if not modalities or bad or len(set(modalities)) != len(modalities):
-        raise ValueError(
-            f"modality must be one of {MODALITIES} or a list of distinct ones; "
-            f"got {modality!r}."
-        )
-    out_size = None
-    if size is not None:
-        if isinstance(size, numbers.Integral):
-            out_size = (size, size)
-        elif isinstance(size, tuple | list):
-            out_size = tuple(size)
-        else:
-            out_size = ()  # reported below
-        if len(out_size) != 2 or not all(
-            isinstance(s, numbers.Integral) and s > 0 for s in out_size
-        ):
-            raise ValueError(
-                f"size must be None, a positive int or a pair (H, W); got {size!r}."
-            )
-        out_size = tuple(int(s) for s in out_size)
+    modalities = check_modality(modality)
+    out_size = check_size(size, "a pair (H, W)", 2)
     if n_patients is not None and not (
         isinstance(n_patients, numbers.Integral) and n_patients > 0
     ):
@@ -345,15 +310,8 @@ def _normalize(volumes, pair, normalize, percentiles):
         lo = slices.min(axis=(1, 2), keepdims=True)
         hi = slices.max(axis=(1, 2), keepdims=True)
     else:
-        # Percentiles of the brain only: the zero background would pull them down.
-        bounds = []
-        for volume in volumes:
-            brain = volume[volume != 0]
-            bounds.append(np.percentile(brain, percentiles) if brain.size else (0, 0))
-        lo, hi = np.asarray(bounds, dtype=np.float32).T
-    # A constant slice (hi == lo) becomes all zeros instead of NaN.
-    scale = np.where(hi > lo, hi - lo, 1).astype(np.float32)
-    return np.clip((slices - lo) / scale, 0, 1).astype(np.float32)
+        lo, hi = brain_percentiles(volumes, percentiles)
+    return scale_to_unit(slices, lo, hi)
 
 
 def resize_slices(slices, out_size):

@@ -6,9 +6,11 @@ with the file that caused it and what to do about it.
 """
 
 import gzip
+import numbers
 import os
 import re
 import struct
+import warnings
 import zlib
 from math import prod
 from pathlib import Path
@@ -117,6 +119,48 @@ def check_common_loader_params(percentiles, on_error) -> None:
         raise ValueError(f"on_error must be one of {ON_ERROR}; got {on_error!r}.")
 
 
+def check_modality(modality, allow_all: bool = False) -> list:
+    """``modality`` (a name or a list of distinct names) as a list of names.
+
+    With ``allow_all``, ``"all"`` stands for the four modalities in
+    :data:`MODALITIES` order.
+    """
+    allowed = f"one of {MODALITIES}" + (', "all"' if allow_all else "")
+    if allow_all and isinstance(modality, str) and modality == "all":
+        return list(MODALITIES)
+    modalities = [modality] if isinstance(modality, str) else modality
+    if (
+        not isinstance(modalities, list | tuple)
+        or not modalities
+        or any(not isinstance(m, str) or m not in MODALITIES for m in modalities)
+        or len(set(modalities)) != len(modalities)
+    ):
+        raise ValueError(
+            f"modality must be {allowed} or a list of distinct ones; got {modality!r}."
+        )
+    return list(modalities)
+
+
+def check_size(size, form: str, ndim: int):
+    """``size`` (None, an int or ``ndim`` ints) as None or a tuple of ``ndim`` ints.
+
+    ``form`` names the tuple in the message ("a pair (H, W)").
+    """
+    if size is None:
+        return None
+    if isinstance(size, numbers.Integral):
+        out_size = (size,) * ndim
+    elif isinstance(size, tuple | list):
+        out_size = tuple(size)
+    else:
+        out_size = ()  # reported below
+    if len(out_size) != ndim or not all(
+        isinstance(s, numbers.Integral) and s > 0 for s in out_size
+    ):
+        raise ValueError(f"size must be None, a positive int or {form}; got {size!r}.")
+    return tuple(int(s) for s in out_size)
+
+
 def _case_dirs_in(folder):
     return [p for p in folder.iterdir() if p.is_dir() and _CASE_DIR.match(p.name)]
 
@@ -151,6 +195,27 @@ def misnamed_dirs(root, case_dirs):
                     "rename it to the case id its files carry to load it"
                 )
     return misnamed
+
+
+def warn_misnamed_dirs(root, case_dirs, stacklevel: int) -> dict:
+    """:func:`misnamed_dirs`, with one warning for all of them (if any).
+
+    One warning for all: a download with many stray folders should not bury
+    the per-patient warnings that follow. ``stacklevel`` is the one that
+    points at the user's call of the loader.
+    """
+    skipped = misnamed_dirs(root, case_dirs)
+    if skipped:
+        shown = ", ".join(list(skipped)[:5]) + (", ..." if len(skipped) > 5 else "")
+        warnings.warn(
+            f"Ignoring {len(skipped)} folder(s) under {str(root)!r} whose names are "
+            f"not BraTS case names such as 'BraTS2021_00000': {shown}. Rename them "
+            "to load them; they are listed with the reason in the returned "
+            "Bunch's `skipped`.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    return skipped
 
 
 def case_file(case_dir, kind):

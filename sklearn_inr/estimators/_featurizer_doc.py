@@ -71,11 +71,27 @@ FEATURIZER_DOCS = {
     :meth:`fit`), the training images of each class are fitted in the
     given order, each starting from the previous image of its class.
     This leaks the label into theta; see the Notes.""",
+    "spatial_ndim": """spatial_ndim : {2, 3}, default=2
+    How many leading axes of each image are space; every axis after them
+    is channels. ``2``: ``X`` is ``(n_images, H, W)`` (one channel) or
+    ``(n_images, H, W, C)``, and each INR maps ``(y, x)`` to the channels.
+    ``3``: ``X`` holds volumes, ``(n_images, D, H, W)`` (one channel) or
+    ``(n_images, D, H, W, C)``, and each INR maps ``(z, y, x)`` voxel
+    centres (its first layer has 3 inputs) to the channels; 2-D ``X``
+    then needs ``image_shape=(D, H, W)`` or ``(D, H, W, C)``. Nothing in
+    an array says which it holds: with the default, a batch of volumes
+    ``(n, D, H, W)`` reads as ``n`` images of ``D x H`` pixels with ``W``
+    channels, so arrays whose channels are at least their smallest
+    spatial side (that, or a channel-first ``(n, C, H, W)`` array) warn.
+    Every setting works with volumes: ``features``, every ``init``,
+    ``warm_start_by_class``, ``memory`` (volumes never share a cache
+    entry with images).""",
     "image_shape": """image_shape : tuple of int, default=None
     ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` is 2-D (rows of
-    flattened images); one entry may be -1 (inferred). Required for 2-D
+    flattened images); ``(D, H, W)`` or ``(D, H, W, C)`` with
+    ``spatial_ndim=3``. One entry may be -1 (inferred). Required for 2-D
     ``X``: a guess could read one ``(64, 64)`` image as 64 images of
-    8 x 8. Ignored for 3-D / 4-D ``X``.""",
+    8 x 8. Ignored for image arrays.""",
     "weight_transfer_note": """**Weight transfer leaks the label.** With ``warm_start_by_class=True``
 the training features depend on the labels through their starting
 points: images of one class start near each other, so theta separates
@@ -123,9 +139,10 @@ far fewer ``n_steps``, and cache the fits with ``memory=`` so that a grid
 search or a rerun never fits the same image twice; ``verbose=1`` shows
 progress.""",
     "input_note": """Input: ``X`` is ``(n_images, H, W)``, ``(n_images, H, W, C)`` or 2-D
-``(n_images, H * W * C)`` with ``image_shape``. Channels become output
-features of one network per image. Coordinates are pixel centres scaled
-to [-1, 1] per axis.""",
+``(n_images, H * W * C)`` with ``image_shape``; with ``spatial_ndim=3``,
+volumes ``(n_images, D, H, W[, C])`` or 2-D rows with ``image_shape=(D,
+H, W[, C])``. Channels become output features of one network per image.
+Coordinates are pixel (voxel) centres scaled to [-1, 1] per axis.""",
     "task_init_note": """**Task-aware initialisation.** With ``init="task"``, :meth:`fit` also
 reads ``y``: the init is learned so that a linear head classifies the
 images' thetas after ``inner_steps`` steps. Every image, training or

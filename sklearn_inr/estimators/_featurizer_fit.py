@@ -49,7 +49,7 @@ FEATURIZER_CONSTRAINTS: dict = {
             "lr", "n_steps", "target_psnr", "precision", "batch_size", "device",
             "memory",
             "n_jobs", "checkpoint_every", "on_divergence", "random_state",
-            "verbose",
+            "verbose", "spatial_ndim",
         )
     },
     "init": [StrOptions(set(STARTS)), "array-like"],
@@ -87,10 +87,17 @@ class FittedView:
 
 
 def featurizer_spec(featurizer, image_shape: tuple) -> INRSpec:
-    """The architecture of ``featurizer`` for images of ``image_shape``."""
-    channels = image_shape[2] if len(image_shape) == 3 else 1
+    """The architecture of ``featurizer`` for images of ``image_shape``.
+
+    The first ``spatial_ndim`` axes of ``image_shape`` are space (the
+    network's inputs), the one after them, if any, the channels (its
+    outputs).
+    """
+    ndim = featurizer.spatial_ndim
+    channels = image_shape[ndim] if len(image_shape) > ndim else 1
     return INRSpec(
         featurizer.model,
+        in_features=ndim,
         hidden_features=featurizer.hidden_features,
         hidden_layers=featurizer.hidden_layers,
         out_features=channels,
@@ -99,7 +106,7 @@ def featurizer_spec(featurizer, image_shape: tuple) -> INRSpec:
 
 
 def fit_images(featurizer, images, start, *, verbose=None):
-    """Fit ``images`` (n, H, W[, C]) from an initialisation object.
+    """Fit ``images`` (n, H, W[, C]; volumes n, D, H, W[, C]) from an init object.
 
     Uses the fitted ``spec_`` and ``init_params_`` of ``featurizer`` and its
     parameters; returns the runner's :class:`~sklearn_inr.INRFitResult`.
@@ -115,7 +122,8 @@ def fit_images(featurizer, images, start, *, verbose=None):
         precision=featurizer.precision,
     )
     return run_fits(
-        images.reshape(*images.shape[:3], -1),
+        # The channel axis, always: (n, *spatial, C).
+        images.reshape(*images.shape[: 1 + featurizer.spatial_ndim], -1),
         featurizer.spec_,
         settings,
         start,
@@ -182,7 +190,7 @@ def chain_labels(featurizer, images, y):
 
 
 def render_features(featurizer, X) -> np.ndarray:
-    """Render the features ``X`` of a fitted featurizer: (n, H, W, C) images."""
+    """Render the features ``X`` of a fitted featurizer: (n, *spatial[, C]) images."""
     features = check_array(X, dtype=np.float32, input_name="theta")
     if features.shape[1] != featurizer.n_params_:
         raise ValueError(
@@ -194,7 +202,7 @@ def render_features(featurizer, X) -> np.ndarray:
     )
     return render_inrs(
         theta,
-        featurizer.image_shape_[:2],
+        featurizer.image_shape_[: featurizer.spatial_ndim],
         model=featurizer.model,
         hidden_features=featurizer.hidden_features,
         hidden_layers=featurizer.hidden_layers,

@@ -1,4 +1,4 @@
-"""The torch network behind :class:`~sklearn_inr.MLPClassifier`, and its skorch net."""
+"""The torch network behind :class:`~sklearn_inr.MLPClassifier`, and the skorch nets."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from ..core import make_adam, torch_threads
 
 __all__ = [
     "MLP_ACTIVATIONS",
+    "SINGLE_THREAD_MACS",
     "MLPModule",
     "cuda_indices",
     "make_net",
+    "make_skorch_net",
     "training_callbacks",
     "training_threads",
 ]
@@ -62,15 +64,31 @@ class MLPModule(nn.Module):
 
 def make_net(config: dict, train_split=None, callbacks=()):
     """The skorch net for a ``config`` of plain values (see ``fit``)."""
+    module_params = {
+        name: config[name]
+        for name in ("input_dim", "hidden_layer_sizes", "activation", "dropout")
+    }
+    return make_skorch_net(
+        MLPModule, module_params, config, train_split=train_split, callbacks=callbacks
+    )
+
+
+def make_skorch_net(
+    module, module_params: dict, config: dict, train_split=None, callbacks=()
+):
+    """A skorch classifier net training ``module`` with Adam.
+
+    Binary (``config["n_classes"] == 2``): one output logit and skorch's
+    ``NeuralNetBinaryClassifier`` (``BCEWithLogitsLoss``); otherwise one logit
+    per class and cross-entropy. ``module`` takes ``module_params`` and
+    ``output_dim``; ``config`` gives the training settings.
+    """
     binary = config["n_classes"] == 2
     net_cls = NeuralNetBinaryClassifier if binary else NeuralNetClassifier
     extra = {} if binary else {"criterion": nn.CrossEntropyLoss}
     return net_cls(
-        module=MLPModule,
-        module__input_dim=config["input_dim"],
-        module__hidden_layer_sizes=config["hidden_layer_sizes"],
-        module__activation=config["activation"],
-        module__dropout=config["dropout"],
+        module=module,
+        **{f"module__{name}": value for name, value in module_params.items()},
         module__output_dim=1 if binary else config["n_classes"],
         optimizer=make_adam,
         optimizer__weight_decay=config["weight_decay"],

@@ -234,11 +234,12 @@ class RandomStart:
 
     @staticmethod
     def start(init_params, images, spec, seed):
-        return RandomInit(image_seeds(images, seed))
+        return RandomInit(image_seeds(images, seed, spec.in_features))
 
     @staticmethod
     def thetas(init_params, images, spec, seed) -> np.ndarray:
-        return np.stack([spec.init_theta(s) for s in image_seeds(images, seed)])
+        seeds = image_seeds(images, seed, spec.in_features)
+        return np.stack([spec.init_theta(s) for s in seeds])
 
 
 class LearnedStart(SharedStart):

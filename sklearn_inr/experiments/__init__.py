@@ -8,14 +8,17 @@ any work, :func:`estimate` times that plan at the speed
 """
 
 from ._costs import data_seconds
+from ._datasets import DATASETS
 from ._estimate import Throughput, estimate, probe_throughput
 from ._plan import StagePlan, plan
 from ._plan_table import format_plan
 from ._reproduce import run_reproduction
-from ._settings import PRESETS, get_preset
+from ._settings import DATASET_NAMES, PRESETS, get_preset, presets_for
 from ._stages import STAGE_NAMES, STAGES
 
 __all__ = [
+    "DATASETS",
+    "DATASET_NAMES",
     "PRESETS",
     "STAGES",
     "STAGE_NAMES",
@@ -26,6 +29,7 @@ __all__ = [
     "format_plan",
     "get_preset",
     "plan",
+    "presets_for",
     "probe_throughput",
     "run_reproduction",
 ]

@@ -17,7 +17,7 @@ from ._evaluation import (
     grouped_folds,
     noise_images,
     paper_split,
-    permute_within_groups,
+    permute_labels,
     permuted_fold_targets,
 )
 from ._protocols import CONDITION_SOURCES, CONDITIONS, protocol_models
@@ -66,11 +66,12 @@ class Cohort:
     def of(cls, settings, target, groups, n_splits: int, seed: int) -> Cohort:
         """Draw the permuted labels, the grouped folds and the paper's split."""
         target, groups = np.asarray(target), np.asarray(groups)
-        # The permuted-label control of the paper split: one draw.
+        # The permuted-label control of the paper split: one draw (within
+        # patients, or across them where each patient holds one label).
         labels = {
             "images": target,
             "noise": target,
-            "permuted": permute_within_groups(target, groups, seed),
+            "permuted": permute_labels(target, groups, seed),
         }
         folds = grouped_folds(target, groups, n_splits, seed)
         # The grouped CV's permuted-label control draws afresh in each fold.

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ._datasets import chance_rate, class_names
+
 CONDITION_TITLES = {
     "images": "images",
     "noise": "pure noise",
     "permuted": "permuted labels",
 }
+#: BraTS's classes (results without class names are BraTS's).
 CLASS_NAMES = {1: "tumour", 0: "no tumour"}
 DPI = 120
 
@@ -96,38 +99,67 @@ def _loss_figure(figure_data: dict, results: dict):
     return fig
 
 
-def typical_patient(figure_data: dict) -> tuple:
-    """The patient most typical of every fit drawn, and its two slices.
+def typical_patient(figure_data: dict, labels=(1, 0)) -> tuple:
+    """The patient most typical of every fit drawn, and its slices to show.
 
     For each fit, each patient's mean PSNR over its slices is ranked among
     the patients; the patient whose ranks are closest to the middle (the
     median PSNR) over all the fits, summed, is shown. Returns ``(patient,
-    [tumour slice, no-tumour slice])``; a patient without both classes is
-    passed over while one with both exists.
+    rows)``: one slice of each class of ``labels``, in that order (BraTS: a
+    tumour and a no-tumour slice), from a patient holding every class while
+    one exists (any patient's slice of a class the patient lacks). Where
+    every patient holds one class (ACDC), rows are all the patient's slices
+    (its ED and ES slices), in load order.
     """
     target, groups = figure_data["target"], np.asarray(figure_data["groups"])
     patients = np.unique(groups)
-    complete = [p for p in patients if len(np.unique(target[groups == p])) == 2]
-    candidates = complete or list(patients)
+    one_class = all(len(np.unique(target[groups == p])) == 1 for p in patients)
+    complete = [
+        p for p in patients if set(np.unique(target[groups == p])) >= set(labels)
+    ]
+    candidates = list(patients) if one_class else (complete or list(patients))
     distance = np.zeros(len(candidates))
     for _, psnr in figure_data["reconstructions"].values():
         per_patient = np.array([np.mean(psnr[groups == p]) for p in candidates])
         ranks = per_patient.argsort().argsort() / max(len(candidates) - 1, 1)
         distance += np.abs(ranks - 0.5)
     patient = candidates[int(np.argmin(distance))]
+    if one_class:
+        return patient, [int(i) for i in np.flatnonzero(groups == patient)]
     rows = [
         int(np.flatnonzero((groups == patient) & (target == label))[0])
         if np.any((groups == patient) & (target == label))
         else int(np.flatnonzero(target == label)[0])
-        for label in (1, 0)
+        for label in labels
     ]
     return patient, rows
+
+
+def _row_labels(figure_data: dict, results: dict, rows: list) -> list[str]:
+    """Each shown slice's row label: its class, and its name in the patient."""
+    data = results.get("data", {})
+    names = class_names(data)
+    target = np.asarray(figure_data["target"])
+    slice_names = data.get("slice_names") or []
+    if len(set(target[rows].tolist())) == len(rows):  # one slice per class
+        # "no-tumour slice": the name as an adjective.
+        return [
+            f"{str(names.get(target[i].item(), target[i])).replace(' ', '-')} slice"
+            for i in rows
+        ]
+    labels = []
+    for k, i in enumerate(rows):
+        which = slice_names[k] if k < len(slice_names) else f"slice {k + 1}"
+        labels.append(f"{which}\n({names.get(target[i].item(), target[i])})")
+    return labels
 
 
 def _reconstruction_figure(figure_data: dict, results: dict):
     from ..plotting import plot_reconstructions
 
-    patient, rows = typical_patient(figure_data)
+    data = results.get("data", {})
+    names = class_names(data)
+    patient, rows = typical_patient(figure_data, tuple(names))
     renders, titles = {}, {}
     for model in figure_data["models"]:
         fit_names = _fit_names(figure_data, results, model)
@@ -137,17 +169,28 @@ def _reconstruction_figure(figure_data: dict, results: dict):
                 images, psnr = entry
                 renders[fit_names[fit]] = np.asarray(images)[rows]
                 median = float(np.median(psnr))
-                titles[fit_names[fit]] = [f"(all slices: median {median:.1f} dB)"] * 2
+                titles[fit_names[fit]] = [
+                    f"(all slices: median {median:.1f} dB)"
+                ] * len(rows)
+    brats = data.get("dataset", "brats") == "brats"
     fig = plot_reconstructions(
         np.asarray(figure_data["images"])[rows], renders,
-        row_labels=["tumour slice", "no-tumour slice"],
-        orientation="radiological", titles=titles,
+        row_labels=_row_labels(figure_data, results, rows),
+        # BraTS voxel order; other data are drawn as stored.
+        orientation="radiological" if brats else "array", titles=titles,
     )  # fmt: skip
+    if brats:
+        view = (
+            "Axial slices in radiological orientation: anterior (A) at the "
+            "top, the patient's right (R) on the image's left"
+        )
+    else:
+        # What a slice is, up to its first clause (the rest is the report's).
+        slice_text = data.get("slice", "an image slice").split(";")[0]
+        view = f"Each row: {slice_text}, drawn as stored"
     fig.suptitle(
         f"Patient {patient}, a typical patient (closest to the median PSNR of "
-        "the fits shown), and its INR reconstructions\nAxial slices in "
-        "radiological orientation: anterior (A) at the top, the patient's "
-        "right (R) on the image's left"
+        f"the fits shown), and its INR reconstructions\n{view}"
     )
     return fig
 
@@ -169,8 +212,12 @@ def _accuracy_figure(figure_data: dict, results: dict):
             scores.setdefault(title, []).append(value)
             intervals.setdefault(title, []).append(interval)
             counts.setdefault(title, []).append(n)
+    # Chance: the majority class's share (0.5 for BraTS pairs, 1/5 for a
+    # balanced five-group cohort).
+    data = results.get("data", {})
+    chance = chance_rate(data) if data else 0.5
     ax = plot_accuracy_comparison(
-        labels, scores, intervals=intervals, counts=counts, chance=0.5
+        labels, scores, intervals=intervals, counts=counts, chance=chance
     )
     ax.set_title(
         "Test accuracy by protocol: correct/total test slices (pooled over the "
@@ -198,7 +245,7 @@ def _weight_space_figure(figure_data: dict, results: dict):
         panels,
         figure_data["target"],
         precomputed=True,
-        class_names=CLASS_NAMES,
+        class_names=class_names(results.get("data", {})),
     )
     fig.suptitle(
         "Weight space: each slice's theta, standardised, on its first two "
@@ -214,7 +261,7 @@ def _short_label(row: dict, names: dict) -> str:
     if row["protocol"] == "paper":
         return f"paper protocol\n{model}"
     if row["protocol"] == "pixel baseline":
-        return "pixels\nlogistic regression"
+        return f"pixels\n{row['model']}"
     variant = "shared init"
     if "transfer" in row["protocol"]:
         variant = "weight transfer"

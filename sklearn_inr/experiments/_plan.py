@@ -198,7 +198,7 @@ def plan(
     >>> stages = plan(get_preset("paper"), 150, (240, 240))
     >>> [(s.name, s.fits) for s in stages]  # doctest: +NORMALIZE_WHITESPACE
     [('shared-init INRs', 600), ('paper protocol', 744), ('grouped CV', 3448),
-     ('pixel baseline', 0)]
+     ('pixel baseline', 0), ('CNN baseline', 0)]
     """
     if target is None or groups is None:
         target = np.arange(n_slices) % 2 == 0

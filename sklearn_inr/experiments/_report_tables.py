@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "SIGNIFICANT",
     "accuracy_text",
+    "auc_name",
     "fmt",
     "percent",
     "reconstruction_table",
@@ -71,14 +72,34 @@ def accuracy_text(result: dict | None) -> str:
     )
 
 
-def _auc_cell(result: dict | None) -> str:
-    """ROC AUC (± its spread over folds), to two decimals like accuracies."""
-    if result is None or result.get("roc_auc") is None:
+def _score_cell(result: dict | None, key: str = "roc_auc") -> str:
+    """A score (± its spread over folds), to two decimals like accuracies.
+
+    ``key``: ``"roc_auc"`` or ``"balanced_accuracy"``; "n/a" where it is
+    missing (an AUC of test sets lacking a class, or results written before
+    balanced accuracy existed).
+    """
+    if result is None or result.get(key) is None:
         return "not run" if result is None else "n/a"
-    text = f"{result['roc_auc']:.2f}"
-    if result.get("roc_auc_std") is not None:
-        text += f" ± {result['roc_auc_std']:.2f}"
+    text = f"{result[key]:.2f}"
+    if result.get(f"{key}_std") is not None:
+        text += f" ± {result[f'{key}_std']:.2f}"
     return text
+
+
+def auc_name(n_classes: int) -> str:
+    """Which ROC AUC a run of ``n_classes`` classes reports, in words."""
+    if n_classes <= 2:
+        return "the binary ROC AUC of the positive class's probability"
+    return (
+        f"the macro one-vs-rest ROC AUC (each of the {n_classes} classes "
+        "against the rest, averaged with equal weights)"
+    )
+
+
+def _n_classes(results: dict) -> int:
+    data = results.get("data", {})
+    return len(data.get("class_counts") or [0, 0])
 
 
 def percent(value) -> str:
@@ -87,16 +108,19 @@ def percent(value) -> str:
 
 def summary_table(results: dict) -> str:
     """The headline table (markdown), from the rounded results."""
+    auc = "ROC AUC" if _n_classes(results) <= 2 else "Macro OvR ROC AUC"
     lines = [
-        "| Protocol | Evaluation | Accuracy (images) | ROC AUC (images) | "
-        "Accuracy (pure noise) | Accuracy (permuted labels) |",
-        "|---|---|---|---|---|---|",
+        "| Protocol | Evaluation | Accuracy (images) | Balanced accuracy (images) "
+        f"| {auc} (images) | Accuracy (pure noise) | Accuracy (permuted labels) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in results["scores"]:
         c = row["conditions"]
         lines.append(
             f"| {row['label']} | {row['evaluation']} | "
-            f"{accuracy_text(c['images'])} | {_auc_cell(c['images'])} | "
+            f"{accuracy_text(c['images'])} | "
+            f"{_score_cell(c['images'], 'balanced_accuracy')} | "
+            f"{_score_cell(c['images'])} | "
             f"{accuracy_text(c.get('noise'))} | "
             f"{accuracy_text(c.get('permuted'))} |"
         )

@@ -31,6 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .. import __version__
 from ..fitting import resolve_device
 from ._cohort import Cohort, RunState
+from ._datasets import data_summary, resolve_dataset
 from ._figures import write_figures
 from ._outputs import replace_outputs, staging_dir
 from ._progress import fingerprint, record_done
@@ -73,6 +74,7 @@ def run_reproduction(
     device: str = "auto",
     cache_dir: str | Path | None = None,
     data_description: str = "",
+    dataset: str | dict | None = None,
     stage_seconds: dict | None = None,
     verbose: int = 1,
 ) -> dict:
@@ -91,11 +93,17 @@ def run_reproduction(
       folds only; test folds go through ``transform``);
     - the same protocols on **controls**: pure uniform noise with the same
       labels and groups, and the true images with labels permuted within
-      each patient (drawn afresh in each fold of the grouped CV); a
-      protocol that beats chance on them measures labels;
+      each patient (drawn afresh in each fold of the grouped CV), or, where
+      every patient holds one label (ACDC), the patients' labels shuffled
+      among the patients; a protocol that beats chance on them measures
+      labels;
     - a **pixel baseline**: logistic regression on the raw slices, same folds;
     - **reconstruction** scores: final BCE, BCE above the targets' entropy,
       MSE and PSNR.
+
+    Any number of classes: every score has the accuracy, the balanced
+    accuracy and the ROC AUC (binary for two classes, macro one-vs-rest for
+    more), and chance is the majority class's share of the slices.
 
     It writes ``results.json`` (every number), ``report.md`` (generated from
     the same numbers) and PNG figures to ``out_dir``, all at once at the end:
@@ -106,7 +114,8 @@ def run_reproduction(
     images : ndarray of shape (n_slices, H, W)
         Intensities in [0, 1], e.g. ``load_brats_slices(...).images``.
     target : ndarray of shape (n_slices,)
-        1 for tumour, 0 for no tumour.
+        The class of each slice: for BraTS 1 tumour, 0 no tumour; for ACDC
+        the group's index in ``load_acdc(...).target_names``.
     groups : ndarray of shape (n_slices,)
         Patient of each slice.
     settings : {"cpu", "paper", "tiny"} or dict, default="cpu"
@@ -133,6 +142,13 @@ def run_reproduction(
         folder, removed at the end.
     data_description : str, default=""
         Where the data came from, for the report.
+    dataset : {"brats", "acdc"}, dict or None, default=None
+        What the data are, for the report, figures and ``results["data"]``:
+        the title, the class names, what a slice is. A dict shaped like
+        ``sklearn_inr.experiments._datasets.DATASETS["acdc"]`` describes
+        other data (e.g. ``{"class_names": {0: "cat", 1: "dog"}}``). None:
+        the settings' ``"dataset"`` (``get_preset(name, dataset)``), else
+        ``"brats"``.
     stage_seconds : dict of str to float, default=None
         Wall times of stages run before this call (e.g. ``{"data": 4.2}``),
         reported with the others and counted in the total.
@@ -181,6 +197,9 @@ def run_reproduction(
             "'sklearn-inr[plots]'."
         ) from exc
     settings = get_preset(settings) if isinstance(settings, str) else settings
+    dataset = resolve_dataset(
+        settings.get("dataset", "brats") if dataset is None else dataset
+    )
     images = np.asarray(images, dtype=np.float32)
     target, groups = np.asarray(target), np.asarray(groups)
     if images.ndim != 3:
@@ -249,9 +268,10 @@ def run_reproduction(
             "description": data_description,
             "n_slices": len(images),
             "n_patients": n_groups,
-            "n_tumour": int(np.sum(target == 1)),
-            "n_no_tumour": int(np.sum(target == 0)),
             "image_shape": list(images.shape[1:]),
+            # Class names and counts, chance, and n_tumour / n_no_tumour for
+            # BraTS (as before).
+            **data_summary(dataset, target, groups),
         },
         "reconstruction": raw["reconstruction"],
         "scores": raw["scores"],

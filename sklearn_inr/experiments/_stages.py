@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..plotting import weight_space_pca
+from ._cnn_stage import CNNBaselineStage
 from ._cohort import Cohort, RunState, Stage, Task, mean_std
 from ._costs import learned_init_flops
 from ._cv_stages import GroupedCVStage, PixelBaselineStage
@@ -218,6 +219,7 @@ STAGES: tuple[Stage, ...] = (
     PaperStage(),
     GroupedCVStage(),
     PixelBaselineStage(),
+    CNNBaselineStage(),
 )
 #: Their names, as in the run's ``timings`` and the plan's table.
 STAGE_NAMES = tuple(stage.name for stage in STAGES)

@@ -10,6 +10,7 @@ can state each one.
 
 from __future__ import annotations
 
+from ._datasets import chance_rate
 from ._evaluation import paper_split
 from ._report_tables import accuracy_text, fmt, percent, rounded
 from ._statistics import (
@@ -112,8 +113,7 @@ def noise_control(
         kind = NOISE_KINDS[1]
     else:
         kind = NOISE_KINDS[2]
-    d = results["data"]
-    chance = max(d["n_tumour"], d["n_no_tumour"]) / d["n_slices"]
+    chance = chance_rate(results["data"])
     try:
         n_test_needed = slices_needed(chance)
     except ValueError:  # the classes are too imbalanced for any test set
@@ -134,6 +134,7 @@ def noise_control(
         "accuracy": noise["accuracy"],
         "n_correct": noise["n_correct"],
         "n_test": n_test,
+        "n_chance": noise["n_chance"],
         "accuracy_ci": noise["accuracy_ci"],
         "p_value": noise["p_value"],
         "p_holm": p_holm,
@@ -180,6 +181,17 @@ def _power_clause(c: dict, whose: str = "its") -> str:
     )
     if c["n_test_needed"] is None:
         return clause + ", and no test set of these classes would do better"
+    if c["n_test_needed"] <= c["n_test"]:
+        # Enough slices for a test set of the cohort's balance, but this one's
+        # majority class is larger (a small random split of K classes), which
+        # raises the chance it must beat.
+        return (
+            f"{clause}, as its majority class holds {c['n_chance']} of them "
+            f"(more than the cohort's share); a test set of the cohort's class "
+            f"balance reaches {percent(TARGET_POWER)} power with "
+            f"{c['n_test_needed']} test slices ({c['n_patients_needed']} "
+            "patients under this protocol)"
+        )
     return (
         f"{clause}; {percent(TARGET_POWER)} power needs {c['n_test_needed']} "
         f"test slices ({c['n_patients_needed']} patients under this protocol)"

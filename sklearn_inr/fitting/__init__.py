@@ -9,7 +9,12 @@ built on them: :func:`fit_inrs`, :func:`fit_shifts`, :func:`render_inrs`.
 # estimators and experiments import from here, never from its modules.
 from ..core import resolve_device, torch_threads
 from ._cache import ArrayStore
-from ._checks import check_images, check_intensity_range
+from ._checks import (
+    check_images,
+    check_intensity_range,
+    image_layouts,
+    warn_ambiguous_channels,
+)
 from ._fit import FIT_PARAMETER_CONSTRAINTS, fit_inrs
 from ._inits import GivenInit, RandomInit, SharedInit
 from ._probe import FitSpeed, probe_fit_speed, probe_shape
@@ -38,6 +43,7 @@ __all__ = [
     "FitSettings",
     "FitSpeed",
     "GivenInit",
+    "image_layouts",
     "image_seeds",
     "INRFitResult",
     "probe_fit_speed",
@@ -54,6 +60,7 @@ __all__ = [
     "to_seed",
     "torch_threads",
     "train",
+    "warn_ambiguous_channels",
     "warn_unconverged",
     "WeightsTrainer",
 ]

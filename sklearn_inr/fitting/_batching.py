@@ -7,6 +7,8 @@ Results never depend on the batch sizes.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..core import INRSpec, bytes_per_batch, gemm_dtype
@@ -92,9 +94,13 @@ def itemsizes(dtype: torch.dtype, precision: str) -> tuple[int, int | None]:
 
 
 def check_one_image(spec, settings, shape, here: torch.device) -> None:
-    """Warn, before any work, when one image alone exceeds the memory budget."""
+    """Warn, before any work, when one image alone exceeds the memory budget.
+
+    ``shape`` is the spatial shape of an image, ``(H, W)`` or ``(D, H, W)``:
+    its pixels (voxels) are their product.
+    """
     itemsize, low_itemsize = itemsizes(settings.dtype, settings.precision)
-    needed = bytes_per_batch(spec, 1, shape[0] * shape[1], itemsize, here.type,
+    needed = bytes_per_batch(spec, 1, math.prod(shape), itemsize, here.type,
                              low_itemsize)  # fmt: skip
     warn_memory_budget(needed, memory_budget(here), spec, shape, here.type)
 

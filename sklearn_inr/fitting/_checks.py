@@ -7,11 +7,64 @@ has one message.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from .._exceptions import user_stacklevel
 from ..core import get_loss
 
-__all__ = ["check_images", "check_intensity_range"]
+__all__ = [
+    "check_images",
+    "check_intensity_range",
+    "image_layouts",
+    "warn_ambiguous_channels",
+]
+
+_AXES = {2: "H, W", 3: "D, H, W"}
+
+
+def image_layouts(spatial_ndim: int) -> str:
+    """The two layouts of an image array, for messages.
+
+    ``(n_images, H, W) or (n_images, H, W, C)`` for ``spatial_ndim=2``, the
+    same with ``D, H, W`` for volumes.
+    """
+    axes = _AXES.get(spatial_ndim, f"{spatial_ndim} spatial axes")
+    return f"(n_images, {axes}) or (n_images, {axes}, C)"
+
+
+def warn_ambiguous_channels(image_shape: tuple, spatial_ndim: int) -> bool:
+    """Warn when an image's channels look like a misread spatial axis.
+
+    ``image_shape`` is one image's ``(*spatial, C)`` as it was read. Real
+    channels (colours, MRI modalities) are few; at least as many channels as
+    the smallest spatial side means a layout the reading likely got wrong: a
+    channel-first array (``(1, 28, 28)`` read as 1 x 28 pixels with 28
+    channels) or a volume read as 2-D images (``(D, H, W)`` as D x H pixels
+    with W channels). Returns whether it warned.
+    """
+    spatial, channels = tuple(image_shape[:spatial_ndim]), image_shape[spatial_ndim]
+    if channels < 2 or channels < min(spatial):
+        return False
+    fixes = "if X is channel-first (n_images, C, ...), pass np.moveaxis(X, 1, -1)"
+    if spatial_ndim == 2:
+        fixes += (
+            "; if X holds volumes (n_images, D, H, W), pass spatial_ndim=3 "
+            "(INRFeaturizer or fit_inrs)"
+        )
+    sides = " x ".join(str(int(n)) for n in spatial)
+    warnings.warn(
+        f"Images of shape {tuple(int(n) for n in image_shape)} were read as "
+        f"{spatial_ndim}-D images of {sides} pixels with {int(channels)} "
+        f"channels (spatial_ndim={spatial_ndim}: the first {spatial_ndim} axes "
+        "after n_images are space, the rest channels), and the channels are "
+        "at least the smallest spatial side. If that is not the layout: "
+        f"{fixes}.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+    return True
 
 
 def check_intensity_range(images: np.ndarray, loss: str) -> None:
@@ -40,11 +93,17 @@ def _shortest(value) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def check_images(images, loss: str = "bce", out_features=None) -> np.ndarray:
-    """Validate images and return them as ``(n, H, W, C)`` float arrays.
+def check_images(
+    images, loss: str = "bce", out_features=None, spatial_ndim: int = 2
+) -> np.ndarray:
+    """Validate images and return them as ``(n, *spatial, C)`` float arrays.
 
-    With ``out_features``, the images must have that many channels (those
-    of a given network).
+    ``spatial_ndim`` axes after the first are space (a network's
+    ``in_features``): images of ``1 + spatial_ndim`` axes have one channel,
+    of ``2 + spatial_ndim`` axes their channels last. With ``out_features``,
+    the images must have that many channels (those of a given network).
+    Warns when the channels look like a misread spatial axis
+    (:func:`warn_ambiguous_channels`).
     """
     images = np.asarray(images)
     if images.dtype == object or not (
@@ -53,9 +112,10 @@ def check_images(images, loss: str = "bce", out_features=None) -> np.ndarray:
         or images.dtype == bool
     ):
         raise ValueError(f"images must be numeric, got dtype {images.dtype}.")
-    if images.ndim not in (3, 4):
+    if images.ndim not in (spatial_ndim + 1, spatial_ndim + 2):
         raise ValueError(
-            "images must have shape (n_images, H, W) or (n_images, H, W, C), got "
+            f"images must have shape {image_layouts(spatial_ndim)} (spatial_ndim="
+            f"{spatial_ndim}, i.e. a network with in_features={spatial_ndim}), got "
             f"shape {images.shape}."
         )
     if images.size == 0:
@@ -69,8 +129,10 @@ def check_images(images, loss: str = "bce", out_features=None) -> np.ndarray:
             f"{np.flatnonzero(bad)[:20].tolist()}); fill or drop them first."
         )
     check_intensity_range(images, loss)
-    if images.ndim == 3:
+    if images.ndim == spatial_ndim + 1:
         images = images[..., np.newaxis]
+    else:
+        warn_ambiguous_channels(images.shape[1:], spatial_ndim)
     if out_features is not None and images.shape[-1] != out_features:
         raise ValueError(
             f"images have {images.shape[-1]} channel(s) but spec.out_features="

@@ -15,6 +15,7 @@ import torch
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
+    Options,
     StrOptions,
     validate_params,
 )
@@ -74,6 +75,9 @@ FIT_PARAMETER_CONSTRAINTS = {
     "verbose": ["verbose"],
     "on_divergence": [StrOptions({"raise", "warn", "ignore"})],
     "checkpoint_every": [Interval(Real, 0, None, closed="neither")],
+    # Images (2) or volumes (3); the core takes any in_features, the checks,
+    # messages and tests cover these two.
+    "spatial_ndim": [Options(Integral, {2, 3})],
 }
 
 
@@ -98,6 +102,7 @@ def fit_inrs(
     n_steps: int = 1000,
     target_psnr: float | None = None,
     init="shared",
+    spatial_ndim: int = 2,
     random_state=None,
     batch_size="auto",
     device="auto",
@@ -125,7 +130,8 @@ def fit_inrs(
     ----------
     images : array-like of shape (n_images, H, W) or (n_images, H, W, C)
         Intensities; in [0, 1] for ``loss="bce"``. Channels become output
-        features of the network.
+        features of the network. With ``spatial_ndim=3``, volumes of shape
+        ``(n_images, D, H, W)`` or ``(n_images, D, H, W, C)``.
     %(inr)s
     %(target_psnr)s
     init : {"shared", "random"} or ndarray, default="shared"
@@ -133,6 +139,14 @@ def fit_inrs(
         ``random_state``. ``"random"``: each image gets its own draw, seeded
         by ``random_state`` and the image's bytes. An array of shape
         ``(n_params,)`` or ``(n_images, n_params)``: explicit starting points.
+    spatial_ndim : {2, 3}, default=2
+        How many axes of each image, after ``n_images``, are space; the rest
+        are channels. The network maps ``spatial_ndim`` coordinates (its
+        ``in_features``: ``(y, x)``, or ``(z, y, x)`` for volumes) to the
+        channels: ``images.ndim == 1 + spatial_ndim`` means one channel,
+        ``2 + spatial_ndim`` channels last. Channels at least as many as the
+        smallest spatial side (a channel-first array, or volumes read as
+        images) give a ``UserWarning`` naming the fix.
     %(random_state)s
     %(batch_size)s
     %(device)s
@@ -207,9 +221,10 @@ def fit_inrs(
     >>> bool(result.loss_history[:, -1].mean() < result.loss_history[:, 0].mean())
     True
     """
-    images = check_images(images, loss)
+    images = check_images(images, loss, spatial_ndim=spatial_ndim)
     spec = INRSpec(
         model,
+        in_features=int(spatial_ndim),
         hidden_features=hidden_features,
         hidden_layers=hidden_layers,
         out_features=images.shape[-1],

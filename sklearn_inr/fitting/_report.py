@@ -193,7 +193,8 @@ def warn_memory_budget(needed, budget, spec, shape, device_type):
     if needed <= budget:
         return False
     warnings.warn(
-        f"Training one {shape[0]}x{shape[1]} image with this network "
+        f"Training one {'x'.join(str(int(n)) for n in shape)} "
+        f"{'image' if len(shape) == 2 else 'volume'} with this network "
         f"(hidden_features={spec.hidden_features}, hidden_layers="
         f"{spec.hidden_layers}, {spec.n_params:,} parameters) needs about "
         f"{_bytes(needed)}, {needed / budget:.1f}x the runner's memory budget "

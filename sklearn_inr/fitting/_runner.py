@@ -118,7 +118,11 @@ def run_fits(
     verbose=0,
     desc="Fitting INRs",
 ) -> INRFitResult:
-    """Fit every image (checked ``(n, H, W, C)`` floats) and collect the results.
+    """Fit every image (checked ``(n, *spatial, C)`` floats) and collect the results.
+
+    The spatial axes (``(H, W)``, or ``(D, H, W)`` for volumes) are
+    ``spec.in_features`` many: an image of ``images`` has
+    ``spec.in_features + 1`` axes, its channels last.
 
     ``init`` and ``trainer`` are objects of :mod:`sklearn_inr.fitting._inits` and
     :mod:`sklearn_inr.fitting._training`; the other arguments are those of
@@ -130,6 +134,12 @@ def run_fits(
     (:class:`~sklearn.exceptions.ConvergenceWarning`).
     """
     device = parse_device(device)  # mps, xla, ...: refused before any work
+    if images.ndim != spec.in_features + 2:
+        raise ValueError(
+            f"run_fits needs images of shape (n_images, *spatial, C) with "
+            f"{spec.in_features} spatial axes (spec.in_features), got shape "
+            f"{images.shape}."
+        )
     spec.check_size(torch.finfo(settings.dtype).bits // 8)
     # PSNR assumes a data range of 1: out of it, the convergence check means
     # nothing, so only the range is warned about.
@@ -160,7 +170,7 @@ def run_fits(
     except ValueError:  # no CUDA here (e.g. a Dask client): the workers have it
         here = None
     if len(todo) and here is not None:
-        check_one_image(spec, settings, images.shape[1:3], here)
+        check_one_image(spec, settings, images.shape[1:-1], here)
     chunk = _Chunk(
         images, todo, init, keys, spec, settings, trainer, batch_size, device,
         None if store is None else store.location, float(checkpoint_every), None,
@@ -269,7 +279,8 @@ def _fit_chunk(chunk: _Chunk, progress=None) -> dict:
     store = None
     if chunk.store_location is not None:
         store = ArrayStore(chunk.store_location)
-    coords = make_coordinates(chunk.images.shape[1:3], dtype=chunk.settings.dtype,
+    # The spatial axes, (H, W) or (D, H, W): every axis but the channels'.
+    coords = make_coordinates(chunk.images.shape[1:-1], dtype=chunk.settings.dtype,
                               device=device)  # fmt: skip
     sizer = BatchSizer(chunk, coords.shape[0], device, n_threads)
 

@@ -25,12 +25,13 @@ def content_digest(array: np.ndarray, extra=None) -> str:
     return joblib.hash((array.dtype.str, array.shape, array.tobytes(), extra))
 
 
-def image_seeds(images: np.ndarray, random_state) -> np.ndarray:
+def image_seeds(images: np.ndarray, random_state, spatial_ndim: int = 2) -> np.ndarray:
     """One seed per image from ``random_state`` and the image's own bytes.
 
     Deriving seeds from content, not position, keeps every image's random
     initialisation the same whatever order or company it comes in.
-    ``(n, H, W)`` and ``(n, H, W, 1)`` images get the same seeds.
+    ``(n, H, W)`` and ``(n, H, W, 1)`` images get the same seeds (with
+    ``spatial_ndim=3``, ``(n, D, H, W)`` and ``(n, D, H, W, 1)`` volumes).
     """
     base = (
         random_state
@@ -38,7 +39,7 @@ def image_seeds(images: np.ndarray, random_state) -> np.ndarray:
         else np.random.RandomState(random_state)
     )
     salt = int(base.randint(np.iinfo(np.int32).max))
-    if images.ndim == 3:
+    if images.ndim == spatial_ndim + 1:
         images = images[..., np.newaxis]
     return np.array(
         [int(content_digest(image, {"salt": salt})[:15], 16) for image in images],

@@ -71,6 +71,10 @@ class FitSettings:
             "record_every": int(self.record_every),
             "dtype": str(self.dtype),
         }
+        # Volumes (in_features=3) key apart from images; the 2-D keys stay
+        # as they were before volumes existed.
+        if spec.in_features != 2:
+            key["in_features"] = int(spec.in_features)
         if self.target_psnr is not None:
             key["stop"] = (float(self.target_psnr), int(self.check_every))
         # "auto" is float32 on CPU and TF32 on CUDA: a rounding difference,

@@ -191,6 +191,10 @@ def fit_shifts(
     Parameters
     ----------
     images : array-like of shape (n_images, H, W) or (n_images, H, W, C)
+        With ``spec.in_features=3``, volumes ``(n_images, D, H, W)`` or
+        ``(n_images, D, H, W, C)``: the spatial axes are
+        ``spec.in_features`` many; ``images.ndim == 1 + in_features`` means
+        one channel, ``2 + in_features`` channels last.
     base_theta : array-like of shape (n_params,)
         E.g. from :func:`meta_learn_shift_base`.
     spec : INRSpec
@@ -229,7 +233,8 @@ def fit_shifts(
     (3, 16)
     """
     check_shift_spec(spec)
-    images = check_images(images, loss, out_features=spec.out_features)
+    images = check_images(images, loss, out_features=spec.out_features,
+                          spatial_ndim=spec.in_features)  # fmt: skip
     base = check_base(base_theta, spec)
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),

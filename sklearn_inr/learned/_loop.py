@@ -81,7 +81,7 @@ class MetaProblem(NamedTuple):
     """What a rule learns from, prepared once by :func:`prepare`."""
 
     spec: INRSpec
-    images: np.ndarray  # checked, (n_images, H, W, C)
+    images: np.ndarray  # checked, (n_images, *spatial, C)
     targets: torch.Tensor  # (n_images, n_pixels, out_features), on the device
     coords: torch.Tensor  # (n_pixels, in_features), on the device
     init_theta: np.ndarray  # (n_params,) float32, a copy the rule may own
@@ -107,6 +107,8 @@ def prepare(images, spec: INRSpec, *, init_theta, loss, random_state, device,
     Parameters
     ----------
     images : array-like of shape (n_images, H, W) or (n_images, H, W, C)
+        With ``spec.in_features=3``, volumes ``(n_images, D, H, W[, C])``:
+        the spatial axes are ``spec.in_features`` many.
     spec : INRSpec
     init_theta : array-like of shape (n_params,) or None
     loss : {"bce", "mse"}
@@ -118,7 +120,8 @@ def prepare(images, spec: INRSpec, *, init_theta, loss, random_state, device,
     -------
     problem : MetaProblem
     """
-    images = check_images(images, loss, out_features=spec.out_features)
+    images = check_images(images, loss, out_features=spec.out_features,
+                          spatial_ndim=spec.in_features)  # fmt: skip
     rng = np.random.default_rng(to_seed(random_state))
     if init_theta is None:
         init_theta = spec.init_theta(rng)
@@ -129,7 +132,7 @@ def prepare(images, spec: INRSpec, *, init_theta, loss, random_state, device,
             f"init_theta must have shape ({spec.n_params},), got {init_theta.shape}."
         )
     device = resolve_device(parse_device(device))
-    coords = make_coordinates(images.shape[1:3], dtype=dtype, device=device)
+    coords = make_coordinates(images.shape[1:-1], dtype=dtype, device=device)
     targets = torch.as_tensor(
         images.reshape(len(images), -1, spec.out_features), dtype=dtype
     ).to(device)

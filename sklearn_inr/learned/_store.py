@@ -62,6 +62,9 @@ def stored_init(
     store.check_location()  # a memory= that is a file fails before learning
     network = (spec.model, spec.hidden_features, spec.hidden_layers,
                spec.out_features, spec.omega_0)  # fmt: skip
+    if spec.in_features != 2:
+        # Volumes key apart; the 2-D keys stay as they were.
+        network += (("in_features", int(spec.in_features)),)
     digest = content_digest(images, {"spec": network, **key})
     hit = store.load(digest, {"theta": (size,)})
     store.warn_damaged()

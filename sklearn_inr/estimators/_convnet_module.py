@@ -1,0 +1,80 @@
+"""The torch network behind :class:`~sklearn_inr.ConvNetClassifier`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ConvNetModule", "conv_macs"]
+
+
+class ConvNetModule(nn.Module):
+    """Small CNN: standardise, (conv3x3, ReLU[, max-pool 2]) x k, pool, linear.
+
+    Input ``(n, C, H, W)``. Each channel is standardised by the buffers
+    ``mean`` and ``scale`` (fitted on the training images, restored from the
+    ``state_dict`` on loading). Block ``k`` is a 3x3 convolution (zero
+    padding 1, so the size is kept) to ``channels[k]`` maps and a ReLU; every
+    block but the last ends with a 2x2 max-pool (``ceil_mode``, so images of
+    any size, down to 1 x 1, go through). Each of the last maps gives its
+    mean and its maximum over space (global average and max pooling: the
+    mean sees how much of a pattern there is, the max whether a small one is
+    anywhere), these ``2 * channels[-1]`` values are dropped out in training,
+    and a linear layer gives ``output_dim`` logits.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: tuple[int, ...] = (8, 16, 32),
+        dropout: float = 0.0,
+        output_dim: int = 1,
+        mean=None,
+        scale=None,
+    ):
+        super().__init__()
+        mean = np.zeros(in_channels) if mean is None else mean
+        scale = np.ones(in_channels) if scale is None else scale
+        # Buffers, so that they move with the module and are saved with it.
+        self.register_buffer(
+            "mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        )
+        self.register_buffer(
+            "scale", torch.as_tensor(scale, dtype=torch.float32).view(1, -1, 1, 1)
+        )
+        layers: list[nn.Module] = []
+        width = in_channels
+        for k, size in enumerate(channels):
+            layers += [nn.Conv2d(width, size, kernel_size=3, padding=1), nn.ReLU()]
+            if k < len(channels) - 1:
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            width = size
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * width, output_dim)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        X = (X - self.mean) / self.scale
+        maps = self.features(X)
+        pooled = torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
+        return self.head(self.dropout(pooled))
+
+
+def conv_macs(image_shape, channels) -> int:
+    """Multiply-adds of the convolutions of one forward pass of one image.
+
+    ``image_shape`` is ``(H, W)`` or ``(H, W, C)``; the head and the pooling
+    are negligible beside them.
+    """
+    height, width = image_shape[:2]
+    in_channels = image_shape[2] if len(image_shape) == 3 else 1
+    macs = 0
+    for k, size in enumerate(channels):
+        macs += height * width * 9 * in_channels * size
+        if k < len(channels) - 1:
+            height, width = math.ceil(height / 2), math.ceil(width / 2)
+        in_channels = size
+    return macs

@@ -1,0 +1,120 @@
+"""The CNN pixel baseline: a small convolutional network on the raw slices.
+
+It runs in the grouped CV of the leak-free pipeline (the same folds, the
+same noise images and the same per-fold permuted labels), so its row stands
+beside logistic regression's and theta's in the report. A preset configures
+it under ``"cnn_baseline"``: a dict of :class:`~sklearn_inr.ConvNetClassifier`
+parameters (:data:`CNN_BASELINE` when the key is absent), or ``None`` /
+``False`` to leave it out.
+"""
+
+from __future__ import annotations
+
+from .. import ConvNetClassifier
+from ..estimators import conv_macs
+from ._cohort import Stage, Task
+from ._evaluation import grouped_cv_score
+from ._protocols import CONDITIONS
+
+__all__ = ["CNN_BASELINE", "CNNBaselineStage", "cnn_fit_seconds", "cnn_params"]
+
+#: The baseline's ConvNetClassifier parameters when a preset does not say:
+#: the estimator's defaults, sized for 64 x 64 slices on two CPU cores.
+CNN_BASELINE: dict = {}
+
+# One CPU fit costs about _FIT_SECONDS plus _SECONDS_PER_GMAC per billion
+# multiply-adds of training (3x the forward convolutions: forward, and the
+# backward to the inputs and to the weights, per image and epoch).
+# Measured with time.process_time() around each fit (one torch thread, the
+# estimator's choice for such small nets) on 2 shared cores of the
+# development machine (2026-12, torch 2.13 CPU build): the default network
+# on training folds of 64 synthetic 64 x 64 slices took 1.3 s at 30 epochs
+# (15 GMACs) and 2.6 to 3.1 s at 60 epochs (31 GMACs): the 15 fits of the
+# cpu preset's CNN row (5 folds x 3 conditions) took 44 s in all.
+_FIT_SECONDS = 0.2
+_SECONDS_PER_GMAC = 0.09
+
+
+def cnn_params(cohort) -> dict | None:
+    """The preset's ConvNetClassifier parameters, or None: not run."""
+    params = cohort.settings.get("cnn_baseline", CNN_BASELINE)
+    if params is None or params is False:
+        return None
+    return dict(params)
+
+
+def cnn_fit_seconds(n_train: int, image_shape, params: dict) -> float:
+    """Seconds of one ConvNetClassifier fit on ``n_train`` images on a CPU."""
+    defaults = ConvNetClassifier().get_params()
+    settings = {**defaults, **params}
+    macs = conv_macs(tuple(image_shape), tuple(settings["channels"]))
+    gmacs = 3 * macs * n_train * settings["max_epochs"] / 1e9
+    return _FIT_SECONDS + _SECONDS_PER_GMAC * gmacs
+
+
+class CNNBaselineStage(Stage):
+    """A small CNN on the pixels, same grouped folds and controls; no INR."""
+
+    name, desc = "CNN baseline", "CNN baseline"
+    # Absent from the timings when the preset leaves it out.
+    always_timed = False
+
+    def tasks(self, cohort):
+        if cnn_params(cohort) is None:
+            return []
+        return [Task("pixels", "cnn", condition) for condition in CONDITIONS]
+
+    def extra_seconds(self, cohort, image_shape, tasks):
+        # Not cached: every task refits, finished before or not.
+        params = cnn_params(cohort)
+        if params is None:
+            return 0.0
+        fits = [
+            cnn_fit_seconds(len(train), image_shape, params)
+            for train, _ in cohort.folds
+        ]
+        return len(self.tasks(cohort)) * sum(fits)
+
+    def note(self, cohort, tasks):
+        params = cnn_params(cohort)
+        if params is None:
+            return "not run"
+        settings = {**ConvNetClassifier().get_params(), **params}
+        return (
+            f"small CNN on pixels, no INR: channels {tuple(settings['channels'])}, "
+            f"{settings['max_epochs']} epochs, refitted in each fold"
+        )
+
+    def _estimator(self, cohort, state) -> ConvNetClassifier:
+        params = {"device": state.device, "random_state": cohort.seed}
+        return ConvNetClassifier(**{**params, **cnn_params(cohort)})
+
+    def run_task(self, cohort, state, task):
+        X, y = state.inputs[task.condition]
+        state.results.setdefault(self.name, {})[task] = grouped_cv_score(
+            self._estimator(cohort, state),
+            X,
+            y,
+            cohort.folds,
+            cohort.fold_targets.get(task.condition),
+        )
+
+    def finish(self, cohort, state):
+        results = state.results.get(self.name, {})
+        if not results:
+            return
+        state.scores.append(
+            {
+                "key": "pixels/cnn",
+                "protocol": "pixel baseline",
+                "model": "CNN",
+                "label": "Pixel baseline: small CNN on raw slices",
+                "evaluation": _cv_evaluation(cohort),
+                "conditions": {task.condition: s for task, s in results.items()},
+            }
+        )
+
+
+def _cv_evaluation(cohort) -> str:
+    # As the other grouped-CV rows say it (_cv_stages._cv_evaluation).
+    return f"{cohort.n_splits}-fold StratifiedGroupKFold by patient"
