@@ -256,7 +256,11 @@ def _reproduce(
             loaded=False,
         )  # fmt: skip
         if args.dry_run:
-            print("Dry run: nothing was fitted, generated or written.")
+            print(
+                "Dry run: nothing of the run was fitted, generated or written "
+                "(the estimate's probe fitted a few slices of a temporary "
+                "cohort, now removed)."
+            )
             return 0
 
     start = time.perf_counter()
@@ -383,8 +387,9 @@ def _print_plan(
         cache_dir=None if args.no_cache else (args.cache or args.out / "cache"),
     )
     throughput = probe_throughput(
-        settings, args.device, tuple(image_shape), n_images=n_slices
-    )
+        settings, args.device, tuple(image_shape), n_images=n_slices,
+        random_state=args.seed,
+    )  # fmt: skip
     title = (
         f"Plan of preset {preset!r} on {basis}: {n_slices} slices of "
         f"{' x '.join(map(str, image_shape))}, {args.folds}-fold grouped CV, "

@@ -140,7 +140,8 @@ def test_format_plan_prints_a_table_with_the_total():
     assert total[0] == "total" and total[1] == f"{sum(s.fits for s in stages):,}"
     assert "4 h" in lines[3 + n_stages] or "3 h" in lines[3 + n_stages]
     assert "An estimate" in text and "91.3 TFLOP per fit" in text
-    assert "classifier's training (66 fits)" in text
+    # 66 classifiers of theta, and 30 more behind PCA (2 models x 5 folds x 3).
+    assert "classifier's training (96 fits)" in text
 
 
 @pytest.mark.parametrize(
@@ -176,3 +177,50 @@ def test_estimate_includes_the_data_and_the_figures():
     # The pixel baseline is priced: 3 conditions x 5 folds of 64 x 4,096 pixels.
     pixels = {s.name: s for s in stages}["pixel baseline"]
     assert pixels.fixed_seconds == pytest.approx(15 * (0.1 + 3e-7 * 64 * 4096))
+
+
+def test_fits_to_a_target_psnr_are_priced_at_the_probed_steps(monkeypatch):
+    """Issue 21: fits that stop at a target were priced at their step cap."""
+    import numpy as np
+
+    from sklearn_inr.experiments import _expected_steps
+
+    settings = get_preset("tiny")
+    settings["models"]["siren"]["leak_free"]["target_psnr"] = 20.0  # reachable
+    probed = []
+
+    def fake_steps(spec, images, *, init_theta, n_steps, return_theta=False, **kw):
+        probed.append((images.shape, np.ndim(init_theta)))
+        steps = np.full(len(images), 2 if np.ndim(init_theta) == 1 else 1)
+        theta = np.zeros((len(images), spec.n_params))
+        return (steps, theta) if return_theta else steps
+
+    monkeypatch.setattr(_expected_steps, "probe_fit_steps", fake_steps)
+    speed = probe_throughput(settings, "cpu", (12, 12), n_images=20,
+                             target_seconds=0.01)  # fmt: skip
+    # Slices of the run's synthetic cohort at its size: shared init, then chains.
+    assert probed[0][0][1:] == (12, 12) and probed == [
+        (probed[0][0], 1),
+        ((probed[0][0][0] - 2, 12, 12), 2),
+    ]
+    assert speed.target_steps["siren"][:2] == (2.0, 8)
+    assert speed.target_steps["siren", "chain"][:2] == (1.0, 8)
+    assert "TinySIREN chain steps" in speed.detail
+    stages = plan(settings, 20, (12, 12))
+    capped = estimate(stages, Throughput(*[getattr(speed, f) for f in (
+        "flops_per_second", "classifier", "device", "detail", "seconds")]))  # fmt: skip
+    expected = estimate(stages, speed)
+    assert expected["other"]["probe"] == capped["other"]["probe"] == speed.seconds
+    assert expected["total"] < capped["total"]
+    # Exactly the fits of images to the target: 6 of their 8 steps saved in
+    # batches, 7 of 8 in chains; noise fits (never at a target) stay capped.
+    saved = 0.0
+    for stage in stages:
+        for (model, kind), flops in stage.target_work.items():
+            fraction = 6 / 8 if kind == "batch" else 7 / 8
+            saved += fraction * flops / speed.of(model, kind)
+    assert saved > 0
+    assert capped["total"] - expected["total"] == pytest.approx(saved)
+    text = format_plan(stages, expected, speed, title="t")
+    assert "fits to a target PSNR at expected steps" in text
+    assert "probe" in text.splitlines()[2]

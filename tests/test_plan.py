@@ -77,14 +77,16 @@ def test_the_plan_and_the_run_walk_the_same_stages_and_fits(
     assert [s.tasks for s in explicit] == [s.tasks for s in stages]
     # The cache did serve fits: without it the run would fit far more.
     assert stages[2].fits < 3 * 2 * 3 * 3 * len(images)
-    assert stages[3].fits == stages[4].fits == 0  # the pixel baselines
+    # Compressed theta reads the cache; the pixel baselines fit no INR.
+    assert stages[3].fits == stages[4].fits == stages[5].fits == 0
     # The rows of the results are the stages' tasks, grouped.
     keys = [row["key"] for row in results["scores"]]
     assert keys == [
         "paper/siren", "paper/relu", "pipeline-shared/siren",
         "pipeline-shared/relu", "pipeline-weight-transfer/siren",
         "pipeline-weight-transfer/relu", "pipeline-task-aware/siren",
-        "pipeline-task-aware/relu", "pixels/logistic", "pixels/cnn",
+        "pipeline-task-aware/relu", "pipeline-pca/siren", "pipeline-pca/relu",
+        "pixels/logistic", "pixels/cnn",
     ]  # fmt: skip
     # Issue 24: a rerun on this cache fits nothing; its plan says so (the run
     # recorded its finished tasks there), and its estimate is far below the
@@ -147,3 +149,20 @@ def test_plan_of_the_cpu_240_preset_counts_its_learned_init():
     assert learning == 6.0 * 12_737 * 64 * 64 * 100 * 8 * 10
     fits = 300 * flops_per_fit(siren, (240, 240), "leak-free")
     assert stages["shared-init INRs"].flops == pytest.approx(fits + learning)
+
+
+def test_plan_marks_the_fits_of_images_that_stop_at_a_target():
+    settings = get_preset("cpu")
+    stages = {s.name: s for s in plan(settings, 80, (64, 64))}
+    shared = stages["shared-init INRs"]
+    # TinySIREN's slices stop at 38 dB; its noise fits never do.
+    assert shared.fits == 160 and shared.target_fits == 80
+    assert shared.target_work["siren", "batch"] == pytest.approx(
+        80 * flops_per_fit(settings["models"]["siren"], (64, 64), "leak-free")
+    )
+    # Weight-transfer chains of the slices: to the target too.
+    cv = stages["grouped CV"]
+    assert cv.target_fits == cv.fits > 0 and set(cv.target_work) == {("siren", "chain")}
+    # The paper protocol has no target: nothing to price at expected steps.
+    assert stages["paper protocol"].target_fits == 0
+    assert stages["paper protocol"].target_work == {}

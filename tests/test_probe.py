@@ -49,3 +49,31 @@ def test_probe_counts_six_flops_per_parameter_pixel_and_step(monkeypatch):
     for kind, (batch, workers) in speed.layouts.items():
         expected = 6.0 * n_params * 4 * 6 * batch * workers * 2 / 1.0
         assert speed.flops_per_second[kind] == pytest.approx(expected, rel=1e-12)
+
+
+def test_probe_fit_steps_stops_each_image_at_the_target(fit_counter):
+    import numpy as np
+
+    from sklearn_inr.fitting import fit_inrs, probe_fit_steps
+
+    spec = INRSpec("siren", hidden_features=16, hidden_layers=1)
+    images = np.random.default_rng(0).uniform(0.3, 0.7, size=(3, 8, 8))
+    kwargs = dict(target_psnr=22.0, n_steps=200, lr=1e-3, device="cpu")
+    steps, theta = probe_fit_steps(
+        spec, images, init_theta=spec.init_theta(0), n_threads=2,
+        return_theta=True, **kwargs,
+    )  # fmt: skip
+    assert steps.shape == (3,) and theta.shape == (3, spec.n_params)
+    assert (0 < steps).all() and (steps < 200).all()
+    # The runner's fits from the same init stop at the same steps.
+    start = np.tile(spec.init_theta(0), (3, 1))
+    fit = fit_inrs(images, hidden_features=16, hidden_layers=1, init=start,
+                   **kwargs)  # fmt: skip
+    np.testing.assert_array_equal(fit.n_steps, steps)
+    assert fit_counter["images"] == 3  # the probe itself never reached the runner
+    # From its own fit, an image is at the target at once; out of reach, the cap.
+    assert probe_fit_steps(spec, images[:1], init_theta=theta[:1], **kwargs)[0] == 0
+    unreachable = {**kwargs, "target_psnr": 200.0, "n_steps": 7}
+    capped = probe_fit_steps(spec, images, init_theta=spec.init_theta(0),
+                             **unreachable)  # fmt: skip
+    np.testing.assert_array_equal(capped, 7)

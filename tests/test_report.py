@@ -456,3 +456,44 @@ def test_an_imbalanced_small_test_set_says_why_it_lacks_power():
     text = verdict(results)["text"]
     assert "as its majority class holds 4 of them" in text
     assert f"80 % power with {slices_needed(0.2)} test slices" in text
+
+
+def test_the_verdict_says_when_theta_loses_to_a_pixel_baseline():
+    rows = [
+        _row("pipeline-shared/siren", "pipeline (shared)",
+             "Leak-free pipeline: TinySIREN, shared init", 64, 80),
+        _row("pixels/logistic", "pixel baseline",
+             "Pixel baseline: logistic regression on raw slices", 64, 80),
+        _row("pixels/cnn", "pixel baseline",
+             "Pixel baseline: small CNN on raw slices", 70, 80),
+    ]  # fmt: skip
+    said = verdict(_results(rows))
+    outcomes = {
+        (c["theta"], c["pixels"]): c["outcome"] for c in said["theta_against_pixels"]
+    }
+    assert outcomes == {
+        ("pipeline-shared/siren", "pixels/logistic"): "ties",
+        ("pipeline-shared/siren", "pixels/cnn"): "loses",
+    }
+    (flag,) = [f for f in said["flags"] if f["kind"] == "theta loses"]
+    assert flag["key"] == "pipeline-shared/siren"
+    assert "64/80 slices right against 70/80" in flag["text"]
+    # 6 slices of 80 at about 0.8: inside two standard errors (~12 slices).
+    assert "a gap of 6 slices, within two standard errors" in flag["text"]
+    assert "not a clear loss" in flag["text"]
+    assert "small CNN on raw slices" in flag["text"]
+    assert "ties with the pixel baseline (logistic regression" in said["text"]
+    # A theta row that wins is stated, not flagged.
+    rows[2] = _row("pixels/cnn", "pixel baseline",
+                   "Pixel baseline: small CNN on raw slices", 60, 80)  # fmt: skip
+    said = verdict(_results(rows))
+    assert not [f for f in said["flags"] if f["kind"] == "theta loses"]
+    assert "theta (TinySIREN, shared init) beats the pixel baseline" in said["text"]
+    # A loss far beyond the noise is called one.
+    rows[2] = _row("pixels/cnn", "pixel baseline",
+                   "Pixel baseline: small CNN on raw slices", 80, 80)  # fmt: skip
+    (flag,) = [
+        f for f in verdict(_results(rows))["flags"] if f["kind"] == "theta loses"
+    ]
+    assert "beyond two standard errors" in flag["text"]
+    assert "carry less of the label than the pixels" in flag["text"]

@@ -120,6 +120,8 @@ def test_run_reproduction_on_arrays(tmp_path):
         "pipeline-weight-transfer/relu",
         "pipeline-task-aware/siren",
         "pipeline-task-aware/relu",
+        "pipeline-pca/siren",
+        "pipeline-pca/relu",
         "pixels/logistic",
         "pixels/cnn",
     ]
@@ -132,7 +134,7 @@ def test_run_reproduction_on_arrays(tmp_path):
     paper = results["scores"][0]["conditions"]["images"]
     assert (paper["n_train"], paper["n_val"], paper["n_test"]) == (8, 2, 2)
     # The bright blobs are easy for pixels, and noise is not.
-    pixels = results["scores"][8]["conditions"]
+    pixels = _row(results, "pixels/logistic")["conditions"]
     assert pixels["images"]["accuracy"] == 1.0
     assert set(results["reconstruction"]) == {"siren", "relu"}
     assert set(results["reconstruction"]["siren"]) == {"shared", "paper"}
@@ -258,7 +260,9 @@ def test_a_leak_free_only_run_from_an_init_learned_on_other_patients(tmp_path):
                   device="cpu", verbose=0)  # fmt: skip
     results = run_reproduction(images, target, groups, out_dir=tmp_path / "a", **kwargs)
     keys = [row["key"] for row in results["scores"]]
-    assert keys == ["pipeline-shared/siren", "pixels/logistic", "pixels/cnn"]
+    assert keys == [
+        "pipeline-shared/siren", "pipeline-pca/siren", "pixels/logistic", "pixels/cnn"
+    ]  # fmt: skip
     assert "learned on other patients" in results["scores"][0]["label"]
     assert results["verdict"]["paper_protocol_passes_noise_control"] is None
     report = (tmp_path / "a" / "report.md").read_text()
@@ -267,7 +271,8 @@ def test_a_leak_free_only_run_from_an_init_learned_on_other_patients(tmp_path):
     # Learned once, from the recipe and the seed alone (it never sees the
     # evaluated slices or labels), stored in the run's cache, and not the
     # tiny preset's plain shared draw.
-    assert len(list((tmp_path / "cache").glob("sklearn_inr/init/*/*"))) == 1
+    # Under the key of its recipe and under that of its images.
+    assert len(list((tmp_path / "cache").glob("sklearn_inr/init/*/*"))) == 2
     init = learned_init(settings["models"]["siren"], random_state=0,
                         memory=tmp_path / "cache", device="cpu")  # fmt: skip
     again = learned_init(settings["models"]["siren"], random_state=0,

@@ -200,3 +200,15 @@ def test_deterministic_and_patients_independent_of_n(tmp_path):
 def test_invalid_parameters(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_brats_like(tmp_path, **kwargs)
+
+
+def test_parallel_writing_gives_the_same_bytes(tmp_path):
+    # Patients are written on joblib threads with n_jobs: each has its own
+    # random stream and files, so the bytes do not depend on n_jobs.
+    serial = make_brats_like(tmp_path / "s", n_patients=3, shape=(16, 16, 8), n_jobs=1)
+    threads = make_brats_like(tmp_path / "t", n_patients=3, shape=(16, 16, 8), n_jobs=2)
+    files = sorted(p.relative_to(serial) for p in serial.rglob("*.nii.gz"))
+    assert len(files) == 15
+    assert files == sorted(p.relative_to(threads) for p in threads.rglob("*.nii.gz"))
+    for name in files:
+        assert (serial / name).read_bytes() == (threads / name).read_bytes()

@@ -2,7 +2,8 @@
 
 The model table, coordinates, theta's layout, the batched forward/backward
 engine behind its interface, the functional forward, losses, optimisers and
-devices. Plain torch: it knows nothing of caches, scikit-learn or files.
+devices. Plain torch: it knows nothing of caches, scikit-learn or files
+(but for reading INR zoos' ``state_dict`` files, in ``_zoo.py``).
 """
 
 from ._buffers import padded_pixels
@@ -35,6 +36,7 @@ from ._networks import (
     unflatten_theta,
 )
 from ._optim import make_adam
+from ._zoo import theta_from_state_dicts, theta_to_state_dicts
 
 __all__ = [
     "LOSSES",
@@ -61,7 +63,9 @@ __all__ = [
     "register_model",
     "render_batch",
     "resolve_device",
+    "theta_from_state_dicts",
     "theta_to_module",
+    "theta_to_state_dicts",
     "torch_threads",
     "unflatten_theta",
 ]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..fitting import probe_fit_speed, resolve_device, torch_threads
 from ._costs import FIGURE_SECONDS, classifier_weights
+from ._expected_steps import expected_fraction, probe_target_steps
 from ._plan import StagePlan
 from ._plan_table import format_flops, format_shape
 from ._protocols import fit_params, inr_spec, make_classifier, protocol_models
@@ -46,7 +47,12 @@ class Throughput:
     detail : str
         One line per model: the speeds and how they were measured.
     seconds : float
-        Wall time of the probe.
+        Wall time of the probe (the speeds and the steps).
+    target_steps : dict
+        ``{model: (mean steps, cap, note)}`` of the models whose fits of
+        images stop at a ``target_psnr``
+        (:func:`~._expected_steps.probe_target_steps`); empty: every fit is
+        priced at its cap.
     """
 
     flops_per_second: dict
@@ -54,6 +60,7 @@ class Throughput:
     device: str
     detail: str
     seconds: float
+    target_steps: dict = field(default_factory=dict)
 
     def of(self, model: str, kind: str) -> float:
         """FLOP/s of ``model``'s fits of ``kind`` (``"batch"``, ``"chain"``)."""
@@ -76,6 +83,8 @@ def probe_throughput(
     *,
     n_images: int | None = None,
     target_seconds: float | None = None,
+    random_state: int = 0,
+    images=None,
 ) -> Throughput:
     """Measure how fast the preset's INRs train here: a few real Adam steps.
 
@@ -93,6 +102,12 @@ def probe_throughput(
     is then timed from its FLOPs, a negligible part of such a run). About 1
     to 8 seconds on a CPU, a second or two on a GPU.
 
+    Models whose leak-free fits stop at a ``target_psnr`` then fit a few
+    slices to it (:func:`~._expected_steps.probe_target_steps`: the run's
+    first slices, ``images``, or those of the synthetic cohort it writes),
+    for the mean steps that :func:`estimate` prices their fits of images
+    at: a few seconds more.
+
     Parameters
     ----------
     settings : dict
@@ -106,6 +121,12 @@ def probe_throughput(
         runner's.
     target_seconds : float, default=None
         Timed part of each measurement; None: 0.5 s on a CPU, 0.2 s on a GPU.
+    random_state : int, default=0
+        The run's seed: the shared init and the synthetic cohort of the
+        steps probe.
+    images : ndarray of shape (n_slices, H, W), default=None
+        The run's slices, for the steps probe; None: the first slices of
+        the synthetic cohort the run writes, made in a temporary folder.
 
     Returns
     -------
@@ -155,6 +176,13 @@ def probe_throughput(
             f" + {classifier[0]:.2g} s per fit"
         )
     lines.append(("Classifier", text))
+    target_steps = probe_target_steps(
+        settings, image_shape, lambda name: speeds[name, "batch"], device=device,
+        n_threads=n_threads, random_state=random_state, images=images,
+    )  # fmt: skip
+    for key, (_, _, note) in target_steps.items():
+        name, kind = (key, "") if isinstance(key, str) else (key[0], f" {key[1]}")
+        lines.append((f"{settings['models'][name]['name']}{kind} steps", note))
     where = f"cpu, {n_threads} thread{'s' * (n_threads > 1)}" if on_cpu else str(device)
     if device.type == "cuda":
         where += f", {torch.cuda.get_device_name(device)}"
@@ -168,7 +196,7 @@ def probe_throughput(
         [f"Speed, from a {seconds:.1f} s probe on {where}:"]
         + [f"  {label.ljust(width)}  {text}" for label, text in lines]
     )
-    return Throughput(speeds, classifier, where, detail, seconds)
+    return Throughput(speeds, classifier, where, detail, seconds, target_steps)
 
 
 def _probe_classifier(settings, device, n_features, n_images, flops_per_second):
@@ -244,7 +272,11 @@ def estimate(
     Each stage's INR fits (those the cache does not serve) and classifier
     fits are timed at the given speed, and its ``fixed_seconds`` (cache
     reads, pixel-baseline fits, learned inits' bookkeeping) added; the data
-    and the figures come on top, as rows of their own.
+    and the figures come on top, as rows of their own. With a
+    :class:`Throughput` whose probe measured the steps to a target PSNR,
+    the fits of images that stop at it (a stage's ``target_work``) are
+    priced at those expected steps instead of the cap, and the probe's own
+    time is a row (``"probe"``): the run probes again before it starts.
 
     Parameters
     ----------
@@ -264,11 +296,13 @@ def estimate(
     Returns
     -------
     seconds : dict
-        ``{"stages": {name: seconds}, "other": {"data": seconds, "figures":
-        seconds}, "total": seconds}``; ``other`` holds what was counted.
+        ``{"stages": {name: seconds}, "other": {"probe": seconds, "data":
+        seconds, "figures": seconds}, "total": seconds}``; ``other`` holds
+        what was counted.
     """
-    measured = None
+    measured, steps, probe = None, {}, None
     if isinstance(flops_per_second, Throughput):
+        steps, probe = flops_per_second.target_steps, flops_per_second.seconds
         speed = flops_per_second.of
         batch = [
             v for (_, k), v in flops_per_second.flops_per_second.items() if k == "batch"
@@ -289,16 +323,23 @@ def estimate(
         per_fit, per_step = measured
         return stage.classifier_fits * per_fit + stage.classifier_steps * per_step
 
+    def saved(stage):
+        # The part of the capped FLOPs that the fits stopping at their
+        # target do not run.
+        return sum(
+            (1.0 - expected_fraction(steps, *key)) * f / speed(*key)
+            for key, f in getattr(stage, "target_work", {}).items()
+        )
+
     seconds = {
         s.name: sum(f / speed(*key) for key, f in s.work.items())
+        - saved(s)
         + classifier_seconds(s)
         + s.fixed_seconds
         for s in stages
     }
-    other = {
-        name: float(value)
-        for name, value in (("data", data_seconds), ("figures", figure_seconds))
-        if value is not None
-    }
+    counted = (("probe", probe or None), ("data", data_seconds),
+               ("figures", figure_seconds))  # fmt: skip
+    other = {name: float(value) for name, value in counted if value is not None}
     total = float(sum(seconds.values()) + sum(other.values()))
     return {"stages": seconds, "other": other, "total": total}

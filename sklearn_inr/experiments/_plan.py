@@ -30,7 +30,7 @@ from ._costs import (
     learned_init_flops,
 )
 from ._progress import fingerprint, is_done, read_done
-from ._protocols import inr_spec
+from ._protocols import fit_params, inr_spec
 from ._stages import STAGE_NAMES, STAGES
 
 __all__ = [
@@ -83,6 +83,13 @@ class StagePlan:
     fixed_seconds : float
         Seconds of work not measured in FLOPs: the cache reads, the pixel
         baseline's fits, the learned inits' overhead (:mod:`._costs`).
+    target_work : dict
+        Of ``work``, the FLOPs (at the step cap) of fits of images that stop
+        at a ``target_psnr``, by ``(model key, kind)``: :func:`estimate`
+        prices them at the probed expected steps. Noise fits never reach a
+        target and are not in it.
+    target_fits : int
+        How many fits that is.
     """
 
     name: str
@@ -98,6 +105,8 @@ class StagePlan:
     cached_fits: int = 0
     cache_reads: int = 0
     fixed_seconds: float = 0.0
+    target_work: dict = field(default_factory=dict, repr=False)
+    target_fits: int = 0
 
 
 class Replay:
@@ -105,7 +114,7 @@ class Replay:
 
     def __init__(self):
         self.ids: dict[tuple, int] = {}
-        self.fits: dict[tuple, int] = {}  # (model, kind) -> new fits
+        self.fits: dict[tuple, int] = {}  # (model, kind, source) -> new fits
         self.hits = 0  # fits a key met before serves (cache reads)
 
     @property
@@ -120,7 +129,9 @@ class Replay:
             self.hits += 1
         else:
             self.ids[key] = len(self.ids)
-            self.fits[model, kind] = self.fits.get((model, kind), 0) + 1
+            # By source too: fits of noise never stop at a target PSNR.
+            counted = (model, kind, image[0])
+            self.fits[counted] = self.fits.get(counted, 0) + 1
         return self.ids[key]
 
     def fit_all(self, model, source, rows, start):
@@ -198,7 +209,7 @@ def plan(
     >>> stages = plan(get_preset("paper"), 150, (240, 240))
     >>> [(s.name, s.fits) for s in stages]  # doctest: +NORMALIZE_WHITESPACE
     [('shared-init INRs', 600), ('paper protocol', 744), ('grouped CV', 3448),
-     ('pixel baseline', 0), ('CNN baseline', 0)]
+     ('compressed theta', 0), ('pixel baseline', 0), ('CNN baseline', 0)]
     """
     if target is None or groups is None:
         target = np.arange(n_slices) % 2 == 0
@@ -240,16 +251,21 @@ def plan(
         # Work by (model, kind): both protocols train the same network. Fits
         # are replayed by (model, protocol): the two protocols' settings
         # differ (e.g. a fidelity for the leak-free fits), so do their keys.
-        work = dict(stage.extra_work(cohort))
-        for (model, kind), n in fits.items():
+        work, target_work, target_fits = dict(stage.extra_work(cohort)), {}, 0
+        for (model, kind, source), n in fits.items():
             name, protocol = model
             flops = flops_per_fit(models[name], image_shape, protocol)
             work[name, kind] = work.get((name, kind), 0.0) + n * flops
+            if source != "noise" and fit_params(models[name], protocol)["target_psnr"]:
+                target_work[name, kind] = target_work.get((name, kind), 0.0) + n * flops
+                target_fits += n
         stages.append(
             StagePlan(
                 name=stage.name,
                 fits=sum(fits.values()),
-                chained_fits=sum(n for (_, kind), n in fits.items() if kind == "chain"),
+                chained_fits=sum(
+                    n for (_, kind, _), n in fits.items() if kind == "chain"
+                ),
                 flops=float(sum(work.values())),
                 classifier_fits=len(costs),
                 classifier_steps=int(sum(steps for steps, _ in costs)),
@@ -261,6 +277,8 @@ def plan(
                 cache_reads=replay.hits - hits,
                 fixed_seconds=(replay.hits - hits) * CACHE_HIT_SECONDS
                 + stage.extra_seconds(cohort, image_shape, todo),
+                target_work=target_work,
+                target_fits=target_fits,
             )
         )
     return stages

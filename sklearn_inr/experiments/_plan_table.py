@@ -79,6 +79,8 @@ def format_plan(
     """
     header = ("Stage", "INR fits", "TFLOP", "Est. time", "What it fits")
     other = seconds.get("other", {})
+    target_steps = getattr(throughput, "target_steps", {}) or {}
+    expected = any(mean < cap for mean, cap, _ in target_steps.values())
     rows = [
         (
             s.name,
@@ -92,18 +94,23 @@ def format_plan(
                 f"; {s.cached_fits:,} fits done by a previous run (cached)"
                 if getattr(s, "cached_fits", 0)
                 else ""
+            )
+            + (
+                f"; {s.target_fits:,} fits to a target PSNR at expected steps"
+                if expected and getattr(s, "target_fits", 0)
+                else ""
             ),
         )
         for s in stages
     ]
     notes = {
+        "probe": "the speed and steps probe below (the run probes again)",
         "data": "writing and loading the cohort",
         "figures": "the four figures",
     }
-    if "data" in other:
-        rows.insert(
-            0, ("data", "-", "-", format_duration(other["data"]), notes["data"])
-        )
+    for name in ("data", "probe"):
+        if name in other:
+            rows.insert(0, (name, "-", "-", format_duration(other[name]), notes[name]))
     if "figures" in other:
         rows.append(
             ("figures", "-", "-", format_duration(other["figures"]), notes["figures"])
@@ -163,10 +170,18 @@ def format_plan(
         else " Fits a previous run finished are counted as done when they are "
         "recorded in the cache (its progress.json)."
     )
+    if expected:
+        capped = (
+            "fits of images with a target PSNR at the mean steps their probe "
+            "took (the TFLOP column counts them at the cap), fits of noise at "
+            "the cap: they never reach a target"
+        )
+    else:
+        capped = "fits with a target PSNR at their step cap: an upper bound"
     lines.append(
         f"An estimate from that probe, not a measurement: INR fits{cost}, timed at "
-        f"the probed speed (fits with a target PSNR at their step cap: an upper "
-        f"bound); the classifier's training ({n_classifiers} fits) is included "
+        f"the probed speed ({capped}); the classifier's training "
+        f"({n_classifiers} fits) is included "
         f"{how}; cache reads, the pixel baseline, the learned inits' "
         "bookkeeping, the data and the figures from per-unit costs measured on "
         f"two CPU cores.{cached}"

@@ -259,6 +259,14 @@ _CPU["cnn_baseline"] = {}
 _CPU_240["cnn_baseline"] = {"max_epochs": 30}
 _TINY["cnn_baseline"] = {"channels": (4, 8), "max_epochs": 2, "batch_size": 8}
 
+# Theta compressed by PCA (the paper's future work, experiments/_pca_stage.py):
+# the shared-init theta of the grouped CV (all cached: classifier fits only),
+# standardised and projected on 16 principal components fitted in each
+# training fold. 16 kept theta's accuracy on the cohort and on digits
+# (benchmarks/bench_compression.py).
+for _preset in (_PAPER, _CPU, _CPU_240, _TINY):
+    _preset["theta_pca"] = {"n_components": 16}
+
 # Full resolution and a learned init on BraTS calibration slices: BraTS only.
 _CPU_240["datasets"] = {}
 _TINY["datasets"] = {

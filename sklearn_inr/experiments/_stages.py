@@ -21,6 +21,7 @@ from ._cohort import Cohort, RunState, Stage, Task, mean_std
 from ._costs import learned_init_flops
 from ._cv_stages import GroupedCVStage, PixelBaselineStage
 from ._evaluation import single_split_score
+from ._pca_stage import CompressedThetaStage
 from ._protocols import (
     CONDITION_SOURCES,
     CONDITIONS,
@@ -218,6 +219,7 @@ STAGES: tuple[Stage, ...] = (
     SharedInitStage(),
     PaperStage(),
     GroupedCVStage(),
+    CompressedThetaStage(),
     PixelBaselineStage(),
     CNNBaselineStage(),
 )

@@ -10,6 +10,7 @@ can state each one.
 
 from __future__ import annotations
 
+from ._comparisons import row_name, theta_against_pixels
 from ._datasets import chance_rate
 from ._evaluation import paper_split
 from ._report_tables import accuracy_text, fmt, percent, rounded
@@ -148,10 +149,6 @@ def noise_control(
     }
 
 
-def _name(row: dict) -> str:
-    return row["label"].split(": ", 1)[1]
-
-
 def _noise_figures(c: dict) -> str:
     """``0.61 (49/80, 95 % CI 0.50–0.71; p = 0.028, Holm 0.084)``, with words."""
     holm = (
@@ -211,7 +208,7 @@ def _controls(results: dict) -> dict:
 
 def _nominal_flag(row: dict, c: dict) -> str:
     """The sentence of a control below 5 % before Holm's adjustment only."""
-    name = _name(row)
+    name = row_name(row)
     if row["protocol"] == "pixel baseline":
         name = f"the pixel baseline ({name})"
     text = (
@@ -252,10 +249,12 @@ def verdict(results: dict) -> dict:
     verdict : dict
         ``text``; ``noise_control`` (each row's control, raw and adjusted
         p); ``flags``, one entry per flag raised (``kind``: "leak",
-        "nominal" (below 5 % before the adjustment only), "unconverged" or
-        "small cohort"; ``key``; ``text``, a sentence of ``text``), so that
+        "nominal" (below 5 % before the adjustment only), "unconverged",
+        "theta loses" (a leak-free theta row below a pixel baseline on the
+        images) or "small cohort"; ``key``; ``text``, a sentence of ``text``), so that
         the report lists every one; ``paper_protocol_passes_noise_control``,
-        ``cohort_warning``, ``unconverged_leak_free_fits``.
+        ``cohort_warning``, ``unconverged_leak_free_fits``,
+        ``theta_against_pixels`` (:func:`theta_against_pixels`).
     """
     sentences, flags = [], []
     warning = cohort_warning(results["data"]["n_patients"])
@@ -277,7 +276,7 @@ def verdict(results: dict) -> dict:
             continue
         passes = True if passes is None else passes
         start = (
-            f"The paper protocol ({_name(row)}) scores {_noise_figures(c)} on "
+            f"The paper protocol ({row_name(row)}) scores {_noise_figures(c)} on "
             "pure-noise images"
         )
         if c["kind"] == "leak":
@@ -292,7 +291,7 @@ def verdict(results: dict) -> dict:
         parts, reasons = [], []
         for row in pipeline:
             c = controls[row["key"]]
-            parts.append(f"{_name(row)}: {_noise_figures(c)}, {c['kind']}")
+            parts.append(f"{row_name(row)}: {_noise_figures(c)}, {c['kind']}")
             # Rows of one cohort share their test slices, so their power:
             # say it once per distinct reason.
             if c["kind"] != "leak":
@@ -314,14 +313,14 @@ def verdict(results: dict) -> dict:
         c = controls[row["key"]]
         clause = "a leak" if c["kind"] == "leak" else _power_clause(c)
         sentences.append(
-            f"On the same noise, the pixel baseline ({_name(row)}) scores "
+            f"On the same noise, the pixel baseline ({row_name(row)}) scores "
             f"{_noise_figures(c)}: {clause}."
         )
     for row in rows.values():
         c = controls[row["key"]]
         if c["kind"] == "leak" and row["protocol"].startswith("pipeline"):
             flag(row, "leak", (
-                f"The leak-free row {_name(row)} scores significantly above "
+                f"The leak-free row {row_name(row)} scores significantly above "
                 f"chance on pure noise (p = {fmt(c['p_value'])}, Holm-adjusted "
                 f"{fmt(c['p_holm'])}), which the noise cannot explain: a weaker "
                 "leak of the labels into its features, or a cue such as "
@@ -330,7 +329,7 @@ def verdict(results: dict) -> dict:
             ))  # fmt: skip
         elif c["kind"] == "leak" and row["protocol"] != "paper":
             flag(row, "leak", (
-                f"The pixel baseline ({_name(row)}) scores significantly above "
+                f"The pixel baseline ({row_name(row)}) scores significantly above "
                 f"chance on pure noise (p = {fmt(c['p_value'])}, Holm-adjusted "
                 f"{fmt(c['p_holm'])}): a model of the pixels sees no label at "
                 "test time and the noise holds none by construction, so the "
@@ -340,6 +339,12 @@ def verdict(results: dict) -> dict:
             ))  # fmt: skip
         elif c["nominal"] and c["kind"] != "leak":
             flag(row, "nominal", _nominal_flag(row, c))
+    for comparison in theta_against_pixels(results):
+        if comparison["outcome"] == "loses":
+            rows_by_key = {row["key"]: row for row in results["scores"]}
+            flag(rows_by_key[comparison["theta"]], "theta loses", comparison["text"])
+        else:
+            sentences.append(comparison["text"])
     for name, median in _unconverged_fits(results):
         flags.append({
             "kind": "unconverged", "key": name,
@@ -357,6 +362,7 @@ def verdict(results: dict) -> dict:
         "noise_control": controls,
         "flags": flags,
         "cohort_warning": warning,
+        "theta_against_pixels": theta_against_pixels(results),
         "unconverged_leak_free_fits": [
             f["key"] for f in flags if f["kind"] == "unconverged"
         ],

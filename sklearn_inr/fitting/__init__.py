@@ -17,7 +17,7 @@ from ._checks import (
 )
 from ._fit import FIT_PARAMETER_CONSTRAINTS, fit_inrs
 from ._inits import GivenInit, RandomInit, SharedInit
-from ._probe import FitSpeed, probe_fit_speed, probe_shape
+from ._probe import FitSpeed, probe_fit_speed, probe_fit_steps, probe_shape
 from ._rendering import render_inrs
 from ._results import INRFitResult, warn_unconverged
 from ._runner import FitSettings, run_fits
@@ -47,6 +47,7 @@ __all__ = [
     "image_seeds",
     "INRFitResult",
     "probe_fit_speed",
+    "probe_fit_steps",
     "probe_shape",
     "RandomInit",
     "render_inrs",

@@ -1,4 +1,4 @@
-"""How fast INRs train here: a few real Adam steps, laid out as the runner lays them.
+"""How fast INRs train here, and how many steps a target PSNR takes.
 
 :func:`probe_fit_speed` trains random targets through the engine for a
 warm-up step and then for about ``target_seconds``, in the batches the runner
@@ -6,11 +6,13 @@ would make (:func:`~sklearn_inr.fitting._runner.auto_batch_size`, one batch
 per CPU thread, at most :data:`~sklearn_inr.fitting._runner.CPU_BATCH_PIXELS`
 pixels per batch), and returns FLOP/s. Nothing is fitted: no image, no cache,
 no result; the fitting runner itself is not called, so probing never counts
-as fitting.
+as fitting. :func:`probe_fit_steps` fits a few real images to a target PSNR
+the same way (no cache, no result) and returns the steps each took.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,7 @@ from ._batching import itemsizes
 from ._runner import CPU_BATCH_PIXELS, auto_batch_size
 from ._training import WeightsTrainer, train
 
-__all__ = ["FitSpeed", "probe_fit_speed", "probe_shape"]
+__all__ = ["FitSpeed", "probe_fit_speed", "probe_fit_steps", "probe_shape"]
 
 # The GPU probe trains at most this many pixels per step (18 paper slices):
 # enough to fill the GPU, a fraction of a second per step.
@@ -220,3 +222,95 @@ def probe_fit_speed(
             )
         speeds[kind] = measured[layout]
     return FitSpeed(speeds, layouts, shape)
+
+
+def probe_fit_steps(
+    spec: INRSpec,
+    images,
+    *,
+    init_theta,
+    target_psnr: float,
+    n_steps: int,
+    loss: str = "bce",
+    lr: float = 1e-4,
+    precision: str = "auto",
+    device="auto",
+    n_threads: int | None = None,
+    return_theta: bool = False,
+):
+    """Steps each of ``images`` takes to reach ``target_psnr``, ``n_steps`` at most.
+
+    The images train from ``init_theta`` as the runner trains them (the
+    same engine, precision and check of the target every 10 steps), split
+    into one batch per CPU thread (one batch on a GPU). Nothing is cached
+    and the runner is not called: a probe for an estimate, not a fit.
+
+    Parameters
+    ----------
+    spec : INRSpec
+        The network.
+    images : ndarray of shape (n_images, H, W)
+        Intensities in [0, 1].
+    init_theta : ndarray of shape (spec.n_params,) or (n_images, spec.n_params)
+        Where the fits start: one theta for all (the run's shared init), or
+        one per image (e.g. the fit of another image, as in a chain).
+    target_psnr : float
+        PSNR (dB, data range 1) at which a fit stops.
+    n_steps : int
+        The cap.
+    loss : {"bce", "mse"}, default="bce"
+    lr : float, default=1e-4
+    precision : {"auto", "fp32", "bf16"}, default="auto"
+    device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+    n_threads : int, default=None
+        CPU threads (batches trained at once); None: torch's.
+    return_theta : bool, default=False
+        Also return the fitted thetas.
+
+    Returns
+    -------
+    steps : ndarray of int of shape (n_images,)
+        ``n_steps`` for the images that did not reach the target.
+    theta : ndarray of shape (n_images, spec.n_params)
+        Only with ``return_theta``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_inr import INRSpec
+    >>> from sklearn_inr.fitting import probe_fit_steps
+    >>> spec = INRSpec("siren", hidden_features=8, hidden_layers=1)
+    >>> images = np.random.default_rng(0).uniform(size=(2, 8, 8))
+    >>> probe_fit_steps(spec, images, init_theta=spec.init_theta(0),
+    ...                 target_psnr=100.0, n_steps=5, lr=1e-3, device="cpu")
+    array([5, 5])
+    """
+    device = resolve_device(device)
+    images = np.asarray(images, dtype=np.float32)
+    n_images = len(images)
+    on_cpu = device.type == "cpu"
+    n_workers = min(n_images, (n_threads or torch.get_num_threads()) if on_cpu else 1)
+    coords = make_coordinates(images.shape[1:3], device=device)
+    thetas = np.asarray(init_theta, dtype=np.float32)
+    thetas = np.broadcast_to(thetas, (n_images, spec.n_params))
+
+    def fit(rows):
+        start = torch.as_tensor(thetas[rows].copy(), device=device)
+        net = BatchedINR(spec, start, coords, gemm_dtype=gemm_dtype(precision))
+        targets = torch.as_tensor(images[rows].reshape(len(rows), -1, 1)).to(device)
+        with (
+            matmul_precision(precision, device),
+            torch_threads(1) if on_cpu else contextlib.nullcontext(),
+        ):
+            result = train(net, WeightsTrainer().bind(net), targets, loss=loss,
+                           lr=float(lr), n_steps=int(n_steps), final=False,
+                           target_psnr=float(target_psnr))  # fmt: skip
+        return result.n_steps, result.features.cpu().numpy()
+
+    parts = np.array_split(np.arange(n_images), n_workers)
+    with ThreadPoolExecutor(n_workers) as pool:
+        done = list(pool.map(fit, parts))
+    steps = np.concatenate([s for s, _ in done]).astype(np.int64)
+    if return_theta:
+        return steps, np.concatenate([t for _, t in done])
+    return steps
