@@ -316,6 +316,8 @@ def _reproduce(
             args,
             data.target,
             data.groups,
+            # The steps probe fits the run's own first slices.
+            images=data.images,
         )
     modality = "ED and ES short-axis slices" if dataset == "acdc" else "FLAIR"
     description += f", {modality}, {n_loaded} patients loaded"
@@ -324,9 +326,11 @@ def _reproduce(
         f"Data: {description}; {len(data.images)} slices.",
         file=sys.stderr,
     )
-    # Class names from the data (ACDC's target_names), the rest from the table.
+    # The table's class names, in its display order (BraTS: tumour first);
+    # the data's own names (target_names) for a dataset the table leaves
+    # unnamed.
     described = dict(DATASETS[dataset])
-    if "target_names" in data:
+    if "target_names" in data and not described.get("class_names"):
         described["class_names"] = dict(enumerate(map(str, data.target_names)))
     # The runner sends its chunks of INR fits to the active joblib backend:
     # with --dask-scheduler, the cluster's workers.
@@ -370,6 +374,7 @@ def _print_plan(
     target=None,
     groups=None,
     loaded=True,
+    images=None,
 ) -> None:
     """Print what the run will fit and how long that should take (stdout).
 
@@ -388,7 +393,7 @@ def _print_plan(
     )
     throughput = probe_throughput(
         settings, args.device, tuple(image_shape), n_images=n_slices,
-        random_state=args.seed,
+        random_state=args.seed, images=images,
     )  # fmt: skip
     title = (
         f"Plan of preset {preset!r} on {basis}: {n_slices} slices of "

@@ -82,6 +82,9 @@ def test_reproduce_tiny_run_writes_matching_report(cohort, tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     report = (out / "report.md").read_text()
     printed = capsys.readouterr().out
+    # BraTS's classes in the table's order, tumour first, as run_reproduction
+    # gives them (the loader's target_names must not reorder them).
+    assert results["data"]["display_order"] == [1, 0]
 
     # The summary table: same cells in report.md and on stdout, and every
     # number in it equals the one in results.json.

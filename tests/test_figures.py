@@ -278,6 +278,7 @@ def test_weight_space_shows_the_leak_on_noise(figure_data):
             "grouped CV\nSmallMLP_INR, weight transfer",
         ),
         ("pipeline (shared)", "other", "grouped CV\nother, shared init"),
+        ("pipeline (compressed)", "siren", "grouped CV\nTinySIREN, theta PCA"),
         ("pixel baseline", "logistic regression", "pixels\nlogistic regression"),
     ],
 )

@@ -77,3 +77,24 @@ def test_probe_fit_steps_stops_each_image_at_the_target(fit_counter):
     capped = probe_fit_steps(spec, images, init_theta=spec.init_theta(0),
                              **unreachable)  # fmt: skip
     np.testing.assert_array_equal(capped, 7)
+
+
+def test_probe_fit_steps_reads_volumes_and_channels_as_the_runner_does(smooth_volumes):
+    import numpy as np
+
+    from sklearn_inr.fitting import fit_inrs, probe_fit_steps
+
+    kwargs = dict(target_psnr=25.0, n_steps=150, lr=1e-3, device="cpu")
+    volumes = smooth_volumes[:2]
+    spec = INRSpec("siren", hidden_features=8, hidden_layers=1, in_features=3)
+    steps = probe_fit_steps(spec, volumes, init_theta=spec.init_theta(0), **kwargs)
+    fit = fit_inrs(volumes, spatial_ndim=3, hidden_features=8, hidden_layers=1,
+                   init=np.tile(spec.init_theta(0), (2, 1)), **kwargs)  # fmt: skip
+    np.testing.assert_array_equal(fit.n_steps, steps)
+    # Two channels of 2-D images: two outputs, checked like fit_inrs's input.
+    images = np.stack([volumes[:, 0], volumes[:, 1]], axis=-1)
+    spec2 = INRSpec("siren", hidden_features=8, hidden_layers=1, out_features=2)
+    steps2 = probe_fit_steps(spec2, images, init_theta=spec2.init_theta(0), **kwargs)
+    fit2 = fit_inrs(images, hidden_features=8, hidden_layers=1,
+                    init=np.tile(spec2.init_theta(0), (2, 1)), **kwargs)  # fmt: skip
+    np.testing.assert_array_equal(fit2.n_steps, steps2)

@@ -189,7 +189,10 @@ def _low_dimensional(X, spatial_ndim: int = 2) -> str:
         )
     return _wrong_ndim(shape, spatial_ndim).replace(
         f"got shape {tuple(shape)}.", f"got {len(shape)}-D input."
-    ) + (" Reshape your data: for one image of shape (H, W), pass X[None].")
+    ) + (
+        " Reshape your data: for one image of shape "
+        f"{_one_image(spatial_ndim).split(' or ')[0]}, pass X[None]."
+    )
 
 
 def _stack_images(images, spatial_ndim: int = 2) -> np.ndarray:

@@ -267,4 +267,6 @@ def _short_label(row: dict, names: dict) -> str:
         variant = "weight transfer"
     elif "task-aware" in row["protocol"]:
         variant = "task-aware init"
+    elif "compressed" in row["protocol"]:
+        variant = "theta PCA"
     return f"grouped CV\n{model}, {variant}"

@@ -251,7 +251,8 @@ def verdict(results: dict) -> dict:
         p); ``flags``, one entry per flag raised (``kind``: "leak",
         "nominal" (below 5 % before the adjustment only), "unconverged",
         "theta loses" (a leak-free theta row below a pixel baseline on the
-        images) or "small cohort"; ``key``; ``text``, a sentence of ``text``), so that
+        images by more than two standard errors) or "small cohort"; ``key``;
+        ``text``, a sentence of ``text``), so that
         the report lists every one; ``paper_protocol_passes_noise_control``,
         ``cohort_warning``, ``unconverged_leak_free_fits``,
         ``theta_against_pixels`` (:func:`theta_against_pixels`).
@@ -339,8 +340,9 @@ def verdict(results: dict) -> dict:
             ))  # fmt: skip
         elif c["nominal"] and c["kind"] != "leak":
             flag(row, "nominal", _nominal_flag(row, c))
-    for comparison in theta_against_pixels(results):
-        if comparison["outcome"] == "loses":
+    comparisons = theta_against_pixels(results)
+    for comparison in comparisons:
+        if comparison["outcome"] == "loses" and comparison["clear"]:
             rows_by_key = {row["key"]: row for row in results["scores"]}
             flag(rows_by_key[comparison["theta"]], "theta loses", comparison["text"])
         else:
@@ -362,7 +364,7 @@ def verdict(results: dict) -> dict:
         "noise_control": controls,
         "flags": flags,
         "cohort_warning": warning,
-        "theta_against_pixels": theta_against_pixels(results),
+        "theta_against_pixels": comparisons,
         "unconverged_leak_free_fits": [
             f["key"] for f in flags if f["kind"] == "unconverged"
         ],

@@ -31,6 +31,7 @@ from ..core import (
     torch_threads,
 )
 from ._batching import itemsizes
+from ._checks import check_images
 from ._runner import CPU_BATCH_PIXELS, auto_batch_size
 from ._training import WeightsTrainer, train
 
@@ -249,7 +250,10 @@ def probe_fit_steps(
     ----------
     spec : INRSpec
         The network.
-    images : ndarray of shape (n_images, H, W)
+    images : ndarray of shape (n_images, H, W) or (n_images, H, W, C)
+        Volumes ``(n_images, D, H, W[, C])`` for a spec with
+        ``in_features=3``; checked as :func:`~sklearn_inr.fit_inrs` checks
+        them.
         Intensities in [0, 1].
     init_theta : ndarray of shape (spec.n_params,) or (n_images, spec.n_params)
         Where the fits start: one theta for all (the run's shared init), or
@@ -286,18 +290,22 @@ def probe_fit_steps(
     array([5, 5])
     """
     device = resolve_device(device)
-    images = np.asarray(images, dtype=np.float32)
+    # (n, *spatial, C), the layout the runner fits: volumes and channels too.
+    images = check_images(
+        images, loss, out_features=spec.out_features, spatial_ndim=spec.in_features
+    ).astype(np.float32, copy=False)
     n_images = len(images)
     on_cpu = device.type == "cpu"
     n_workers = min(n_images, (n_threads or torch.get_num_threads()) if on_cpu else 1)
-    coords = make_coordinates(images.shape[1:3], device=device)
+    coords = make_coordinates(images.shape[1:-1], device=device)
     thetas = np.asarray(init_theta, dtype=np.float32)
     thetas = np.broadcast_to(thetas, (n_images, spec.n_params))
 
     def fit(rows):
         start = torch.as_tensor(thetas[rows].copy(), device=device)
         net = BatchedINR(spec, start, coords, gemm_dtype=gemm_dtype(precision))
-        targets = torch.as_tensor(images[rows].reshape(len(rows), -1, 1)).to(device)
+        targets = images[rows].reshape(len(rows), -1, spec.out_features)
+        targets = torch.as_tensor(targets).to(device)
         with (
             matmul_precision(precision, device),
             torch_threads(1) if on_cpu else contextlib.nullcontext(),
