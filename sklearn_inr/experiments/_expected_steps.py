@@ -9,7 +9,10 @@ of the run's kind to the target, from the run's shared init
 fit of an image at their mean steps. A weight-transfer chain starts each
 fit from the fit of the previous slice of its class: the probe fits each
 slice again from the fit of the previous patient's corresponding slice (the
-same class in the BraTS layout), and prices the chains' fits at those steps.
+same class in the BraTS layout; in the ACDC layout the same phase of a
+patient of the next group, whose heart differs by as much as a same-group
+neighbour's may: an approximation), and prices the chains' fits at those
+steps.
 The noise controls never reach a target: they stay at the cap. Entries
 whose init is meta-learned during the run (``"learned_init"``) are not
 probed (their init does not exist before the run) and stay at the cap too.

@@ -23,7 +23,7 @@ from .._exceptions import LabelLeakWarning
 from ..classifier import MLPClassifier
 from ..featurizer import INRFeaturizer
 from ..fitting import ArrayStore, content_digest
-from ..learned import stored_init
+from ..learned import network_key, stored_init
 from ..metrics import binary_entropy
 
 __all__ = [
@@ -169,8 +169,7 @@ def learned_init(
             np.zeros(0),
             {
                 "learner": "learned_init",
-                "spec": (spec.model, spec.hidden_features, spec.hidden_layers,
-                         spec.out_features, spec.omega_0),
+                "spec": network_key(spec),
                 "recipe": {k: recipe[k] for k in sorted(recipe)},
                 "settings": settings,
                 "generator": ("make_brats_like", __version__,

@@ -26,7 +26,7 @@ from ._loop import (
     sample_rows,
 )
 from ._meta import meta_learn_init, meta_learn_shift_base
-from ._store import stored_init
+from ._store import network_key, stored_init
 from ._task_init import check_task_labels, task_learn_init
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "outer_loop",
     "prepare",
     "sample_rows",
+    "network_key",
     "stored_init",
     "task_learn_init",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 from ..core import INRSpec
 from ..fitting import ArrayStore, content_digest
 
-__all__ = ["stored_init"]
+__all__ = ["network_key", "stored_init"]
 
 
 def stored_init(
@@ -60,12 +60,7 @@ def stored_init(
     if store is None:
         return learn()
     store.check_location()  # a memory= that is a file fails before learning
-    network = (spec.model, spec.hidden_features, spec.hidden_layers,
-               spec.out_features, spec.omega_0)  # fmt: skip
-    if spec.in_features != 2:
-        # Volumes key apart; the 2-D keys stay as they were.
-        network += (("in_features", int(spec.in_features)),)
-    digest = content_digest(images, {"spec": network, **key})
+    digest = content_digest(images, {"spec": network_key(spec), **key})
     hit = store.load(digest, {"theta": (size,)})
     store.warn_damaged()
     if hit is not None:
@@ -74,3 +69,23 @@ def stored_init(
     store.save(digest, theta=theta)
     store.warn_failed_saves()
     return theta
+
+
+def network_key(spec) -> tuple:
+    """What of ``spec`` keys a learned init in the store: one tuple for all.
+
+    Volumes (``in_features=3``) key apart; the 2-D keys stay as they were
+    before volumes existed, so stored inits are still found.
+
+    Examples
+    --------
+    >>> from sklearn_inr import INRSpec
+    >>> from sklearn_inr.learned import network_key
+    >>> network_key(INRSpec(hidden_features=4, hidden_layers=1))
+    ('siren', 4, 1, 1, 30.0)
+    """
+    network = (spec.model, spec.hidden_features, spec.hidden_layers,
+               spec.out_features, spec.omega_0)  # fmt: skip
+    if spec.in_features != 2:
+        network += (("in_features", int(spec.in_features)),)
+    return network
