@@ -11,7 +11,7 @@ from sklearn.utils import Bunch
 
 from ._acdc_arrays import pick_slice, prepare, resize
 from ._acdc_io import GROUPS, find_patient_dirs, read_frame, read_gt, read_info
-from ._nifti_io import check_common_loader_params
+from ._nifti_io import check_common_loader_params, skip_patient
 
 _PHASES = ("ED", "ES")
 _POLICIES = ("middle", "lv")
@@ -199,8 +199,7 @@ def load_acdc(
         except (OSError, ValueError) as exc:
             if on_error == "raise":
                 raise
-            skipped[pid] = str(exc)
-            warnings.warn(f"Skipping patient {pid}: {exc}", UserWarning, stacklevel=2)
+            skip_patient(skipped, pid, exc, stacklevel=2)
             continue
         z = pick_slice(volumes[0].shape[2], gts.get("ED"), slice_policy)
         for phase, volume, source in zip(phases, volumes, sources):

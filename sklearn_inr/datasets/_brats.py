@@ -16,6 +16,7 @@ from ._nifti_io import (
     check_size,
     find_case_dirs,
     read_case,
+    skip_patient,
     warn_misnamed_dirs,
 )
 from ._slice_policy import select_slices, slice_counts
@@ -202,8 +203,7 @@ def load_brats_slices(
         except (OSError, ValueError) as exc:
             if on_error == "raise":
                 raise
-            skipped[pid] = str(exc)
-            warnings.warn(f"Skipping patient {pid}: {exc}", UserWarning, stacklevel=2)
+            skip_patient(skipped, pid, exc, stacklevel=2)
             continue
         brain_area, tumor_pixels = slice_counts(volumes, seg)
         n_pixels = seg.shape[0] * seg.shape[1]

@@ -4,7 +4,6 @@ import csv
 import numbers
 import os
 import textwrap
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ._nifti_io import (
     check_size,
     find_case_dirs,
     read_case,
+    skip_patient,
     warn_misnamed_dirs,
 )
 
@@ -207,8 +207,7 @@ def load_brats_volumes(
         except (OSError, ValueError) as exc:
             if on_error == "raise":
                 raise
-            skipped[pid] = str(exc)
-            warnings.warn(f"Skipping patient {pid}: {exc}", UserWarning, stacklevel=2)
+            skip_patient(skipped, pid, exc, stacklevel=2)
             continue
         brain = seg != 0
         for volume in volumes:

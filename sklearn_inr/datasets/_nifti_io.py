@@ -197,6 +197,18 @@ def misnamed_dirs(root, case_dirs):
     return misnamed
 
 
+def skip_patient(skipped: dict, pid: str, reason, stacklevel: int) -> None:
+    """Leave patient ``pid`` out (``on_error="skip"``): record why, and warn.
+
+    ``stacklevel`` is the caller's own (as it would pass to
+    :func:`warnings.warn`); this function adds its frame.
+    """
+    skipped[pid] = str(reason)
+    warnings.warn(
+        f"Skipping patient {pid}: {reason}", UserWarning, stacklevel=stacklevel + 1
+    )
+
+
 def warn_misnamed_dirs(root, case_dirs, stacklevel: int) -> dict:
     """:func:`misnamed_dirs`, with one warning for all of them (if any).
 

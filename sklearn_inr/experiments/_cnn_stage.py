@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from .. import ConvNetClassifier
 from ..estimators import conv_macs
-from ._cohort import Stage, Task
-from ._evaluation import grouped_cv_score
+from ._cohort import Task
+from ._cv_stages import PixelBaselineStage
 from ._protocols import CONDITIONS
 
 __all__ = ["CNN_BASELINE", "CNNBaselineStage", "cnn_fit_seconds", "cnn_params"]
@@ -52,10 +52,15 @@ def cnn_fit_seconds(n_train: int, image_shape, params: dict) -> float:
     return _FIT_SECONDS + _SECONDS_PER_GMAC * gmacs
 
 
-class CNNBaselineStage(Stage):
+class CNNBaselineStage(PixelBaselineStage):
     """A small CNN on the pixels, same grouped folds and controls; no INR."""
 
     name, desc = "CNN baseline", "CNN baseline"
+    row = {
+        "key": "pixels/cnn",
+        "model": "CNN",
+        "label": "Pixel baseline: small CNN on raw slices",
+    }
     # Absent from the timings when the preset leaves it out.
     always_timed = False
 
@@ -85,36 +90,10 @@ class CNNBaselineStage(Stage):
             f"{settings['max_epochs']} epochs, refitted in each fold"
         )
 
-    def _estimator(self, cohort, state) -> ConvNetClassifier:
+    def estimator(self, cohort, state) -> ConvNetClassifier:
         params = {"device": state.device, "random_state": cohort.seed}
         return ConvNetClassifier(**{**params, **cnn_params(cohort)})
 
-    def run_task(self, cohort, state, task):
-        X, y = state.inputs[task.condition]
-        state.results.setdefault(self.name, {})[task] = grouped_cv_score(
-            self._estimator(cohort, state),
-            X,
-            y,
-            cohort.folds,
-            cohort.fold_targets.get(task.condition),
-        )
-
-    def finish(self, cohort, state):
-        results = state.results.get(self.name, {})
-        if not results:
-            return
-        state.scores.append(
-            {
-                "key": "pixels/cnn",
-                "protocol": "pixel baseline",
-                "model": "CNN",
-                "label": "Pixel baseline: small CNN on raw slices",
-                "evaluation": _cv_evaluation(cohort),
-                "conditions": {task.condition: s for task, s in results.items()},
-            }
-        )
-
-
-def _cv_evaluation(cohort) -> str:
-    # As the other grouped-CV rows say it (_cv_stages._cv_evaluation).
-    return f"{cohort.n_splits}-fold StratifiedGroupKFold by patient"
+    def inputs(self, X):
+        """The slices as images: the CNN reads them whole."""
+        return X

@@ -97,6 +97,11 @@ class Cohort:
     def n_slices(self) -> int:
         return len(self.target)
 
+    @property
+    def cv_evaluation(self) -> str:
+        """How every grouped-CV row is evaluated, as the report says it."""
+        return f"{self.n_splits}-fold StratifiedGroupKFold by patient"
+
     def fold_labels(self, condition: str, fold: int) -> np.ndarray:
         """The labels a grouped-CV fold trains and scores ``condition`` on."""
         if condition in self.fold_targets:

@@ -126,20 +126,27 @@ class GroupedCVStage(Stage):
                     "model": name,
                     "label": f"Leak-free pipeline: {cohort.models[name]['name']}, "
                     f"{start[variant]}",
-                    "evaluation": _cv_evaluation(cohort),
+                    "evaluation": cohort.cv_evaluation,
                     "conditions": {c: conditions.get(c) for c in CONDITIONS},
                 }
             )
 
 
-def _cv_evaluation(cohort) -> str:
-    return f"{cohort.n_splits}-fold StratifiedGroupKFold by patient"
-
-
 class PixelBaselineStage(Stage):
-    """The obvious alternative: a linear model on the pixels, same folds; no INR."""
+    """The obvious alternative: a linear model on the pixels, same folds; no INR.
+
+    A model of the raw slices in the grouped CV, with both controls, and one
+    row of the report. A subclass changes :meth:`estimator`, :meth:`inputs`
+    and :attr:`row` (the CNN baseline).
+    """
 
     name, desc = "pixel baseline", "Pixel baseline"
+    #: The row's key, model and label in the report.
+    row = {
+        "key": "pixels/logistic",
+        "model": "logistic regression",
+        "label": "Pixel baseline: logistic regression on raw slices",
+    }
 
     def tasks(self, cohort):
         return [Task("pixels", "logistic", condition) for condition in CONDITIONS]
@@ -153,11 +160,19 @@ class PixelBaselineStage(Stage):
     def note(self, cohort, tasks):
         return "logistic regression on pixels, no INR"
 
+    def estimator(self, cohort, state):
+        """The unfitted model, cloned in each fold."""
+        return make_pixel_baseline()
+
+    def inputs(self, X):
+        """What the model reads of the slices: here one row of pixels each."""
+        return X.reshape(len(X), -1)
+
     def run_task(self, cohort, state, task):
         X, y = state.inputs[task.condition]
         state.results.setdefault(self.name, {})[task] = grouped_cv_score(
-            make_pixel_baseline(),
-            X.reshape(len(X), -1),
+            self.estimator(cohort, state),
+            self.inputs(X),
             y,
             cohort.folds,
             cohort.fold_targets.get(task.condition),
@@ -165,13 +180,13 @@ class PixelBaselineStage(Stage):
 
     def finish(self, cohort, state):
         results = state.results.get(self.name, {})
+        if not results:  # left out by the preset
+            return
         state.scores.append(
             {
-                "key": "pixels/logistic",
+                **self.row,
                 "protocol": "pixel baseline",
-                "model": "logistic regression",
-                "label": "Pixel baseline: logistic regression on raw slices",
-                "evaluation": _cv_evaluation(cohort),
+                "evaluation": cohort.cv_evaluation,
                 "conditions": {task.condition: s for task, s in results.items()},
             }
         )
