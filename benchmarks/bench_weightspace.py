@@ -17,14 +17,24 @@ The rows:
   loss in the loop (training labels only, :func:`~sklearn_inr.task_learn_init`);
 - ``random theta``: each image from its own random init, read by
   :class:`~sklearn_inr.PermutationInvariantClassifier` (its own per-layer
-  standardisation instead of the ``StandardScaler``).
+  standardisation instead of the ``StandardScaler``);
+- ``random-mlp``: the same theta behind the ``StandardScaler`` and MLP;
+- ``graph``: the same random-init theta read by
+  :class:`~sklearn_inr.GraphMetanetClassifier` (message passing over the
+  INR's graph, invariant to permutations and sign flips of hidden neurons,
+  with probe features: every neuron's activations at a 14 x 14 grid);
+- ``graph-weights``: the same without probe features (theta's numbers
+  only), the ablation;
+- ``graph-shared``: the shared theta read by the metanetwork with probes.
 
 Every learned init is learned on the training images only; validation
 images only go through ``transform``. The columns: validation accuracy, the
 number of features, the median validation PSNR of the reconstructions, the
 time of ``fit_transform`` on the training images (learning the init and
 fitting every training image), and the time to featurize one new image
-(``transform`` of the validation images, per image). With several splits
+(``transform`` of the validation images, per image), and the wall time of
+the row (featurizing, or reading the cache, and the classifier's fit and
+predictions). With several splits
 (``--cohort``) each is the mean over the folds. A row that fails says so in
 the table.
 
@@ -52,6 +62,7 @@ Run::
     python benchmarks/bench_weightspace.py --full --featurizations shared meta
     python benchmarks/bench_weightspace.py --digits
     python benchmarks/bench_weightspace.py --cohort
+    python benchmarks/bench_weightspace.py --rows random graph graph-shared
 
 Install the data with ``sudo apt-get install dataset-fashion-mnist``.
 ``--memory DIR`` caches every fit in the package's array store, so a rerun
@@ -75,6 +86,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from sklearn_inr import (
+    GraphMetanetClassifier,
     INRFeaturizer,
     MLPClassifier,
     PermutationInvariantClassifier,
@@ -108,7 +120,16 @@ FEATURIZATIONS = {
     "task": dict(init="task", lr=LR, n_steps=STEPS, **META),
     "random": dict(init="random", lr=LR, n_steps=STEPS),
 }
-ROWS = ("pixels", "shared", "stats", "meta", "shift", "latent", "task", "random")
+ROWS = ("pixels", "shared", "stats", "meta", "shift", "latent", "task", "random",
+        "random-mlp", "graph", "graph-weights", "graph-shared")  # fmt: skip
+# Rows that read another row's features (fitted once for all).
+SOURCES = {
+    "stats": "shared",
+    "random-mlp": "random",
+    "graph": "random",
+    "graph-weights": "random",
+    "graph-shared": "shared",
+}
 LABELS = {
     "pixels": "pixels",
     "shared": "shared theta",
@@ -118,7 +139,18 @@ LABELS = {
     "latent": "latent (functa)",
     "task": "task theta (labels in the loop)",
     "random": "random theta",
+    "random-mlp": "random theta",
+    "graph": "random theta",
+    "graph-weights": "random theta, no probes",
+    "graph-shared": "shared theta",
 }
+# The metanetwork's settings, chosen on the 3,000-image validation split
+# (see docs/user_guide/choosing_features.rst for what was tried).
+GRAPH = dict(
+    probe_grid=14, neuron_features=64, edge_features=16, message_passing_layers=2,
+    edge_updates=False, hidden_layer_sizes=(128,), dropout=0.3, lr=1e-3,
+    max_epochs=40, early_stopping=True, n_iter_no_change=5,
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------- data
@@ -188,6 +220,15 @@ def classifier(row: str, args):
             hidden_layer_sizes=(512, 512), max_epochs=args.epochs,
             batch_size=args.batch_size, device="cpu", random_state=args.seed,
         )  # fmt: skip
+    if row.startswith("graph"):
+        # Its own per-layer scaling, which keeps both symmetries; its own
+        # epochs, stopped on a tenth of the training images (not --epochs).
+        params = dict(GRAPH, probe_grid=0) if row == "graph-weights" else GRAPH
+        return GraphMetanetClassifier(
+            hidden_features=INR["hidden_features"],
+            hidden_layers=INR["hidden_layers"], **params,
+            batch_size=args.batch_size, device="cpu", random_state=args.seed,
+        )  # fmt: skip
     if row == "stats":
         stats = WeightStatistics(
             hidden_features=INR["hidden_features"], hidden_layers=INR["hidden_layers"]
@@ -225,11 +266,11 @@ def featurize(name, images, y, train, val, args, omega_0):
 def evaluate(rows, images, y, splits, args, omega_0):
     """One result dict per row, averaged over the splits."""
     results = {}
-    # The stats row reads the shared row's theta: one fit for both.
+    # Rows that read another row's theta (SOURCES) share its fit.
     done = {}
     for row in rows:
         scores, infos, n_features, error = [], [], None, None
-        source = "shared" if row == "stats" else row
+        source = SOURCES.get(row, row)
         tic = time.perf_counter()
         try:
             for split, (train, val) in enumerate(splits):
@@ -241,8 +282,7 @@ def evaluate(rows, images, y, splits, args, omega_0):
                     out = done.get((source, split)) or featurize(
                         source, images, y, train, val, args, omega_0
                     )
-                    if source == "shared":
-                        done[source, split] = out
+                    done[source, split] = out
                     f_train, f_val, info = out
                 model = classifier(row, args).fit(f_train, y[train])
                 scores.append(model.score(f_val, y[val]))
@@ -270,17 +310,18 @@ def print_table(results, splits):
     print(
         "| features | classifier | validation accuracy | features per image "
         "| median PSNR (dB) | learn init + fit training images (s) "
-        "| fit one new image (ms) |"
+        "| fit one new image (ms) | row wall time (s) |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for row, r in results.items():
-        model = (
-            "PermutationInvariantClassifier"
-            if row == "random"
-            else "StandardScaler + MLPClassifier(512, 512)"
-        )
+        if row == "random":
+            model = "PermutationInvariantClassifier"
+        elif row.startswith("graph"):
+            model = "GraphMetanetClassifier"
+        else:
+            model = "StandardScaler + MLPClassifier(512, 512)"
         if r["error"]:
-            print(f"| {LABELS[row]} | {model} | {r['error']} | | | | |")
+            print(f"| {LABELS[row]} | {model} | {r['error']} | | | | | |")
             continue
         acc = f"{np.mean(r['scores']):.3f}"
         if many:
@@ -292,7 +333,7 @@ def print_table(results, splits):
         print(
             f"| {LABELS[row]} | {model} | {acc} | {r['n_features']} "
             f"| {fmt(r['psnr'], '.1f')} | {fmt(r['train_s'], '.0f')} "
-            f"| {fmt(r['fit_ms'], '.1f')} |"
+            f"| {fmt(r['fit_ms'], '.1f')} | {r['seconds']:.0f} |"
         )
 
 
@@ -312,6 +353,11 @@ def main(argv=None) -> None:
         help="rows besides pixels (default: all; with --full, give the best "
         "two of the 3,000-image table)",
     )  # fmt: skip
+    parser.add_argument(
+        "--rows", nargs="+", choices=ROWS, default=None,
+        help="exactly these rows, pixels included only if named (default: "
+        "pixels and --featurizations)",
+    )  # fmt: skip
     parser.add_argument("--n-train", type=int, default=3000)
     parser.add_argument("--n-val", type=int, default=2000)
     parser.add_argument("--patients", type=int, default=30)
@@ -325,7 +371,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.full and not args.featurizations:
+    if args.full and not (args.featurizations or args.rows):
         parser.error("--full needs --featurizations (the best two of the default run)")
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads), tempfile.TemporaryDirectory() as tmp:
@@ -360,7 +406,7 @@ def _run(args, tmp):
             f"FashionMNIST, {n_train} training / {n_val} validation images "
             "from the 60,000 training images"
         )
-    rows = ["pixels", *(args.featurizations or ROWS[1:])]
+    rows = args.rows or ["pixels", *(args.featurizations or ROWS[1:])]
     print(
         f"{name}; SIREN 2 -> 32 -> 32 -> 1, omega_0={omega_0:g}, MSE, "
         f"{STEPS} steps; classifier {args.epochs} epochs, batch "

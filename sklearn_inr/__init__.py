@@ -21,6 +21,7 @@ _EXPORTS = {
     "theta_to_module": ".core",
     "theta_to_state_dicts": ".core",
     "unflatten_theta": ".core",
+    "GraphMetanetClassifier": ".estimators._graph_metanet",
     "PermutationInvariantClassifier": ".estimators._invariant_classifier",
     "WeightStatistics": ".estimators._weight_statistics",
     "INRFeaturizer": ".featurizer",
