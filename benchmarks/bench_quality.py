@@ -53,6 +53,8 @@ NETWORKS = {
     "width 64": dict(hidden_features=64, hidden_layers=3, lr=1e-3),
     "paper": dict(hidden_features=256, hidden_layers=4, lr=1e-4),
 }
+# K-FAC's lr is its step size (1: a full damped Gauss-Newton step), not Adam's.
+OPTIMIZER_LR = {"kfac": 1.0}
 TARGETS = (30.0, 35.0, 40.0)
 PAPER_STEPS = 1000
 
@@ -97,18 +99,20 @@ def learn_init(meta_images, network, init_name, device, model="siren"):
 
 
 def run(images, network, init, meta_seconds, device, n_steps_cap, precision,
-        model="siren", targets=TARGETS, fixed_steps=PAPER_STEPS):  # fmt: skip
-    """Rows of the table for one (data, network, init, precision, model).
+        model="siren", targets=TARGETS, fixed_steps=PAPER_STEPS,
+        optimizer="adam"):  # fmt: skip
+    """Rows of the table for one (data, network, init, precision, model, optimizer).
 
     ``fixed_steps=0`` skips the fixed-count run (its columns then read nan).
     """
     settings = dict(network)
-    lr = settings.pop("lr")
+    adam_lr = settings.pop("lr")
+    lr = OPTIMIZER_LR.get(optimizer, adam_lr)
     spec = INRSpec(model, **settings)
     n_pixels = int(np.prod(images.shape[1:3]))
     step_flops = 6.0 * spec.n_params * n_pixels
     common = dict(lr=lr, device=device, random_state=0, precision=precision,
-                  model=model, **settings)  # fmt: skip
+                  model=model, optimizer=optimizer, **settings)  # fmt: skip
     if fixed_steps:
         fixed, fixed_seconds = timed(fit_inrs, images, n_steps=fixed_steps,
                                      init=init, **common)  # fmt: skip
@@ -172,6 +176,13 @@ def main(argv=None):
         "--model", nargs="+", default=["siren"], choices=model_names(),
         help="INR families, side by side",
     )  # fmt: skip
+    parser.add_argument(
+        "--optimizer", nargs="+", default=["adam"], choices=["adam", "kfac"],
+        help="optimizers, side by side (the last column compares with Adam's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-steps", type=int, default=3000, help="step cap of every fit"
+    )
     parser.add_argument("--targets", nargs="+", type=float, default=list(TARGETS))
     parser.add_argument(
         "--fixed-steps", type=int, default=PAPER_STEPS,
@@ -179,7 +190,8 @@ def main(argv=None):
     )  # fmt: skip
     args = parser.parse_args(argv)
     combos = [(64, "width 64"), (64, "paper"), (240, "width 64")]
-    if args.full:
+    if args.full or (args.size and 240 in args.size and args.network
+                     and "paper" in args.network):  # fmt: skip
         combos.append((240, "paper"))
     if args.quick:
         combos = [(64, "width 64")]
@@ -194,41 +206,56 @@ def main(argv=None):
         f"{torch.get_num_threads()} threads, {args.images} slices"
     )
     print(
-        "| slices | model | network | init | precision | target dB | reached | "
-        "stopping | "
-        "wall s | mean steps | TFLOP | PSNR floor dB | time / target_psnr time | "
-        "meta-learning s |"
+        "| slices | model | network | init | precision | optimizer | target dB | "
+        "reached | stopping | wall s | mean steps | TFLOP | PSNR floor dB | "
+        "time / target_psnr time | time / Adam's | meta-learning s |"
     )
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 16)
     for size, name in combos:
         images, meta_images = cohort_slices(size, args.images, 16)
+        if size > 96:
+            # As cpu-240 learns its init: on 64 x 64 slices of other
+            # patients (a 240 x 240 Reptile step of the paper net costs
+            # minutes), applied to the 240 x 240 grid.
+            meta_images = cohort_slices(64, 0, 16, seed=1)[1]
         for model in args.model:
             for init_name in args.init:
                 init, meta_seconds = learn_init(
                     meta_images, NETWORKS[name], init_name, args.device, model
                 )
                 for precision in args.precision:
-                    rows = run(images, NETWORKS[name], init, meta_seconds,
-                               args.device, n_steps_cap=3000, precision=precision,
-                               model=model, targets=args.targets,
-                               fixed_steps=args.fixed_steps)  # fmt: skip
-                    print_rows(rows, f"{size}x{size} | {model} | {name} | "
-                                     f"{init_name} | {precision}")  # fmt: skip
+                    adam_rows = None
+                    for optimizer in args.optimizer:
+                        rows = run(images, NETWORKS[name], init, meta_seconds,
+                                   args.device, n_steps_cap=args.max_steps,
+                                   precision=precision, model=model,
+                                   targets=args.targets,
+                                   fixed_steps=args.fixed_steps,
+                                   optimizer=optimizer)  # fmt: skip
+                        adam_rows = rows if optimizer == "adam" else adam_rows
+                        print_rows(rows, f"{size}x{size} | {model} | {name} | "
+                                         f"{init_name} | {precision} | {optimizer}",
+                                   adam_rows)  # fmt: skip
 
 
-def print_rows(rows, prefix):
+def print_rows(rows, prefix, adam_rows=None):
+    """One line per target and stopping; the last ratio is to Adam's
+    ``target_psnr`` wall time at the same target (when Adam ran first)."""
     stoppings = ("target_psnr", "fixed, enough", "fixed 1000")
-    for row in rows:
+    for index, row in enumerate(rows):
         baseline = row["target_psnr"][0]
+        adam = None if adam_rows is None else adam_rows[index]["target_psnr"][0]
         for stopping in stoppings:
             seconds, steps, flops, floor = row[stopping]
             if np.isnan(seconds):
                 continue  # the fixed run was skipped
             floor = "-" if floor is None else f"{floor:.1f}"
+            versus_adam = "-" if adam is None else f"{seconds / adam:.2f}x"
             print(
                 f"| {prefix} | {row['target']:g} | {row['reached']} | {stopping} | "
                 f"{seconds:.1f} | {steps:.0f} | {flops / 1e12:.2f} | {floor} | "
-                f"{seconds / baseline:.2f}x | {row['meta_seconds']:.1f} |",
+                f"{seconds / baseline:.2f}x | {versus_adam} | "
+                f"{row['meta_seconds']:.1f} |",
                 flush=True,
             )
 

@@ -55,7 +55,7 @@ __all__ = [
 # the subcommand's module is imported when it runs. The preset names are
 # repeated for the same reason (tests/test_cli.py checks them against
 # ``sklearn_inr.experiments.PRESETS``), as are the datasets.
-PRESET_NAMES = ("cpu", "cpu-240", "paper", "tiny")
+PRESET_NAMES = ("cpu", "cpu-240", "cpu-paper", "paper", "tiny")
 DATASET_NAMES = ("brats", "acdc")
 # The most patients --n-patients accepts: more than any BraTS release (1,251
 # in 2021). Planning that many adds seconds and ~60 MB to a dry run; the
@@ -168,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=PRESET_NAMES,
         help="settings: 'paper' (the paper's, for a GPU), 'cpu' (minutes on 2 "
-        "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, about 45 "
-        "minutes on 2 cores; brats only) or 'tiny' (smoke tests only; "
+        "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, a width-64 "
+        "TinySIREN; brats only), 'cpu-paper' (the same with the paper's "
+        "TinySIREN, K-FAC fits; brats only) or 'tiny' (smoke tests only; "
         "meaningless numbers); each has its own data sizes per --dataset; "
         "default: 'paper' when the run uses CUDA, else 'cpu'",
     )
@@ -196,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_n_patients,
         metavar="N",
         help=f"patients to use, at most {MAX_PATIENTS:,} (default: the "
-        "preset's; brats: 40 for 'cpu', 75 for 'cpu-240' and 'paper'; acdc: "
+        "preset's; brats: 40 for 'cpu', 75 for 'cpu-240', 'cpu-paper' and "
+        "'paper'; acdc: "
         "50 for 'cpu', 100 for 'paper'); a warning says so when --data has "
         "fewer",
     )

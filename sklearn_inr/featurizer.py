@@ -48,6 +48,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     %(inr)s
     %(target_psnr)s
     %(precision)s
+    %(optimizer)s
     %(init)s
     %(features)s
     latent_dim : int, default=64
@@ -159,6 +160,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         n_steps=1000,
         target_psnr=None,
         precision="auto",
+        optimizer="adam",
         init="shared",
         features="weights",
         latent_dim=64,
@@ -187,6 +189,7 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.n_steps = n_steps
         self.target_psnr = target_psnr
         self.precision = precision
+        self.optimizer = optimizer
         self.init = init
         self.features = features
         self.latent_dim = latent_dim

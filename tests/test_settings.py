@@ -2,7 +2,8 @@
 
 import pytest
 
-from sklearn_inr.experiments import PRESETS, get_preset, plan
+from sklearn_inr.experiments import PRESETS, get_preset, plan, presets_for
+from sklearn_inr.experiments._protocols import fit_params, inr_spec
 
 # Keys read outside the stages: the command line sizes the cohort from these,
 # the run sets its threads, the report describes the preset and the
@@ -99,6 +100,22 @@ def test_presets_derive_from_the_papers_and_differ_where_they_say():
     assert cpu_240["paper_protocol"] is False
     recipe = cpu_240["models"]["siren"]["leak_free"]["learned_init"]
     assert recipe["meta_steps"] == 100 and recipe["image_size"] == 64
+
+
+def test_cpu_paper_fits_the_papers_own_network_at_240_leak_free_only():
+    cpu_paper, cpu_240 = get_preset("cpu-paper"), get_preset("cpu-240")
+    siren = cpu_paper["models"]["siren"]
+    assert inr_spec(siren).n_params == 264_193  # the paper's TinySIREN
+    assert siren["omega_0"] == 30.0 and cpu_paper["image_size"] is None
+    assert cpu_paper["n_patients"] == 75
+    for key in ("paper_protocol", "weight_transfer_pipeline", "cnn_baseline"):
+        assert cpu_paper[key] == cpu_240[key], key
+    params = fit_params(siren, "leak-free")
+    assert params["target_psnr"] == 35.0 and params["precision"] == "bf16"
+    assert params["optimizer"] == "adam"
+    assert f"at most {params['n_steps']} steps" in cpu_paper["description"]
+    assert siren["leak_free"]["learned_init"]["image_size"] == 64
+    assert presets_for("acdc") == ["cpu", "paper", "tiny"]
 
 
 def test_cpu_presets_fit_leak_free_inrs_to_a_fidelity():

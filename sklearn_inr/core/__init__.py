@@ -19,6 +19,7 @@ from ._engine import BatchedINR, bytes_per_batch, render_batch
 from ._functional import functional_forward
 from ._functions import LOSSES, get_loss
 from ._interface import Engine
+from ._kfac import KFAC, KFAC_DEFAULTS, KFACBlock
 from ._models import (
     MODELS,
     ModelType,
@@ -52,6 +53,9 @@ __all__ = [
     "get_loss",
     "get_model",
     "INRSpec",
+    "KFAC",
+    "KFAC_DEFAULTS",
+    "KFACBlock",
     "layer_slices",
     "make_adam",
     "make_coordinates",

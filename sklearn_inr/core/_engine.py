@@ -49,13 +49,14 @@ from ._buffers import (  # noqa: F401 - the engine's public names, re-exported
     padded_pixels,
 )
 from ._functions import get_loss
+from ._kfac_factors import KroneckerFactors
 from ._models import get_activation, get_model
 from ._networks import INRSpec, layer_slices
 
 __all__ = ["BatchedINR", "render_batch"]
 
 
-class BatchedINR(PaddedParameters):
+class BatchedINR(KroneckerFactors, PaddedParameters):
     """B INRs of one spec, trained together on one coordinate grid.
 
     The CPU/GPU implementation of the :class:`~sklearn_inr.core.Engine`
@@ -331,27 +332,31 @@ class BatchedINR(PaddedParameters):
             bias_grad.add_(grad.sum(dim=1), alpha=factor)
             if k == 0:
                 break
-            grad_in = buffers["grad_act"][self._dtype(k)][k % 2]
-            torch.baddbmm(
-                grad_in,
-                grad,
-                self._gemm_weights[k][images],
-                beta=0.0,
-                alpha=factor,
-                out=grad_in,
-            )
-            if self._dtype(k - 1) != grad_in.dtype:
-                # Into the dtype of the layer below before its elementwise
-                # work: mixed-dtype elementwise kernels run 3-5x slower.
-                converted = buffers["grad_act"][self._dtype(k - 1)][k % 2]
-                grad_in = converted.copy_(grad_in)
-            self.activation.backward_(
-                grad_in,
-                pre=buffers["pre"][k - 1],
-                act=buffers["act"][k - 1],
-                mask=buffers["mask"],
-            )
-            grad = grad_in
+            grad = self._propagate(k, grad, images, buffers, factor)
+
+    def _propagate(self, k, grad, images, buffers, factor):
+        """The gradient w.r.t. layer ``k - 1``'s GEMM output, from layer ``k``'s."""
+        grad_in = buffers["grad_act"][self._dtype(k)][k % 2]
+        torch.baddbmm(
+            grad_in,
+            grad,
+            self._gemm_weights[k][images],
+            beta=0.0,
+            alpha=factor,
+            out=grad_in,
+        )
+        if self._dtype(k - 1) != grad_in.dtype:
+            # Into the dtype of the layer below before its elementwise
+            # work: mixed-dtype elementwise kernels run 3-5x slower.
+            converted = buffers["grad_act"][self._dtype(k - 1)][k % 2]
+            grad_in = converted.copy_(grad_in)
+        self.activation.backward_(
+            grad_in,
+            pre=buffers["pre"][k - 1],
+            act=buffers["act"][k - 1],
+            mask=buffers["mask"],
+        )
+        return grad_in
 
 
 @torch.no_grad()

@@ -37,6 +37,12 @@ class BCEWithLogits:
     def reconstruct(output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
 
+    @staticmethod
+    def output_curvature(output: torch.Tensor) -> torch.Tensor:
+        """d2 loss / d output2 per pixel: ``p (1 - p)`` (K-FAC's Gauss-Newton)."""
+        p = torch.sigmoid(output)
+        return p.mul_(1.0 - p)
+
 
 class SquaredError:
     """Squared error on the output itself; the output is the intensity."""
@@ -55,6 +61,11 @@ class SquaredError:
     @staticmethod
     def reconstruct(output: torch.Tensor) -> torch.Tensor:
         return output
+
+    @staticmethod
+    def output_curvature(output: torch.Tensor) -> torch.Tensor:
+        """d2 loss / d output2 per pixel: 2 everywhere."""
+        return torch.full_like(output, 2.0)
 
 
 LOSSES = {"bce": BCEWithLogits(), "mse": SquaredError()}

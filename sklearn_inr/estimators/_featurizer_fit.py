@@ -46,8 +46,8 @@ FEATURIZER_CONSTRAINTS: dict = {
         name: FIT_PARAMETER_CONSTRAINTS[name]
         for name in (
             "model", "hidden_features", "hidden_layers", "omega_0", "loss",
-            "lr", "n_steps", "target_psnr", "precision", "batch_size", "device",
-            "memory",
+            "lr", "n_steps", "target_psnr", "precision", "optimizer",
+            "batch_size", "device", "memory",
             "n_jobs", "checkpoint_every", "on_divergence", "random_state",
             "verbose", "spatial_ndim",
         )
@@ -120,6 +120,7 @@ def fit_images(featurizer, images, start, *, verbose=None):
         record_every=max(1, n_steps // 100),
         target_psnr=featurizer.target_psnr,
         precision=featurizer.precision,
+        optimizer=featurizer.optimizer,
     )
     return run_fits(
         # The channel axis, always: (n, *spatial, C).

@@ -161,6 +161,12 @@ class LatentFeatures(_FeatureDefaults):
                 "warm_start_by_class=True chains full networks and does not apply "
                 "to features='latent'; set warm_start_by_class=False."
             )
+        if featurizer.optimizer != "adam":
+            raise ValueError(
+                f"features='latent' takes the inner_steps steps of its learned "
+                f"gradient descent, which optimizer={featurizer.optimizer!r} would "
+                f"replace; use optimizer='adam' (the default)."
+            )
         if featurizer.hidden_layers < 1:
             raise ValueError(
                 "features='latent' maps each latent to offsets of the biases of "

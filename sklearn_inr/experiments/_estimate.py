@@ -67,13 +67,13 @@ class Throughput:
         return self.flops_per_second[model, kind]
 
 
-def _bulk_precision(settings: dict, name: str) -> str:
-    """The precision of most of a model's fits: the paper protocol's, unless
-    the preset runs only the leak-free fits (the cpu-240 preset)."""
+def _bulk_params(settings: dict, name: str) -> dict:
+    """The fit parameters of most of a model's fits: the paper protocol's,
+    unless the preset runs only the leak-free fits (cpu-240, cpu-paper)."""
     runs = protocol_models(settings)
     leak_free_only = name not in runs["paper"] and name in runs["leak-free"]
     protocol = "leak-free" if leak_free_only else "paper"
-    return fit_params(settings["models"][name], protocol)["precision"]
+    return fit_params(settings["models"][name], protocol)
 
 
 def probe_throughput(
@@ -149,11 +149,12 @@ def probe_throughput(
     )
     speeds, lines, shape = {}, [], tuple(image_shape)
     for name, model in settings["models"].items():
-        precision = _bulk_precision(settings, name)
+        bulk = _bulk_params(settings, name)
+        precision = bulk["precision"]
         speed = probe_fit_speed(
-            inr_spec(model), image_shape, loss=model["loss"], lr=float(model["lr"]),
-            precision=precision, device=device, n_threads=n_threads,
-            n_images=n_images, target_seconds=target_seconds,
+            inr_spec(model), image_shape, loss=model["loss"], lr=float(bulk["lr"]),
+            precision=precision, optimizer=bulk["optimizer"], device=device,
+            n_threads=n_threads, n_images=n_images, target_seconds=target_seconds,
         )  # fmt: skip
         shape = speed.shape
         for kind, value in speed.flops_per_second.items():
@@ -161,6 +162,8 @@ def probe_throughput(
         text = _speed_text(speed, on_cpu)
         if precision == "bf16":
             text += ", bfloat16 products"
+        if bulk["optimizer"] == "kfac":
+            text += ", K-FAC steps"
         lines.append((model["name"], text))
     n_features = max(inr_spec(m).n_params for m in settings["models"].values())
     batch_speed = float(np.mean([v for (_, k), v in speeds.items() if k == "batch"]))

@@ -165,7 +165,8 @@ def probe_target_steps(
         kwargs = dict(
             target_psnr=float(params["target_psnr"]), n_steps=cap,
             loss=params["loss"], lr=float(params["lr"]),
-            precision=params["precision"], device=device, n_threads=n_threads,
+            precision=params["precision"], optimizer=params["optimizer"],
+            device=device, n_threads=n_threads,
         )  # fmt: skip
         steps, theta = probe_fit_steps(
             spec, images[:n_slices], init_theta=spec.init_theta(int(seed)),

@@ -69,6 +69,7 @@ def fit_params(model_settings: dict, protocol: str = "paper") -> dict:
     params = {key: model_settings[key] for key in (*INR_KEYS, "n_steps")}
     params["target_psnr"] = None
     params["precision"] = model_settings.get("precision", "auto")
+    params["optimizer"] = model_settings.get("optimizer", "adam")
     if protocol == "leak-free":
         overrides = model_settings.get("leak_free", {})
         if overrides is None:

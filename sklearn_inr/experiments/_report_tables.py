@@ -211,6 +211,8 @@ def _leak_free_text(model: dict) -> str:
         parts.append(f"at most {overrides['n_steps']} steps")
     if overrides.get("precision") not in (None, "auto"):
         parts.append(f"precision {overrides['precision']}")
+    if overrides.get("optimizer") not in (None, "adam"):
+        parts.append(f"optimizer {overrides['optimizer']} (natural gradient)")
     recipe = overrides.get("learned_init")
     if recipe:
         parts.append(

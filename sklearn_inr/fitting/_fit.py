@@ -26,7 +26,7 @@ from ._checks import check_images
 from ._inits import resolve_init
 from ._results import INRFitResult
 from ._runner import FitSettings, run_fits
-from ._training import WeightsTrainer
+from ._training import OPTIMIZERS, WeightsTrainer
 
 __all__ = ["FIT_PARAMETER_CONSTRAINTS", "ModelNames", "fit_inrs"]
 
@@ -67,6 +67,7 @@ FIT_PARAMETER_CONSTRAINTS = {
     "device": [str, torch.device, None],
     "dtype": [torch.dtype],
     "precision": [StrOptions(set(PRECISIONS))],
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
     "record_every": [Interval(Integral, 1, None, closed="left")],
     "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     "n_jobs": [Integral, None],
@@ -108,6 +109,7 @@ def fit_inrs(
     device="auto",
     dtype=torch.float32,
     precision: str = "auto",
+    optimizer: str = "adam",
     record_every: int = 10,
     memory=None,
     n_jobs: int | None = None,
@@ -152,6 +154,7 @@ def fit_inrs(
     %(device)s
     %(dtype)s
     %(precision)s
+    %(optimizer)s
     %(record_every)s
     %(memory)s
     %(n_jobs)s
@@ -233,7 +236,7 @@ def fit_inrs(
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),
         record_every=int(record_every), dtype=dtype, target_psnr=target_psnr,
-        precision=precision,
+        precision=precision, optimizer=optimizer,
     )  # fmt: skip
     return run_fits(
         images,

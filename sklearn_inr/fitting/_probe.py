@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..core import (
+    KFAC_DEFAULTS,
     BatchedINR,
     INRSpec,
     gemm_dtype,
@@ -104,12 +105,16 @@ def _layouts(spec, n_pixels, device, n_threads, n_images, precision) -> dict:
     return layouts
 
 
-def _measure(spec, loss, lr, device, shape, layout, target_seconds, precision):
+def _measure(spec, loss, lr, device, shape, layout, target_seconds, precision,
+             optimizer="adam"):  # fmt: skip
     """FLOP/s of ``workers`` batches of ``batch`` images trained at once.
 
     As the runner trains them: each batch on one CPU thread, the batches on
-    a pool of threads (one batch on a GPU), in ``precision``. Timed after a
-    warm-up step.
+    a pool of threads (one batch on a GPU), in ``precision``, stepped by
+    ``optimizer``. Timed after a warm-up step; K-FAC's timed steps are whole
+    refresh periods, so its factor passes count at their share. (The FLOPs
+    are the engine's forward and backward: K-FAC's extra work shows as a
+    lower rate.)
     """
     batch, n_workers = layout
     coords = make_coordinates(shape, device=device)
@@ -127,9 +132,10 @@ def _measure(spec, loss, lr, device, shape, layout, target_seconds, precision):
         if device.type == "cpu":
             with torch_threads(1):
                 train(net, bound, targets, loss=loss, lr=lr, n_steps=n_steps,
-                      final=False)  # fmt: skip
+                      final=False, optimizer=optimizer)  # fmt: skip
         else:
-            train(net, bound, targets, loss=loss, lr=lr, n_steps=n_steps, final=False)
+            train(net, bound, targets, loss=loss, lr=lr, n_steps=n_steps,
+                  final=False, optimizer=optimizer)  # fmt: skip
 
     def timed(n_steps):
         if device.type == "cuda":
@@ -147,6 +153,9 @@ def _measure(spec, loss, lr, device, shape, layout, target_seconds, precision):
     with matmul_precision(precision, device):
         warm = timed(1)
         n_steps = int(min(200, max(2, round(target_seconds / max(warm, 1e-6)))))
+        if optimizer == "kfac":
+            period = KFAC_DEFAULTS["refresh_every"]
+            n_steps = period * -(-n_steps // period)
         seconds = timed(n_steps)
     flops = 6.0 * spec.n_params * math.prod(shape) * batch * n_workers * n_steps
     return flops / seconds
@@ -159,6 +168,7 @@ def probe_fit_speed(
     loss: str = "bce",
     lr: float = 1e-4,
     precision: str = "auto",
+    optimizer: str = "adam",
     device="auto",
     n_threads: int | None = None,
     n_images: int | None = None,
@@ -184,6 +194,7 @@ def probe_fit_speed(
     lr : float, default=1e-4
     precision : {"auto", "fp32", "bf16"}, default="auto"
         What the width x width products compute in.
+    optimizer : {"adam", "kfac"}, default="adam"
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
     n_threads : int, default=None
         CPU threads of the run (batches trained at once); None: torch's.
@@ -219,8 +230,9 @@ def probe_fit_speed(
     for kind, layout in layouts.items():
         if layout not in measured:
             measured[layout] = _measure(
-                spec, loss, float(lr), device, shape, layout, target_seconds, precision
-            )
+                spec, loss, float(lr), device, shape, layout, target_seconds,
+                precision, optimizer,
+            )  # fmt: skip
         speeds[kind] = measured[layout]
     return FitSpeed(speeds, layouts, shape)
 
@@ -235,6 +247,7 @@ def probe_fit_steps(
     loss: str = "bce",
     lr: float = 1e-4,
     precision: str = "auto",
+    optimizer: str = "adam",
     device="auto",
     n_threads: int | None = None,
     return_theta: bool = False,
@@ -265,6 +278,7 @@ def probe_fit_steps(
     loss : {"bce", "mse"}, default="bce"
     lr : float, default=1e-4
     precision : {"auto", "fp32", "bf16"}, default="auto"
+    optimizer : {"adam", "kfac"}, default="adam"
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
     n_threads : int, default=None
         CPU threads (batches trained at once); None: torch's.
@@ -312,7 +326,8 @@ def probe_fit_steps(
         ):
             result = train(net, WeightsTrainer().bind(net), targets, loss=loss,
                            lr=float(lr), n_steps=int(n_steps), final=False,
-                           target_psnr=float(target_psnr))  # fmt: skip
+                           target_psnr=float(target_psnr),
+                           optimizer=optimizer)  # fmt: skip
         return result.n_steps, result.features.cpu().numpy()
 
     parts = np.array_split(np.arange(n_images), n_workers)

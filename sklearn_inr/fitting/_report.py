@@ -188,6 +188,23 @@ def warn_data_range(images: np.ndarray, loss: str) -> bool:
     return True
 
 
+def warn_kfac_step_size(optimizer: str, lr: float) -> None:
+    """Warn when K-FAC is given a step size in Adam's range.
+
+    K-FAC's ``lr`` scales a Gauss-Newton step (1 is a full one); at Adam's
+    1e-4 it would barely move, and the fit would end unconverged.
+    """
+    if optimizer == "kfac" and lr < 0.01:
+        warnings.warn(
+            f"optimizer='kfac' with lr={lr:g}: K-FAC's lr is the fraction of a "
+            "damped Gauss-Newton step it takes (about 0.1 to 1; 1 is the "
+            "tuned default), not Adam's learning rate, so these fits will "
+            "barely move. Use lr=1.0 with optimizer='kfac'.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
 def warn_memory_budget(needed, budget, spec, shape, device_type):
     """Warn when even one image's training memory exceeds the runner's budget."""
     if needed <= budget:

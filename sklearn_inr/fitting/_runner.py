@@ -51,7 +51,7 @@ from ._batching import (
     memory_budget,
 )
 from ._cache import ArrayStore
-from ._report import FitReport, warn_data_range
+from ._report import FitReport, warn_data_range, warn_kfac_step_size
 from ._results import (
     INRFitResult,
     collect_results,
@@ -128,7 +128,8 @@ def run_fits(
     :mod:`sklearn_inr.fitting._training`; the other arguments are those of
     :func:`~sklearn_inr.fit_inrs`, already validated.
 
-    Warns once each, per call: a cache folder that cannot be written, damaged
+    Warns once each, per call: K-FAC with an Adam-sized ``lr``, a cache
+    folder that cannot be written, damaged
     cache entries, refused cache saves, one image over the memory budget,
     ``loss="mse"`` data beyond [0, 1], and an unconverged median fit
     (:class:`~sklearn.exceptions.ConvergenceWarning`).
@@ -141,6 +142,7 @@ def run_fits(
             f"{images.shape}."
         )
     spec.check_size(torch.finfo(settings.dtype).bits // 8)
+    warn_kfac_step_size(settings.optimizer, settings.lr)
     # PSNR assumes a data range of 1: out of it, the convergence check means
     # nothing, so only the range is warned about.
     judge = not warn_data_range(images, settings.loss)
@@ -351,7 +353,7 @@ def _train_batch(chunk: _Chunk, local, coords, device, hooks=(None, None)):
             net, bound, targets, loss=settings.loss, lr=settings.lr,
             n_steps=settings.n_steps, record_steps=settings.record_steps,
             target_psnr=settings.target_psnr, check_every=settings.check_every,
-            on_step=hooks[0], on_record=hooks[1],
+            on_step=hooks[0], on_record=hooks[1], optimizer=settings.optimizer,
         )  # fmt: skip
     output = result.output.reshape(len(local), *chunk.images.shape[1:])
     return (

@@ -32,6 +32,8 @@ class FitSettings:
     precision : {"auto", "fp32", "bf16"}
         What the width x width products compute in (see
         :func:`~sklearn_inr.core._engine.gemm_layers`).
+    optimizer : {"adam", "kfac"}
+        What steps the parameters (see :func:`~sklearn_inr.fitting.train`).
     """
 
     loss: str = "bce"
@@ -42,6 +44,7 @@ class FitSettings:
     target_psnr: float | None = None
     check_every: int = 10
     precision: str = "auto"
+    optimizer: str = "adam"
 
     @property
     def record_steps(self) -> range:
@@ -81,4 +84,7 @@ class FitSettings:
         # like the device itself, so it shares float32's entries.
         if self.precision == "bf16":
             key["precision"] = self.precision
+        # Adam's keys stay as they were before other optimizers existed.
+        if self.optimizer != "adam":
+            key["optimizer"] = self.optimizer
         return key

@@ -173,6 +173,7 @@ def fit_shifts(
     device="auto",
     dtype=torch.float32,
     precision: str = "auto",
+    optimizer: str = "adam",
     record_every: int = 1,
     memory=None,
     n_jobs: int | None = None,
@@ -206,6 +207,7 @@ def fit_shifts(
     %(device)s
     %(dtype)s
     %(precision)s
+    %(optimizer)s
     record_every : int, default=1
         Stride of the loss history, in steps.
     memory : None, str, path or joblib.Memory, default=None
@@ -239,7 +241,7 @@ def fit_shifts(
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),
         record_every=int(record_every), dtype=dtype, target_psnr=target_psnr,
-        precision=precision,
+        precision=precision, optimizer=optimizer,
     )  # fmt: skip
     return run_fits(
         images, spec, settings, SharedInit(base), ShiftTrainer(base),

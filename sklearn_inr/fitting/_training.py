@@ -1,6 +1,6 @@
 """One training loop, and the trainers that say what it fits per image.
 
-Every fit in the package runs :func:`train`: full-batch Adam on what a
+Every fit in the package runs :func:`train`: full-batch Adam (or K-FAC) on what a
 *trainer* exposes, with a hook after each step. :class:`WeightsTrainer`
 fits all of each image's parameters; :class:`ShiftTrainer` fits per-image
 shift modulations of a fixed base network (functa). The meta-learning of
@@ -20,9 +20,16 @@ import joblib
 import numpy as np
 import torch
 
-from ..core import Engine, INRSpec, get_loss, make_adam, padded_pixels
+from ..core import KFAC, Engine, INRSpec, KFACBlock, get_loss, make_adam, padded_pixels
 
-__all__ = ["ShiftTrainer", "TrainResult", "WeightsTrainer", "train"]
+__all__ = [
+    "OPTIMIZERS",
+    "ShiftTrainer",
+    "TrainResult",
+    "WeightsTrainer",
+    "make_optimizer",
+    "train",
+]
 
 
 class WeightsTrainer:
@@ -56,6 +63,15 @@ class _BoundWeights:
 
     def features(self) -> torch.Tensor:
         return self.net.theta()
+
+    def kfac_blocks(self) -> list[KFACBlock]:
+        """Every layer, the output layer without its padding row."""
+        net, n_out = self.net, self.net.spec.out_features
+        parts = zip(net.weights, net.biases, net.weight_grads, net.bias_grads)
+        blocks = [KFACBlock(k, *layer) for k, layer in enumerate(parts)]
+        last = blocks[-1]
+        blocks[-1] = KFACBlock(last.layer, *(part[:, :n_out] for part in last[1:]))
+        return blocks
 
 
 class ShiftTrainer:
@@ -129,6 +145,13 @@ class _BoundShifts:
     def features(self) -> torch.Tensor:
         return self.shifts.reshape(self.net.batch_size, -1).clone()
 
+    def kfac_blocks(self) -> list[KFACBlock]:
+        """One bias-only block per shifted layer."""
+        return [
+            KFACBlock(k, None, self.shifts[:, i], None, self.grads[:, i])
+            for i, k in enumerate(self.layers)
+        ]
+
 
 class TrainResult(NamedTuple):
     """What :func:`train` returns, one row per network of the batch."""
@@ -154,8 +177,9 @@ def train(
     target_psnr: float | None = None,
     check_every: int = 10,
     on_record=None,
+    optimizer: str = "adam",
 ) -> TrainResult:
-    """Run up to ``n_steps`` full-batch Adam steps on ``bound.params``.
+    """Run up to ``n_steps`` full-batch steps on ``bound.params``.
 
     Parameters
     ----------
@@ -196,7 +220,7 @@ def train(
         every network stopped early), then the final loss if ``final``.
     """
     n_networks, targets_all = targets.shape[0], targets
-    optimizer = make_adam(bound.params, lr)
+    optimizer = make_optimizer(optimizer, net, bound, lr=lr, loss=loss)
     columns = _Columns(record_steps)
     history = _History(n_networks, len(columns), targets)
     stopped = _Stopped(n_networks, n_steps)
@@ -210,7 +234,7 @@ def train(
             targets,
             loss,
             weight_grads=bound.weight_grads,
-            return_losses=record or check,
+            return_losses=record or check or optimizer.needs_losses,
             return_mse=want_mse,
         )
         mse = None
@@ -236,9 +260,10 @@ def train(
                     break
                 net.select(keep)
                 bound.select(keep)
-                optimizer = _select_adam(optimizer, bound.params, keep, lr)
+                optimizer.select(keep)
+                losses = losses[keep]
         bound.before_step()
-        optimizer.step()
+        optimizer.step(losses)
         bound.after_step()
         if on_step is not None:
             on_step(step)
@@ -358,13 +383,37 @@ def _psnr(mse: torch.Tensor) -> torch.Tensor:
     return -10.0 * torch.log10(mse)
 
 
-def _select_adam(optimizer, params, rows, lr):
-    """A fresh Adam on ``params`` holding the old state's ``rows``."""
-    fresh = make_adam(params, lr)
-    for old, new in zip(optimizer.param_groups[0]["params"], params):
-        state = optimizer.state.get(old, {})
-        fresh.state[new] = {
-            name: value[rows].clone() if value.dim() else value.clone()
-            for name, value in state.items()
-        }
-    return fresh
+OPTIMIZERS = ("adam", "kfac")
+
+
+def make_optimizer(name: str, net: Engine, bound, *, lr: float, loss: str):
+    """The optimizer ``name`` on a bound trainer: ``step()`` and ``select(rows)``."""
+    if name == "kfac":
+        return KFAC(net, bound.kfac_blocks, lr=lr, loss=loss)
+    return _Adam(bound, lr)
+
+
+class _Adam:
+    """Adam on a bound trainer's parameters, kept across :meth:`select`."""
+
+    def __init__(self, bound, lr: float):
+        self.bound, self.lr = bound, lr
+        self.optimizer = make_adam(bound.params, lr)
+
+    needs_losses = False
+
+    def step(self, losses=None) -> None:
+        self.optimizer.step()
+
+    def select(self, rows) -> None:
+        """A fresh Adam on the bound parameters, holding the old state's ``rows``."""
+        fresh = make_adam(self.bound.params, self.lr)
+        for old, new in zip(
+            self.optimizer.param_groups[0]["params"], self.bound.params
+        ):
+            state = self.optimizer.state.get(old, {})
+            fresh.state[new] = {
+                name: value[rows].clone() if value.dim() else value.clone()
+                for name, value in state.items()
+            }
+        self.optimizer = fresh
