@@ -14,7 +14,7 @@ from sklearn_inr.experiments._pca_stage import (
     pca_components,
     pca_params,
 )
-from sklearn_inr.experiments._plan import Replay
+from sklearn_inr.experiments._plan import Replay, plan
 from sklearn_inr.experiments._protocols import (
     CONDITIONS,
     make_classifier,
@@ -130,9 +130,25 @@ def test_the_plan_counts_cache_reads_and_classifier_fits():
     n_reads = len(CONDITIONS) * len(cohort.folds) * cohort.n_slices
     assert replay.hits - hits == n_reads
     train_sizes = [len(train) for train, _ in cohort.folds]
-    assert classifiers == [("siren", n) for n in train_sizes] * len(CONDITIONS)
+    # Each classifier reads the 4 components, not theta.
+    assert classifiers == [("siren", n, 4) for n in train_sizes] * len(CONDITIONS)
     assert stage.note(cohort, []).startswith("shared init: all cached")
     assert "PCA(4)" in stage.note(cohort, [])
+
+
+def test_the_estimate_prices_its_classifiers_at_their_inputs():
+    # The same classifiers as the grouped CV's shared variant, on 16 numbers
+    # instead of 264,193: their steps count for their share of the weights.
+    settings = get_preset("cpu-paper")
+    stages = {stage.name: stage for stage in plan(settings, 150, (240, 240))}
+    compressed, grouped = stages["compressed theta"], stages["grouped CV"]
+    assert compressed.classifier_fits == grouped.classifier_fits == 15
+    hidden = settings["classifier"]["hidden_layer_sizes"][0]
+    share = (16 * hidden + hidden) / (264_193 * hidden + hidden)
+    assert compressed.classifier_steps == pytest.approx(
+        grouped.classifier_steps * share
+    )
+    assert compressed.classifier_flops < 1e-3 * grouped.classifier_flops
 
 
 def test_n_components_is_clipped_to_the_smallest_training_fold(tmp_path):

@@ -196,7 +196,9 @@ class Stage:
     def plan_task(self, cohort: Cohort, task: Task, replay) -> list:
         """Replay ``task``'s INR fits on ``replay``; its classifier fits.
 
-        Returns ``(model, n_train)`` of each MLP classifier the task fits.
+        Returns ``(model, n_train)`` of each MLP classifier the task fits,
+        or ``(model, n_train, n_features)`` when it reads fewer numbers than
+        the model's theta (compressed theta).
         """
         return []
 

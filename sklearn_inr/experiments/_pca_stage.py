@@ -102,6 +102,14 @@ class CompressedThetaStage(GroupedCVStage):
             + ") -> classifier, PCA fitted in each training fold"
         )
 
+    def plan_task(self, cohort, task, replay):
+        # The shared variant's fits; its classifiers read k components.
+        k = pca_components(cohort, task.model)
+        return [
+            (model, n_train, k)
+            for model, n_train in super().plan_task(cohort, task, replay)
+        ]
+
     def run_task(self, cohort, state, task):
         # The shared variant's run, with PCA before the classifier's last
         # step (after its StandardScaler). The copy shares state.results.

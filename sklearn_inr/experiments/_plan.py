@@ -62,8 +62,11 @@ class StagePlan:
     classifier_fits : int
         MLP classifier fits (the pixel baseline's logistic regressions are
         not counted).
-    classifier_steps : int
-        Their Adam steps: epochs times batches, over all fits.
+    classifier_steps : float
+        Their Adam steps (epochs times batches, over all fits), in steps of
+        the classifier on the largest theta of the preset (what the
+        estimate's probe times): a classifier on fewer inputs (compressed
+        theta) counts its steps times its share of that one's weights.
     classifier_flops : float
         Their FLOPs, roughly: ``6 x samples x epochs x`` the weights of the
         classifier's layers.
@@ -97,7 +100,7 @@ class StagePlan:
     chained_fits: int
     flops: float
     classifier_fits: int
-    classifier_steps: int
+    classifier_steps: float
     classifier_flops: float
     note: str
     work: dict = field(default_factory=dict, repr=False)
@@ -244,10 +247,7 @@ def plan(
                 todo.append(task)
             per_task.append((task, replay.n_fits - before))
         fits = replay.take()
-        costs = [
-            classifier_cost(settings, inr_spec(models[m]).n_params, n)
-            for m, n in classifiers
-        ]
+        costs = _classifier_costs(settings, classifiers)
         # Work by (model, kind): both protocols train the same network. Fits
         # are replayed by (model, protocol): the two protocols' settings
         # differ (e.g. a fidelity for the leak-free fits), so do their keys.
@@ -268,7 +268,7 @@ def plan(
                 ),
                 flops=float(sum(work.values())),
                 classifier_fits=len(costs),
-                classifier_steps=int(sum(steps for steps, _ in costs)),
+                classifier_steps=float(sum(steps for steps, _ in costs)),
                 classifier_flops=float(sum(flops for _, flops in costs)),
                 note=stage.note(cohort, tasks),
                 work=work,
@@ -282,3 +282,23 @@ def plan(
             )
         )
     return stages
+
+
+def _classifier_costs(settings: dict, classifiers) -> list[tuple[float, float]]:
+    """``(steps, FLOPs)`` of each classifier fit a stage's tasks listed.
+
+    An entry is ``(model, n_train)`` (the classifier reads the model's
+    theta) or ``(model, n_train, n_features)``. Steps are counted in steps
+    of the classifier on the preset's largest theta, the one the estimate's
+    probe times (:func:`~._estimate.probe_throughput`).
+    """
+    models = settings["models"]
+    probed = classifier_weights(
+        settings, max(inr_spec(model).n_params for model in models.values())
+    )
+    costs = []
+    for model, n_train, *n_features in classifiers:
+        n_inputs = n_features[0] if n_features else inr_spec(models[model]).n_params
+        steps, flops = classifier_cost(settings, n_inputs, n_train)
+        costs.append((steps * classifier_weights(settings, n_inputs) / probed, flops))
+    return costs
