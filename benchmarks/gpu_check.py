@@ -8,12 +8,15 @@ Run on a machine with a GPU (H100/H200 class), from the repository root::
 It runs, one after the other, each with its own time limit:
 
 1. the device-parametrized tests on CUDA (``pytest -k cuda``: the engine's
-   gradients against autograd, every fitting path, rendering and the
-   classifier on ``cuda``);
+   gradients against autograd, every fitting path, rendering, the
+   classifier, and a K-FAC fit against the same fit on the CPU, on
+   ``cuda``);
 2. ``benchmarks/bench_fit.py --device cuda --quick``;
 3. ``benchmarks/bench_quality.py --device cuda --quick``;
 4. the ``paper`` preset's plan and estimated duration
-   (``sklearn-inr reproduce --preset paper --dry-run --device cuda``).
+   (``sklearn-inr reproduce --preset paper --dry-run --device cuda``);
+5. the ``cpu-paper`` preset's plan on the GPU (the paper's network at
+   240 x 240, leak-free rows), for its duration there.
 
 A step that fails or runs out of time is reported and the next one runs.
 """
@@ -37,6 +40,9 @@ STEPS = [
                        "cuda", "--quick"], 90),
     ("paper estimate", [sys.executable, "-m", "sklearn_inr", "reproduce",
                         "--preset", "paper", "--dry-run", "--device", "cuda"], 30),
+    ("cpu-paper estimate", [sys.executable, "-m", "sklearn_inr", "reproduce",
+                            "--preset", "cpu-paper", "--dry-run", "--device",
+                            "cuda"], 60),
 ]  # fmt: skip
 
 

@@ -216,3 +216,14 @@ def test_select_keeps_each_networks_state(smooth_images):
     assert all(len(part) == 2 for basis in optimizer.bases for part in basis)
     optimizer.step(net.backward(targets[keep], "mse", return_losses=True))
     assert isinstance(WeightsTrainer().bind(net).kfac_blocks()[0], KFACBlock)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_kfac_on_cuda_agrees_with_cpu_to_rounding(smooth_images):
+    # In float64 the two devices differ by rounding only; so do the damping
+    # decisions, which compare losses.
+    kwargs = dict(KFAC_FIT, n_steps=20, dtype=torch.float64)
+    cpu = fit_inrs(smooth_images, device="cpu", **kwargs)
+    cuda = fit_inrs(smooth_images, device="cuda", **kwargs)
+    np.testing.assert_allclose(cuda.theta, cpu.theta, rtol=0, atol=1e-6)
+    assert np.abs(cpu.theta - cpu.theta[0]).max() > 1e-2
