@@ -111,6 +111,10 @@ class KFAC:
     1
     """
 
+    # The training loop passes each step's losses (before the step): they
+    # adapt the damping and undo bad steps.
+    needs_losses = True
+
     def __init__(
         self,
         net,
@@ -269,8 +273,6 @@ class KFAC:
                 block.weight.sub_(update[:, :, :-1])
             block.bias.sub_(update[:, :, -1])
         self.n_steps += 1
-
-    needs_losses = True
 
     def select(self, rows) -> None:
         """Keep the state of networks ``rows`` (the engine kept the same)."""

@@ -396,11 +396,11 @@ def make_optimizer(name: str, net: Engine, bound, *, lr: float, loss: str):
 class _Adam:
     """Adam on a bound trainer's parameters, kept across :meth:`select`."""
 
+    needs_losses = False
+
     def __init__(self, bound, lr: float):
         self.bound, self.lr = bound, lr
         self.optimizer = make_adam(bound.params, lr)
-
-    needs_losses = False
 
     def step(self, losses=None) -> None:
         self.optimizer.step()
