@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PRESET_NAMES,
         help="settings: 'paper' (the paper's, for a GPU), 'cpu' (minutes on 2 "
         "cores), 'cpu-240' (240 x 240 slices, leak-free rows only, a width-64 "
-        "TinySIREN; brats only), 'cpu-paper' (the same with the paper's "
-        "TinySIREN, K-FAC fits; brats only) or 'tiny' (smoke tests only; "
+        "TinySIREN; brats only), 'cpu-paper' (the same with the paper's own "
+        "TinySIREN; brats only) or 'tiny' (smoke tests only; "
         "meaningless numbers); each has its own data sizes per --dataset; "
         "default: 'paper' when the run uses CUDA, else 'cpu'",
     )

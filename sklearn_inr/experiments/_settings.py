@@ -319,8 +319,9 @@ DATASET_NAMES = ("brats", "acdc")
 #: Named settings for :func:`run_reproduction` and ``sklearn-inr reproduce
 #: --preset``: ``"paper"`` (the paper's, for a GPU), ``"cpu"`` (minutes on 2
 #: cores), ``"cpu-240"`` (full resolution, leak-free rows, a width-64
-#: TinySIREN), ``"cpu-paper"`` (the same rows with the paper's TinySIREN,
-#: K-FAC fits) and ``"tiny"`` (tests and smoke runs; meaningless numbers).
+#: TinySIREN), ``"cpu-paper"`` (the same rows with the paper's own
+#: TinySIREN; about 1 h 35 min by its plan) and ``"tiny"`` (tests and smoke
+#: runs; meaningless numbers).
 PRESETS: dict[str, dict] = {
     "paper": _PAPER,
     "cpu": _CPU,
