@@ -146,6 +146,34 @@ docdict.update(
     }
 )
 
+# The training parameters of the classifiers of INR weights
+# (PermutationInvariantClassifier, GraphMetanetClassifier): skorch and Adam.
+docdict.update(
+    {
+        "classifier_lr": """lr : float, default=1e-3
+    Adam learning rate.""",
+        "classifier_batch_size": """batch_size : int or "auto", default=32
+    Mini-batch size; ``"auto"`` uses ``min(200, n_samples)``.""",
+        "classifier_weight_decay": """weight_decay : float, default=0.0
+    L2 penalty passed to Adam's ``weight_decay``.""",
+        "classifier_max_epochs": """max_epochs : int, default=100
+    Number of passes over the training data.""",
+        "classifier_early_stopping": """early_stopping : bool, default=False
+    Hold out a stratified ``validation_fraction`` and stop when its loss
+    has not improved for ``n_iter_no_change`` epochs (best weights kept).""",
+        "classifier_validation_fraction": """validation_fraction : float in (0, 1), default=0.1
+    Fraction held out when ``early_stopping=True``.""",
+        "classifier_n_iter_no_change": """n_iter_no_change : int, default=10
+    Patience (in epochs) of early stopping.""",
+        "classifier_device": """device : str or torch.device, default="auto"
+    Torch device; ``"auto"`` picks ``"cuda"`` when available.""",
+        "classifier_random_state": """random_state : int, RandomState instance or None, default=None
+    Seeds the initialisation, shuffling, dropout and early-stopping split.""",
+        "classifier_verbose": """verbose : int, default=0
+    If positive, skorch prints a line per epoch.""",
+    }
+)
+
 docdict["meta_settings"] = "\n".join(
     docdict[name]
     for name in ("meta_batch_size", "loss", "meta_random_state", "meta_device",

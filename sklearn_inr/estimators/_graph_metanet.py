@@ -17,12 +17,14 @@ from numbers import Integral, Real
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._docs import fill_doc
 from ._graph_metanet_module import GraphMetanetModule
 from ._invariant_classifier import PermutationInvariantClassifier
 
 __all__ = ["GraphMetanetClassifier"]
 
 
+@fill_doc
 class GraphMetanetClassifier(PermutationInvariantClassifier):
     """Classifier of INR weights by message passing over the INR's graph.
 
@@ -137,36 +139,25 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
     dropout : float in [0, 1), default=0.0
         Dropout probability in the classification MLP (training only).
 
-    lr : float, default=1e-3
-        Adam learning rate.
+    %(classifier_lr)s
 
-    batch_size : int or "auto", default=32
-        Mini-batch size; ``"auto"`` uses ``min(200, n_samples)``.
+    %(classifier_batch_size)s
 
-    weight_decay : float, default=0.0
-        L2 penalty passed to Adam's ``weight_decay``.
+    %(classifier_weight_decay)s
 
-    max_epochs : int, default=100
-        Number of passes over the training data.
+    %(classifier_max_epochs)s
 
-    early_stopping : bool, default=False
-        Hold out a stratified ``validation_fraction`` and stop when its loss
-        has not improved for ``n_iter_no_change`` epochs (best weights kept).
+    %(classifier_early_stopping)s
 
-    validation_fraction : float in (0, 1), default=0.1
-        Fraction held out when ``early_stopping=True``.
+    %(classifier_validation_fraction)s
 
-    n_iter_no_change : int, default=10
-        Patience (in epochs) of early stopping.
+    %(classifier_n_iter_no_change)s
 
-    device : str or torch.device, default="auto"
-        Torch device; ``"auto"`` picks ``"cuda"`` when available.
+    %(classifier_device)s
 
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, shuffling, dropout and early-stopping split.
+    %(classifier_random_state)s
 
-    verbose : int, default=0
-        If positive, skorch prints a line per epoch.
+    %(classifier_verbose)s
 
     Attributes
     ----------
