@@ -9,6 +9,7 @@ exit code 2). See :mod:`sklearn_inr.cli` for what the command does.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import re
 import sys
@@ -108,6 +109,7 @@ def run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if cache is not None and args.dask_scheduler is not None:
         # Dask workers would resolve a relative path in their own folder.
         cache = Path(os.path.abspath(cache))
+    reuse_freed_memory()
     try:
         with ExitStack() as stack:
             client = None
@@ -127,6 +129,30 @@ def run_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             )
         print(f"Interrupted: {kept}", file=sys.stderr)
         return 130
+
+
+def reuse_freed_memory() -> bool:
+    """Have glibc keep freed memory for reuse instead of unmapping it.
+
+    glibc maps every allocation above 32 MB afresh and unmaps it when freed,
+    so a training step whose tensors are that large (the CNN's activations
+    on 240 x 240 slices, the gradient of the classifier's 67.6-million-weight
+    first layer) pays page faults for all their pages, every step. Serving
+    them from the heap, which keeps what was freed, made the CNN baseline
+    train 1.38x as fast and the paper's classifier 1.19x
+    (``benchmarks/bench_allocator.py``, 2 CPU cores). Set in this command's
+    own process only, a batch job: a library must not change its host's
+    allocator. Returns False (and changes nothing) without glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        set_option = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
+    # No mapped chunks: large blocks come from the heap, and up to 1 GiB
+    # freed at its top is kept rather than given back.
+    return bool(set_option(m_mmap_max, 0)) and bool(set_option(m_trim_threshold, 2**30))
 
 
 def as_flags(text: str) -> str:
@@ -381,6 +407,7 @@ def _print_plan(
     ``loaded``: the data are read already (no time left to write or load
     them); else ``target`` and ``groups`` are the layout assumed.
     """
+    cache_dir = None if args.no_cache else (args.cache or args.out / "cache")
     stages = plan(
         settings,
         n_slices,
@@ -389,11 +416,11 @@ def _print_plan(
         random_state=args.seed,
         target=target,
         groups=groups,
-        cache_dir=None if args.no_cache else (args.cache or args.out / "cache"),
+        cache_dir=cache_dir,
     )
     throughput = probe_throughput(
         settings, args.device, tuple(image_shape), n_images=n_slices,
-        random_state=args.seed, images=images,
+        random_state=args.seed, images=images, memory=cache_dir,
     )  # fmt: skip
     title = (
         f"Plan of preset {preset!r} on {basis}: {n_slices} slices of "

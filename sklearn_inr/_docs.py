@@ -93,10 +93,26 @@ docdict = {
     Show a progress bar of images done when > 0.""",
     "target_psnr": """target_psnr : float or None, default=None
     Fit to a fidelity: each image stops when its reconstruction reaches this
-    PSNR (dB, data range 1), checked every 10 steps, or after ``n_steps``.
+    PSNR (dB, data range 1), checked every ``check_every`` steps, or after
+    ``n_steps``.
     Finished images leave their batch, so they cost nothing more, and an
     image's result does not depend on when the others finish. The steps
     each image took are reported (``n_steps`` of the result).""",
+    "check_every": """check_every : int, default=10
+    With ``target_psnr``: the steps between two checks of the target. A
+    check costs one reduction beside the loss, which the step computes
+    anyway; the default of 10 keeps the results of earlier versions, and 1
+    stops each image at its first step at the target (fewer steps when
+    each step is expensive). Part of the cache key with ``target_psnr``.""",
+    "stop_unreachable": """stop_unreachable : bool, default=False
+    With ``target_psnr``: from step 10 on, also stop, at a check, each image
+    whose PSNR would end below the target at ``n_steps`` if it kept growing
+    at its mean gain per step so far. Such fits would hit the cap below the
+    target anyway where the PSNR grows fastest early, as fits from a
+    learned init do; from a random init, whose PSNR can start slowly, it
+    may give up on fits that would have made it. They are flagged as not
+    converged, like any fit below the target. Saves the capped steps of
+    images no fit can represent, such as pure-noise controls.""",
     "on_divergence": """on_divergence : {"raise", "warn", "ignore"}, default="raise"
     What to do when some fits diverged (the loss became NaN or infinite, or
     ended far above its start with a reconstruction worse than the image's

@@ -47,6 +47,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
     ----------
     %(inr)s
     %(target_psnr)s
+    %(check_every)s
+    %(stop_unreachable)s
     %(precision)s
     %(optimizer)s
     %(init)s
@@ -159,6 +161,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         lr=1e-4,
         n_steps=1000,
         target_psnr=None,
+        check_every=10,
+        stop_unreachable=False,
         precision="auto",
         optimizer="adam",
         init="shared",
@@ -188,6 +192,8 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.n_steps = n_steps
         self.target_psnr = target_psnr
+        self.check_every = check_every
+        self.stop_unreachable = stop_unreachable
         self.precision = precision
         self.optimizer = optimizer
         self.init = init

@@ -3,6 +3,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
+import sklearn_inr._cli_reproduce as cli_reproduce
 import sklearn_inr.fitting._runner as runner
 
 
@@ -16,6 +17,16 @@ def _one_thread():
     with threadpool_limits(1):
         yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def allocator_calls(monkeypatch):
+    """``reproduce`` tunes glibc's allocator for its whole process: in the
+    test process, its calls are counted instead (tests/test_cli.py runs the
+    real one in a subprocess)."""
+    calls = []
+    monkeypatch.setattr(cli_reproduce, "reuse_freed_memory", lambda: calls.append(1))
+    return calls
 
 
 def make_smooth_images():

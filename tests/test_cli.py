@@ -16,6 +16,9 @@ from sklearn_inr.cli import main
 from sklearn_inr.datasets import make_brats_like
 from sklearn_inr.experiments import _reproduce, get_preset
 
+# The real function: conftest's autouse fixture replaces it in every test.
+REUSE_FREED_MEMORY = cli_reproduce.reuse_freed_memory
+
 OUTPUTS = (
     "results.json",
     "report.md",
@@ -899,3 +902,27 @@ def test_slice_threshold_hints_are_not_python_parameters(tmp_path, monkeypatch, 
     assert "Lower brain_threshold" not in err
     assert "warning: Skipping patient BraTS2021_00000" in err
     assert "load_brats_slices can lower them" in err
+
+
+def test_reproduce_keeps_freed_memory_in_its_own_process(
+    tmp_path, monkeypatch, allocator_calls
+):
+    _no_work(monkeypatch)
+    argv = ["reproduce", "--preset", "tiny", "--dry-run", "--out", str(tmp_path / "o")]
+    assert main([*argv, "--device", "cpu"]) == 0
+    assert allocator_calls == [1]
+    # The real setting, in a process of its own: glibc accepts it here.
+    code = "import sklearn_inr._cli_reproduce as c; print(c.reuse_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    assert out.strip() == ("True" if sys.platform == "linux" else "False")
+
+
+def test_without_glibc_the_allocator_is_left_alone(monkeypatch):
+    import ctypes
+
+    def missing(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    assert REUSE_FREED_MEMORY() is False

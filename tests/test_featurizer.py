@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -316,6 +317,13 @@ def test_target_psnr_records_the_steps_of_each_training_image(smooth_images):
     np.testing.assert_array_equal(featurizer.n_steps_ < 70, [True, True, False, False])
     assert (featurizer.train_psnr_[:2] >= 40.0).all()
     assert (_featurizer(n_steps=5).fit(images).n_steps_ == 5).all()
+    # check_every reaches the fits: checked every step, the flat images stop
+    # at a step that is not a multiple of 10, and sooner.
+    every_step = clone(featurizer).set_params(check_every=1, target_psnr=38.0)
+    every_step.fit(images.astype(np.float32))
+    assert (every_step.n_steps_[:2] % 10 != 0).all()
+    assert (every_step.n_steps_[:2] < featurizer.n_steps_[:2]).all()
+    assert (every_step.train_psnr_[:2] >= 38.0).all()
 
 
 # ------------------------------------------- parameters are read at fit

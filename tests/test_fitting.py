@@ -16,7 +16,10 @@ from sklearn_inr import (
     render_inrs,
     theta_to_module,
 )
+from sklearn_inr._docs import docdict
+from sklearn_inr.fitting import FitSettings
 from sklearn_inr.fitting._seeds import image_seeds
+from sklearn_inr.fitting._training import GIVE_UP_AFTER
 
 SMALL = {"hidden_features": 16, "hidden_layers": 2}
 
@@ -304,6 +307,79 @@ def test_each_image_stops_at_the_target_psnr(smooth_images):
     assert last.any()
     np.testing.assert_array_equal(
         result.loss_history[0, last], np.full(last.sum(), result.loss[0])
+    )
+
+
+@pytest.mark.parametrize("check_every", [1, 3])
+def test_check_every_stops_at_the_first_checked_step_at_the_target(
+    smooth_images, check_every
+):
+    kwargs = dict(lr=1e-2, random_state=0, loss="mse", **SMALL)
+    result = fit_inrs(smooth_images[:3], n_steps=300, target_psnr=32.0,
+                      check_every=check_every, **kwargs)  # fmt: skip
+    assert (result.n_steps < 300).all() and (result.psnr >= 32.0).all()
+    assert (result.n_steps % check_every == 0).all()
+    # One checked step earlier, each image was still below the target.
+    for row, steps in enumerate(result.n_steps):
+        before = fit_inrs(smooth_images[[row]], n_steps=int(steps) - check_every,
+                          **kwargs)  # fmt: skip
+        assert before.psnr[0] < 32.0
+    # Checking every 10 steps stops no earlier; the two are cached apart.
+    every_10 = fit_inrs(smooth_images[:3], n_steps=300, target_psnr=32.0, **kwargs)
+    assert (every_10.n_steps >= result.n_steps).all()
+    keys = {
+        str(FitSettings(target_psnr=32.0, check_every=c).key(INRSpec(**SMALL)))
+        for c in (check_every, 10)
+    }
+    assert len(keys) == 2
+
+
+def test_stop_unreachable_gives_up_exactly_when_the_projection_falls_short():
+    # Two smooth images reach the target; noise, with more pixels than the
+    # network has parameters, cannot.
+    y, x = np.mgrid[0:24, 0:24] / 23
+    smooth = [0.3 + 0.4 * x * y, 0.5 + 0.2 * np.sin(3 * x)]
+    noise = list(np.random.default_rng(1).uniform(size=(2, 24, 24)))
+    images = np.stack(smooth + noise).astype(np.float32)
+    init = INRSpec(**SMALL).init_theta(0)
+    kwargs = dict(lr=1e-2, init=init, loss="mse", check_every=1, **SMALL)
+    target, cap = 32.0, 200
+    plain = fit_inrs(images, n_steps=cap, target_psnr=target, **kwargs)
+    given_up = fit_inrs(images, n_steps=cap, target_psnr=target,
+                        stop_unreachable=True, **kwargs)  # fmt: skip
+    # The smooth images reach the target either way, to the bit; the noise
+    # ran to the cap and now stops early, flagged as not converged.
+    np.testing.assert_array_equal(given_up.theta[:2], plain.theta[:2])
+    np.testing.assert_array_equal(given_up.n_steps[:2], plain.n_steps[:2])
+    assert (plain.n_steps[:2] < cap).all() and (plain.n_steps[2:] == cap).all()
+    assert (given_up.n_steps[2:] >= GIVE_UP_AFTER).all()
+    assert (given_up.n_steps[2:] < cap).all()
+    assert not given_up.converged[2:].any()
+    # The rule, recomputed from fixed-step fits: the PSNR at the stop,
+    # projected at its mean gain per step, ends below the target; one step
+    # earlier it did not.
+    start = render_inrs(init[None], (24, 24), loss="mse", **SMALL)[0, ..., 0]
+    for row in (2, 3):
+        psnr_0 = -10 * np.log10(np.mean((start - images[row]) ** 2))
+        steps = int(given_up.n_steps[row])
+
+        def projected(n, row=row, psnr_0=psnr_0):
+            psnr = fit_inrs(images[[row]], n_steps=n, **kwargs).psnr[0]
+            return psnr + (psnr - psnr_0) / n * (cap - n)
+
+        assert projected(steps) < target <= projected(steps - 1)
+    # Same bits in any company, and apart in the cache.
+    alone = fit_inrs(images[[3]], n_steps=cap, target_psnr=target,
+                     stop_unreachable=True, **kwargs)  # fmt: skip
+    np.testing.assert_array_equal(alone.theta[0], given_up.theta[3])
+    keys = [
+        FitSettings(target_psnr=target, stop_unreachable=flag).key(INRSpec())
+        for flag in (False, True)
+    ]
+    assert keys[0] != keys[1]
+    # The documented step is the one the loop uses.
+    assert f"from step {GIVE_UP_AFTER} on" in " ".join(
+        docdict["stop_unreachable"].split()
     )
 
 

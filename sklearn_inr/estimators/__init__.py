@@ -6,5 +6,6 @@ skops files that persist them name those paths.
 """
 
 from ._convnet_module import conv_macs
+from ._mlp_network import SINGLE_THREAD_MACS
 
-__all__ = ["conv_macs"]
+__all__ = ["SINGLE_THREAD_MACS", "conv_macs"]

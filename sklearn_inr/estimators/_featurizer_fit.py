@@ -46,7 +46,8 @@ FEATURIZER_CONSTRAINTS: dict = {
         name: FIT_PARAMETER_CONSTRAINTS[name]
         for name in (
             "model", "hidden_features", "hidden_layers", "omega_0", "loss",
-            "lr", "n_steps", "target_psnr", "precision", "optimizer",
+            "lr", "n_steps", "target_psnr", "check_every", "stop_unreachable",
+            "precision", "optimizer",
             "batch_size", "device", "memory",
             "n_jobs", "checkpoint_every", "on_divergence", "random_state",
             "verbose", "spatial_ndim",
@@ -119,6 +120,8 @@ def fit_images(featurizer, images, start, *, verbose=None):
         n_steps=n_steps,
         record_every=max(1, n_steps // 100),
         target_psnr=featurizer.target_psnr,
+        check_every=featurizer.check_every,
+        stop_unreachable=featurizer.stop_unreachable,
         precision=featurizer.precision,
         optimizer=featurizer.optimizer,
     )

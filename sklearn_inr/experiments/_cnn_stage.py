@@ -11,7 +11,7 @@ parameters (:data:`CNN_BASELINE` when the key is absent), or ``None`` /
 from __future__ import annotations
 
 from .. import ConvNetClassifier
-from ..estimators import conv_macs
+from ..estimators import SINGLE_THREAD_MACS, conv_macs
 from ._cohort import Task
 from ._cv_stages import PixelBaselineStage
 from ._protocols import CONDITIONS
@@ -33,6 +33,11 @@ CNN_BASELINE: dict = {}
 # cpu preset's CNN row (5 folds x 3 conditions) took 44 s in all.
 _FIT_SECONDS = 0.2
 _SECONDS_PER_GMAC = 0.09
+# Networks whose steps are too large for one thread train on both cores:
+# the 15 fits of cpu-paper's CNN row (240 x 240 slices, training folds of
+# 120, 30 epochs, about 400 GMACs each) took 275 s in all on 2 quiet cores
+# (2026-12-06), with reproduce's allocator setting.
+_SECONDS_PER_GMAC_ALL_CORES = 0.045
 
 
 def cnn_params(cohort) -> dict | None:
@@ -49,7 +54,10 @@ def cnn_fit_seconds(n_train: int, image_shape, params: dict) -> float:
     settings = {**defaults, **params}
     macs = conv_macs(tuple(image_shape), tuple(settings["channels"]))
     gmacs = 3 * macs * n_train * settings["max_epochs"] / 1e9
-    return _FIT_SECONDS + _SECONDS_PER_GMAC * gmacs
+    # ConvNetClassifier's own choice of threads.
+    one_thread = 3 * settings["batch_size"] * macs < SINGLE_THREAD_MACS
+    per_gmac = _SECONDS_PER_GMAC if one_thread else _SECONDS_PER_GMAC_ALL_CORES
+    return _FIT_SECONDS + per_gmac * gmacs
 
 
 class CNNBaselineStage(PixelBaselineStage):

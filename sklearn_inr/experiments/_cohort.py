@@ -202,8 +202,9 @@ class Stage:
         """
         return []
 
-    def extra_work(self, cohort: Cohort) -> dict:
-        """FLOPs by ``(model, kind)`` beyond the INR fits (learned inits)."""
+    def extra_work(self, cohort: Cohort, cache_dir=None) -> dict:
+        """FLOPs by ``(model, kind)`` beyond the INR fits (learned inits not
+        in the cache ``cache_dir``)."""
         return {}
 
     def extra_seconds(self, cohort: Cohort, image_shape, tasks: list) -> float:

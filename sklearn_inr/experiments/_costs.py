@@ -36,10 +36,13 @@ FIGURE_SECONDS = 5.0
 #: fresh featurizer): about 0.6 s each on ``tiny``, where FLOPs are nothing.
 LEARNED_INIT_SECONDS = 0.6
 # make_brats_like: the template and imports once, then per patient a time
-# that grows with its voxels (0.5 s at 96 x 96 x 60, 8 s at 240 x 240 x 155);
-# loading the FLAIR slices adds about a tenth of that.
+# that grows with its voxels; reproduce writes the patients on all cores.
+# Written and loaded on 2 quiet cores (2026-12-06): the cpu preset's 40
+# patients of 96 x 96 x 60 in 5.9 s, cpu-paper's 75 of 240 x 240 x 60 in
+# 51 s: 0.18 s per million voxels, of which loading the FLAIR slices took
+# about 0.1 when it was measured alone.
 _DATA_FIXED_SECONDS = 2.5
-_DATA_SECONDS_PER_MVOXEL = 1.0
+_DATA_SECONDS_PER_MVOXEL = 0.08
 _LOAD_SECONDS_PER_MVOXEL = 0.1
 
 

@@ -85,6 +85,7 @@ def probe_throughput(
     target_seconds: float | None = None,
     random_state: int = 0,
     images=None,
+    memory=None,
 ) -> Throughput:
     """Measure how fast the preset's INRs train here: a few real Adam steps.
 
@@ -127,6 +128,9 @@ def probe_throughput(
     images : ndarray of shape (n_slices, H, W), default=None
         The run's slices, for the steps probe; None: the first slices of
         the synthetic cohort the run writes, made in a temporary folder.
+    memory : str, path, joblib.Memory or None, default=None
+        The run's cache, where the steps probe finds an init that a previous
+        run learned.
 
     Returns
     -------
@@ -182,6 +186,7 @@ def probe_throughput(
     target_steps = probe_target_steps(
         settings, image_shape, lambda name: speeds[name, "batch"], device=device,
         n_threads=n_threads, random_state=random_state, images=images,
+        memory=memory,
     )  # fmt: skip
     for key, (_, _, note) in target_steps.items():
         name, kind = (key, "") if isinstance(key, str) else (key[0], f" {key[1]}")
@@ -328,10 +333,13 @@ def estimate(
 
     def saved(stage):
         # The part of the capped FLOPs that the fits stopping at their
-        # target do not run.
+        # target, or given up on, do not run.
         return sum(
             (1.0 - expected_fraction(steps, *key)) * f / speed(*key)
             for key, f in getattr(stage, "target_work", {}).items()
+        ) + sum(
+            (1.0 - expected_fraction(steps, key[0], "noise")) * f / speed(*key)
+            for key, f in getattr(stage, "unreachable_work", {}).items()
         )
 
     seconds = {

@@ -13,9 +13,12 @@ same class in the BraTS layout; in the ACDC layout the same phase of a
 patient of the next group, whose heart differs by as much as a same-group
 neighbour's may: an approximation), and prices the chains' fits at those
 steps.
-The noise controls never reach a target: they stay at the cap. Entries
-whose init is meta-learned during the run (``"learned_init"``) are not
-probed (their init does not exist before the run) and stay at the cap too.
+The noise controls never reach a target: they stay at the cap, unless the
+entry gives up on unreachable fits (``"stop_unreachable"``): then the probe
+fits two noise images too, and prices the noise fits at their steps.
+Entries whose init is meta-learned by the run (``"learned_init"``) are
+probed from that init when a previous run cached it; otherwise (their init
+does not exist before the run) they stay at the cap.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from sklearn.utils import check_random_state
 
 from ..fitting import probe_fit_steps
 from ._costs import flops_per_fit
-from ._protocols import fit_params, inr_spec, protocol_models
+from ._evaluation import noise_images
+from ._protocols import cached_learned_init, fit_params, inr_spec, protocol_models
 
 __all__ = [
     "PROBE_SLICES",
@@ -43,7 +47,9 @@ __all__ = [
 #: cap would cost more than ``PROBE_FIT_SECONDS`` / ``PROBE_SLICES``).
 PROBE_SLICES = 6
 #: Bound on the probe's fits, at their cap and the probed speed.
-PROBE_FIT_SECONDS = 20.0
+PROBE_FIT_SECONDS = 30.0
+#: Noise images the probe fits, for entries that give up on unreachable fits.
+PROBE_NOISE = 2
 
 
 class TargetSteps(dict):
@@ -97,6 +103,7 @@ def probe_target_steps(
     n_threads: int | None = None,
     random_state: int = 0,
     images=None,
+    memory=None,
 ) -> TargetSteps:
     """Mean steps to the target of each entry that fits to a ``target_psnr``.
 
@@ -122,6 +129,9 @@ def probe_target_steps(
         The run's slices, when loaded; None: the first slices of the
         synthetic cohort the run writes (made in a temporary folder), at the
         run's image size.
+    memory : str, path, joblib.Memory or None, default=None
+        The run's cache: an init that a previous run learned is read from it
+        (:func:`~._protocols.cached_learned_init`).
 
     Returns
     -------
@@ -135,9 +145,17 @@ def probe_target_steps(
         model = settings["models"][name]
         params = fit_params(model, "leak-free")
         cap = int(params["n_steps"])
+        spec = inr_spec(params)
+        # The shared init of INRFeaturizer(random_state=random_state).
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        init, start = spec.init_theta(int(seed)), "from the shared init"
         if (model.get("leak_free") or {}).get("learned_init"):
-            result[name] = (cap, cap, "at the cap: its init is learned in the run")
-            continue
+            init = cached_learned_init(model, random_state=random_state,
+                                       memory=memory)  # fmt: skip
+            start = "from the learned init a previous run cached"
+            if init is None:
+                result[name] = (cap, cap, "at the cap: its init is learned in the run")
+                continue
         per_slice = flops_per_fit(model, image_shape, "leak-free")
         n_slices = min(
             PROBE_SLICES,
@@ -146,33 +164,38 @@ def probe_target_steps(
         if n_slices < 2:
             result[name] = (cap, cap, "at the cap: a probe would take too long")
             continue
-        probed.append((name, params, cap, n_slices))
+        probed.append((name, params, cap, n_slices, init, start))
     if probed:
-        n_max = max(n for *_, n in probed)
+        n_max = max(entry[3] for entry in probed)
         if images is None:
             images = _cohort_slices(settings, n_max, random_state)
         images = np.asarray(images, dtype=np.float32)
         if images.shape[1:3] != tuple(image_shape):
             images = None  # not the run's slices: no probe
     chained = protocol_models(settings)["weight transfer"]
-    for name, params, cap, n_slices in probed:
+    for name, params, cap, n_slices, init, start in probed:
         if images is None:
             result[name] = (cap, cap, "at the cap: no slices to probe")
             continue
         spec = inr_spec(params)
-        # The shared init of INRFeaturizer(random_state=random_state).
-        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         kwargs = dict(
             target_psnr=float(params["target_psnr"]), n_steps=cap,
+            check_every=int(params["check_every"]),
+            stop_unreachable=bool(params["stop_unreachable"]),
             loss=params["loss"], lr=float(params["lr"]),
             precision=params["precision"], optimizer=params["optimizer"],
             device=device, n_threads=n_threads,
         )  # fmt: skip
         steps, theta = probe_fit_steps(
-            spec, images[:n_slices], init_theta=spec.init_theta(int(seed)),
-            return_theta=True, **kwargs,
-        )  # fmt: skip
-        result[name] = _summary(steps, cap, params, "from the shared init")
+            spec, images[:n_slices], init_theta=init, return_theta=True, **kwargs
+        )
+        result[name] = _summary(steps, cap, params, start)
+        if params["stop_unreachable"]:
+            noise = noise_images(images[:PROBE_NOISE], random_state)
+            steps = probe_fit_steps(spec, noise, init_theta=init, **kwargs)
+            result[name, "noise"] = _summary(
+                steps, cap, params, "for noise (given up on)", target=False
+            )
         if name in chained and n_slices > 2:
             steps = probe_fit_steps(
                 spec, images[2:n_slices], init_theta=theta[:-2], **kwargs
@@ -184,13 +207,19 @@ def probe_target_steps(
     return result
 
 
-def _summary(steps, cap, params, how) -> tuple:
-    reached = int((steps < cap).sum())
-    note = (
-        f"{float(steps.mean()):.0f} steps to {params['target_psnr']:g} dB {how}, "
-        f"mean of {len(steps)} probed slices ({reached} reached it before the "
-        f"cap of {cap})"
-    )
+def _summary(steps, cap, params, how, target=True) -> tuple:
+    stopped = int((steps < cap).sum())
+    if target:
+        note = (
+            f"{float(steps.mean()):.0f} steps to {params['target_psnr']:g} dB "
+            f"{how}, mean of {len(steps)} probed slices ({stopped} reached it "
+            f"before the cap of {cap})"
+        )
+    else:
+        note = (
+            f"{float(steps.mean()):.0f} steps {how}, mean of {len(steps)} "
+            f"probed images ({stopped} stopped before the cap of {cap})"
+        )
     return float(steps.mean()), cap, note
 
 
@@ -198,10 +227,13 @@ def expected_fraction(
     steps: TargetSteps | None, name: str, kind: str = "batch"
 ) -> float:
     """Expected steps over the cap of ``name``'s fits of images of ``kind``
-    (``"batch"`` or ``"chain"``); 1 (the cap) where nothing was probed."""
+    (``"batch"``, ``"chain"`` or ``"noise"``); 1 (the cap) where nothing was
+    probed."""
     if not steps:
         return 1.0
-    found = steps.get((name, kind)) or steps.get(name)
+    found = steps.get((name, kind))
+    if found is None and kind != "noise":
+        found = steps.get(name)
     if found is None:
         return 1.0
     mean, cap, _ = found

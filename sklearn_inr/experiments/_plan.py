@@ -91,8 +91,12 @@ class StagePlan:
         at a ``target_psnr``, by ``(model key, kind)``: :func:`estimate`
         prices them at the probed expected steps. Noise fits never reach a
         target and are not in it.
+    unreachable_work : dict
+        Of ``work``, the FLOPs (at the step cap) of noise fits that are given
+        up on (``stop_unreachable``), by ``(model key, kind)``: priced at
+        the probed steps of noise images.
     target_fits : int
-        How many fits that is.
+        How many fits the two hold.
     """
 
     name: str
@@ -109,6 +113,7 @@ class StagePlan:
     cache_reads: int = 0
     fixed_seconds: float = 0.0
     target_work: dict = field(default_factory=dict, repr=False)
+    unreachable_work: dict = field(default_factory=dict, repr=False)
     target_fits: int = 0
 
 
@@ -251,14 +256,25 @@ def plan(
         # Work by (model, kind): both protocols train the same network. Fits
         # are replayed by (model, protocol): the two protocols' settings
         # differ (e.g. a fidelity for the leak-free fits), so do their keys.
-        work, target_work, target_fits = dict(stage.extra_work(cohort)), {}, 0
+        work = dict(stage.extra_work(cohort, cache_dir))
+        target_work, target_fits = {}, 0
+        unreachable_work = {}
         for (model, kind, source), n in fits.items():
             name, protocol = model
             flops = flops_per_fit(models[name], image_shape, protocol)
             work[name, kind] = work.get((name, kind), 0.0) + n * flops
-            if source != "noise" and fit_params(models[name], protocol)["target_psnr"]:
+            params = fit_params(models[name], protocol)
+            if not params["target_psnr"]:
+                continue
+            if source != "noise":
                 target_work[name, kind] = target_work.get((name, kind), 0.0) + n * flops
-                target_fits += n
+            elif params["stop_unreachable"]:
+                unreachable_work[name, kind] = (
+                    unreachable_work.get((name, kind), 0.0) + n * flops
+                )
+            else:
+                continue
+            target_fits += n
         stages.append(
             StagePlan(
                 name=stage.name,
@@ -278,6 +294,7 @@ def plan(
                 fixed_seconds=(replay.hits - hits) * CACHE_HIT_SECONDS
                 + stage.extra_seconds(cohort, image_shape, todo),
                 target_work=target_work,
+                unreachable_work=unreachable_work,
                 target_fits=target_fits,
             )
         )

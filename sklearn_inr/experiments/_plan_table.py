@@ -171,10 +171,19 @@ def format_plan(
         "recorded in the cache (its progress.json)."
     )
     if expected:
+        given_up = any(
+            isinstance(key, tuple) and key[1] == "noise" for key in target_steps
+        )
+        noise = (
+            "fits of noise that are given up on at the mean steps of their "
+            "probe, other fits of noise at the cap"
+            if given_up
+            else "fits of noise at the cap"
+        )
         capped = (
             "fits of images with a target PSNR at the mean steps their probe "
-            "took (the TFLOP column counts them at the cap), fits of noise at "
-            "the cap: they never reach a target"
+            f"took (the TFLOP column counts them at the cap), {noise}: they "
+            "never reach a target"
         )
     else:
         capped = "fits with a target PSNR at their step cap: an upper bound"

@@ -33,6 +33,7 @@ __all__ = [
     "CONDITION_SOURCES",
     "INR_KEYS",
     "PROTOCOLS",
+    "cached_learned_init",
     "fit_featurizer",
     "fit_params",
     "inr_spec",
@@ -68,6 +69,8 @@ def fit_params(model_settings: dict, protocol: str = "paper") -> dict:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}.")
     params = {key: model_settings[key] for key in (*INR_KEYS, "n_steps")}
     params["target_psnr"] = None
+    params["check_every"] = 10
+    params["stop_unreachable"] = False
     params["precision"] = model_settings.get("precision", "auto")
     params["optimizer"] = model_settings.get("optimizer", "adam")
     if protocol == "leak-free":
@@ -146,37 +149,15 @@ def learned_init(
     images that ``INRFeaturizer(init="meta")`` gives the same learning, so
     either finds the other's init.
     """
-    recipe = (model_settings.get("leak_free") or {}).get("learned_init")
-    if recipe is None:
+    found = _recipe(model_settings, random_state)
+    if found is None:
         return None
-    params = fit_params(model_settings, "leak-free")
-    seed = int(random_state) + CALIBRATION_SEED_OFFSET
-    spec = inr_spec(params)
-    # The settings of INRFeaturizer(init="meta", meta_lr="auto") for weights.
-    settings = {
-        "meta_steps": recipe["meta_steps"],
-        "meta_lr": 1.0,
-        "inner_steps": recipe["inner_steps"],
-        "inner_lr": float(params["lr"]),
-        "meta_batch_size": recipe["meta_batch_size"],
-        "loss": params["loss"],
-        "random_state": seed,
-    }
+    recipe, spec, settings, seed = found
     store = ArrayStore.from_memory(memory, kind="init")
     recipe_key = None
     if store is not None:
         store.check_location()
-        recipe_key = content_digest(
-            np.zeros(0),
-            {
-                "learner": "learned_init",
-                "spec": network_key(spec),
-                "recipe": {k: recipe[k] for k in sorted(recipe)},
-                "settings": settings,
-                "generator": ("make_brats_like", __version__,
-                              CALIBRATION_COHORT_VERSION),
-            },
-        )  # fmt: skip
+        recipe_key = _recipe_key(recipe, spec, settings)
         hit = store.load(recipe_key, {"theta": (spec.n_params,)})
         store.warn_damaged()
         if hit is not None:
@@ -215,6 +196,57 @@ def learned_init(
         store.save(recipe_key, theta=theta)
         store.warn_failed_saves()
     return theta
+
+
+def cached_learned_init(model_settings: dict, *, random_state: int, memory):
+    """The init :func:`learned_init` stored in ``memory`` before, or None.
+
+    Never learns and never writes the calibration cohort: for an estimate,
+    which counts what is cached.
+    """
+    found = _recipe(model_settings, random_state)
+    store = ArrayStore.from_memory(memory, kind="init")
+    if found is None or store is None:
+        return None
+    recipe, spec, settings, _ = found
+    hit = store.load(_recipe_key(recipe, spec, settings), {"theta": (spec.n_params,)})
+    return None if hit is None else hit["theta"]
+
+
+def _recipe(model_settings: dict, random_state: int):
+    """``(recipe, spec, settings, seed)`` of an entry's learned init, or None."""
+    recipe = (model_settings.get("leak_free") or {}).get("learned_init")
+    if recipe is None:
+        return None
+    params = fit_params(model_settings, "leak-free")
+    seed = int(random_state) + CALIBRATION_SEED_OFFSET
+    # The settings of INRFeaturizer(init="meta", meta_lr="auto") for weights.
+    settings = {
+        "meta_steps": recipe["meta_steps"],
+        "meta_lr": 1.0,
+        "inner_steps": recipe["inner_steps"],
+        "inner_lr": float(params["lr"]),
+        "meta_batch_size": recipe["meta_batch_size"],
+        "loss": params["loss"],
+        "random_state": seed,
+    }
+    return recipe, inr_spec(params), settings, seed
+
+
+def _recipe_key(recipe: dict, spec: INRSpec, settings: dict) -> str:
+    """The store key of a learned init: its recipe, seed, network, fit
+    settings and the calibration cohort's generator."""
+    return content_digest(
+        np.zeros(0),
+        {
+            "learner": "learned_init",
+            "spec": network_key(spec),
+            "recipe": {k: recipe[k] for k in sorted(recipe)},
+            "settings": settings,
+            "generator": ("make_brats_like", __version__,
+                          CALIBRATION_COHORT_VERSION),
+        },
+    )  # fmt: skip
 
 
 def make_featurizer(

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from ..fitting import GIVE_UP_AFTER
+
 __all__ = [
     "SIGNIFICANT",
     "accuracy_text",
@@ -204,11 +206,19 @@ def _leak_free_text(model: dict) -> str:
     if overrides.get("lr") is not None:
         parts.append(f"lr {fmt(overrides['lr'])}")
     if overrides.get("target_psnr") is not None:
+        checked = overrides.get("check_every", 10)
+        every = "every step" if checked == 1 else f"every {checked} steps"
         parts.append(
-            f"to {fmt(overrides['target_psnr'])} dB PSNR (each slice stops there)"
+            f"to {fmt(overrides['target_psnr'])} dB PSNR (each slice stops there, "
+            f"checked {every})"
         )
     if overrides.get("n_steps") is not None:
         parts.append(f"at most {overrides['n_steps']} steps")
+    if overrides.get("stop_unreachable"):
+        parts.append(
+            f"given up from step {GIVE_UP_AFTER} when the mean gain per step "
+            "so far cannot reach the target by the cap (the noise controls)"
+        )
     if overrides.get("precision") not in (None, "auto"):
         parts.append(f"precision {overrides['precision']}")
     if overrides.get("optimizer") not in (None, "adam"):

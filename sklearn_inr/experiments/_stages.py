@@ -25,6 +25,7 @@ from ._pca_stage import CompressedThetaStage
 from ._protocols import (
     CONDITION_SOURCES,
     CONDITIONS,
+    cached_learned_init,
     fit_featurizer,
     learned_init,
     make_featurizer,
@@ -81,10 +82,14 @@ class SharedInitStage(Stage):
                 recipes[name] = recipe
         return recipes
 
-    def extra_work(self, cohort):
+    def extra_work(self, cohort, cache_dir=None):
         return {
             (name, "batch"): learned_init_flops(cohort.models[name], recipe)
             for name, recipe in self._recipes(cohort).items()
+            if cached_learned_init(
+                cohort.models[name], random_state=cohort.seed, memory=cache_dir
+            )
+            is None  # fmt: skip
         }
 
     def note(self, cohort, tasks):

@@ -63,6 +63,8 @@ FIT_PARAMETER_CONSTRAINTS = {
     "lr": [Interval(Real, 0, 1e6, closed="right")],
     "n_steps": [Interval(Integral, 1, None, closed="left")],
     "target_psnr": [Interval(Real, 0, None, closed="neither"), None],
+    "check_every": [Interval(Integral, 1, None, closed="left")],
+    "stop_unreachable": ["boolean"],
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device, None],
     "dtype": [torch.dtype],
@@ -102,6 +104,8 @@ def fit_inrs(
     lr: float = 1e-4,
     n_steps: int = 1000,
     target_psnr: float | None = None,
+    check_every: int = 10,
+    stop_unreachable: bool = False,
     init="shared",
     spatial_ndim: int = 2,
     random_state=None,
@@ -136,6 +140,8 @@ def fit_inrs(
         ``(n_images, D, H, W)`` or ``(n_images, D, H, W, C)``.
     %(inr)s
     %(target_psnr)s
+    %(check_every)s
+    %(stop_unreachable)s
     init : {"shared", "random"} or ndarray, default="shared"
         ``"shared"``: every image starts from one draw from
         ``random_state``. ``"random"``: each image gets its own draw, seeded
@@ -236,6 +242,7 @@ def fit_inrs(
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),
         record_every=int(record_every), dtype=dtype, target_psnr=target_psnr,
+        check_every=int(check_every), stop_unreachable=bool(stop_unreachable),
         precision=precision, optimizer=optimizer,
     )  # fmt: skip
     return run_fits(

@@ -244,6 +244,8 @@ def probe_fit_steps(
     init_theta,
     target_psnr: float,
     n_steps: int,
+    check_every: int = 10,
+    stop_unreachable: bool = False,
     loss: str = "bce",
     lr: float = 1e-4,
     precision: str = "auto",
@@ -255,7 +257,7 @@ def probe_fit_steps(
     """Steps each of ``images`` takes to reach ``target_psnr``, ``n_steps`` at most.
 
     The images train from ``init_theta`` as the runner trains them (the
-    same engine, precision and check of the target every 10 steps), split
+    same engine, precision and check of the target), split
     into one batch per CPU thread (one batch on a GPU). Nothing is cached
     and the runner is not called: a probe for an estimate, not a fit.
 
@@ -275,6 +277,10 @@ def probe_fit_steps(
         PSNR (dB, data range 1) at which a fit stops.
     n_steps : int
         The cap.
+    check_every : int, default=10
+        Steps between two checks of the target, as in :func:`fit_inrs`.
+    stop_unreachable : bool, default=False
+        Give up on fits that cannot reach the target, as in :func:`fit_inrs`.
     loss : {"bce", "mse"}, default="bce"
     lr : float, default=1e-4
     precision : {"auto", "fp32", "bf16"}, default="auto"
@@ -327,6 +333,8 @@ def probe_fit_steps(
             result = train(net, WeightsTrainer().bind(net), targets, loss=loss,
                            lr=float(lr), n_steps=int(n_steps), final=False,
                            target_psnr=float(target_psnr),
+                           check_every=int(check_every),
+                           stop_unreachable=bool(stop_unreachable),
                            optimizer=optimizer)  # fmt: skip
         return result.n_steps, result.features.cpu().numpy()
 

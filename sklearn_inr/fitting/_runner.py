@@ -353,6 +353,7 @@ def _train_batch(chunk: _Chunk, local, coords, device, hooks=(None, None)):
             net, bound, targets, loss=settings.loss, lr=settings.lr,
             n_steps=settings.n_steps, record_steps=settings.record_steps,
             target_psnr=settings.target_psnr, check_every=settings.check_every,
+            stop_unreachable=settings.stop_unreachable,
             on_step=hooks[0], on_record=hooks[1], optimizer=settings.optimizer,
         )  # fmt: skip
     output = result.output.reshape(len(local), *chunk.images.shape[1:])

@@ -29,6 +29,10 @@ class FitSettings:
         Each image stops when its reconstruction reaches this PSNR (dB),
         checked every ``check_every`` steps, or after ``n_steps``.
     check_every : int
+    stop_unreachable : bool
+        With ``target_psnr``: also stop a fit that, at its mean PSNR gain per
+        step so far, would end below the target (see
+        :func:`~sklearn_inr.fitting.train`).
     precision : {"auto", "fp32", "bf16"}
         What the width x width products compute in (see
         :func:`~sklearn_inr.core._engine.gemm_layers`).
@@ -43,6 +47,7 @@ class FitSettings:
     dtype: torch.dtype = torch.float32
     target_psnr: float | None = None
     check_every: int = 10
+    stop_unreachable: bool = False
     precision: str = "auto"
     optimizer: str = "adam"
 
@@ -80,6 +85,9 @@ class FitSettings:
             key["in_features"] = int(spec.in_features)
         if self.target_psnr is not None:
             key["stop"] = (float(self.target_psnr), int(self.check_every))
+            # Keys of fits that are never given up on stay as they were.
+            if self.stop_unreachable:
+                key["stop"] += ("unreachable",)
         # "auto" is float32 on CPU and TF32 on CUDA: a rounding difference,
         # like the device itself, so it shares float32's entries.
         if self.precision == "bf16":

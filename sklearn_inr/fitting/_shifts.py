@@ -168,6 +168,8 @@ def fit_shifts(
     n_steps: int = 10,
     lr: float = 1e-2,
     target_psnr: float | None = None,
+    check_every: int = 10,
+    stop_unreachable: bool = False,
     loss: str = "bce",
     batch_size="auto",
     device="auto",
@@ -202,6 +204,8 @@ def fit_shifts(
     n_steps : int, default=10
     lr : float, default=1e-2
     %(target_psnr)s
+    %(check_every)s
+    %(stop_unreachable)s
     %(loss)s
     %(batch_size)s
     %(device)s
@@ -241,6 +245,7 @@ def fit_shifts(
     settings = FitSettings(
         loss=loss, lr=float(lr), n_steps=int(n_steps),
         record_every=int(record_every), dtype=dtype, target_psnr=target_psnr,
+        check_every=int(check_every), stop_unreachable=bool(stop_unreachable),
         precision=precision, optimizer=optimizer,
     )  # fmt: skip
     return run_fits(

@@ -23,6 +23,7 @@ import torch
 from ..core import KFAC, Engine, INRSpec, KFACBlock, get_loss, make_adam, padded_pixels
 
 __all__ = [
+    "GIVE_UP_AFTER",
     "OPTIMIZERS",
     "ShiftTrainer",
     "TrainResult",
@@ -30,6 +31,13 @@ __all__ = [
     "make_optimizer",
     "train",
 ]
+
+
+#: ``stop_unreachable`` judges a fit from this step on. Where a fit's PSNR
+#: grows fastest early and slows as it nears its image (as the fits from a
+#: learned init measured), its mean gain per step so far over-promises for
+#: the steps left; Adam's first few steps, still settling, are not judged.
+GIVE_UP_AFTER = 10
 
 
 class WeightsTrainer:
@@ -176,6 +184,7 @@ def train(
     final: bool = True,
     target_psnr: float | None = None,
     check_every: int = 10,
+    stop_unreachable: bool = False,
     on_record=None,
     optimizer: str = "adam",
 ) -> TrainResult:
@@ -205,6 +214,10 @@ def train(
         leaves the batch, which goes on without it. Its recorded losses after
         it stopped repeat its final loss.
     check_every : int, default=10
+    stop_unreachable : bool, default=False
+        With ``target_psnr``: from step :data:`GIVE_UP_AFTER` on, a network
+        also stops at a check when its PSNR, growing at its mean gain per
+        step so far, would end below the target at ``n_steps``.
     on_record : callable, default=None
         Called as ``on_record(step, losses, mse)`` with the losses of the
         networks still in the batch whenever they are computed (recorded or
@@ -225,6 +238,7 @@ def train(
     history = _History(n_networks, len(columns), targets)
     stopped = _Stopped(n_networks, n_steps)
     active = torch.arange(n_networks, device=targets.device)
+    start_psnr = None  # of the networks still in the batch
     for step in range(n_steps):
         check = target_psnr is not None and step % check_every == 0
         column = columns.get(step)
@@ -245,7 +259,13 @@ def train(
         if on_record is not None and (record or check):
             on_record(step, losses, mse)
         if check:
-            reached = _psnr(mse) >= target_psnr
+            psnr = _psnr(mse)
+            reached = psnr >= target_psnr
+            if stop_unreachable and step == 0:
+                start_psnr = psnr
+            elif stop_unreachable and step >= GIVE_UP_AFTER:
+                rate = (psnr - start_psnr) / step
+                reached |= psnr + rate * (n_steps - step) < target_psnr
             if reached.any():
                 stopped.add(
                     active[reached],
@@ -262,6 +282,8 @@ def train(
                 bound.select(keep)
                 optimizer.select(keep)
                 losses = losses[keep]
+                if start_psnr is not None:
+                    start_psnr = start_psnr[keep]
         bound.before_step()
         optimizer.step(losses)
         bound.after_step()
@@ -364,7 +386,7 @@ class _History:
 
 
 class _Stopped:
-    """The networks that reached the target, with their state at that step."""
+    """The networks that stopped early, with their state at that step."""
 
     def __init__(self, n_networks, n_steps):
         self.rows, self.losses, self.features, self.thetas = [], [], [], []
