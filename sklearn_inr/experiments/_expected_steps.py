@@ -26,6 +26,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -50,6 +51,19 @@ PROBE_SLICES = 6
 PROBE_FIT_SECONDS = 30.0
 #: Noise images the probe fits, for entries that give up on unreachable fits.
 PROBE_NOISE = 2
+
+
+class _Probe(NamedTuple):
+    """What the probe fits for one entry: up to ``n_slices`` slices from
+    ``init`` (said ``start`` in its note), capped at ``cap`` steps."""
+
+    name: str
+    params: dict
+    spec: object
+    cap: int
+    n_slices: int
+    init: np.ndarray
+    start: str
 
 
 class TargetSteps(dict):
@@ -164,20 +178,19 @@ def probe_target_steps(
         if n_slices < 2:
             result[name] = (cap, cap, "at the cap: a probe would take too long")
             continue
-        probed.append((name, params, cap, n_slices, init, start))
+        probed.append(_Probe(name, params, spec, cap, n_slices, init, start))
     if probed:
-        n_max = max(entry[3] for entry in probed)
+        n_max = max(probe.n_slices for probe in probed)
         if images is None:
             images = _cohort_slices(settings, n_max, random_state)
         images = np.asarray(images, dtype=np.float32)
         if images.shape[1:3] != tuple(image_shape):
             images = None  # not the run's slices: no probe
     chained = protocol_models(settings)["weight transfer"]
-    for name, params, cap, n_slices, init, start in probed:
+    for name, params, spec, cap, n_slices, init, start in probed:
         if images is None:
             result[name] = (cap, cap, "at the cap: no slices to probe")
             continue
-        spec = inr_spec(params)
         kwargs = dict(
             target_psnr=float(params["target_psnr"]), n_steps=cap,
             check_every=int(params["check_every"]),
