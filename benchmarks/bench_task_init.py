@@ -1,21 +1,25 @@
-"""Held-out digit accuracy of theta from a task-aware, a Reptile and a shared init.
+"""Held-out digit accuracy of theta from a task-aware (MWT), Reptile or shared init.
 
 scikit-learn's digits (8x8, scaled to [0, 1]) are split once into training
 and held-out halves (stratified). Each initialisation is learned on the
 training half only: ``shared`` is the random draw every init starts from,
 ``meta`` is Reptile (:func:`~sklearn_inr.meta_learn_init`, no labels), and
-``task`` is :func:`~sklearn_inr.task_learn_init` (labels in the loop), with
-second- and first-order gradients and with or without the reconstruction
-term. Every image, training or held-out, is then fitted from that init with
-the engine for the same ``n_steps`` (what ``INRFeaturizer.transform`` does),
-and one classifier (StandardScaler + LogisticRegression(C=0.1)) is trained on
-the training thetas and scored on the held-out ones.
+``task`` is :func:`~sklearn_inr.task_learn_init` (MWT's recipe: an init and
+6 learned steps, a Transformer's cross-entropy in the loop at weight 0.01),
+also with the weight 0 (MWT's "WT-sim") and first order. Every image,
+training or held-out, is then fitted from that init for the same
+``n_steps`` (the task inits' learned steps first, then Adam: what
+``INRFeaturizer(init="task").transform`` does), and one classifier
+(StandardScaler + LogisticRegression(C=0.1)) is trained on the training
+thetas and scored on the held-out ones. Two more rows are MWT's own test
+time: the 6 learned steps alone, and the jointly trained Transformer
+classifying their offsets.
 
 A held-out split, not cross-validation, because the task-aware init is the
 thing under test: the held-out digits never shape it. Run::
 
-    python benchmarks/bench_task_init.py            # all 1797 digits, ~4 min on 1 core
-    python benchmarks/bench_task_init.py --quick    # 600 digits, ~2 min
+    python benchmarks/bench_task_init.py            # all 1797 digits, ~6 min on 1 core
+    python benchmarks/bench_task_init.py --quick    # 600 digits, ~3 min
 
 and read the markdown table it prints.
 """
@@ -34,16 +38,19 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from sklearn_inr import INRSpec, fit_inrs, meta_learn_init, task_learn_init
+from sklearn_inr import INRSpec, meta_learn_init, task_learn_init, unpack_task_init
+from sklearn_inr.fitting import FitSettings, SharedInit, WeightsTrainer, run_fits
 
 # The network and fit of benchmarks/bench_digits.py's meta rows: a
 # 2 -> 32 -> 32 -> 32 -> 1 SIREN (2,241 weights), omega_0=10, lr=1e-3,
 # 20 steps per image from the learned init.
 SPEC = INRSpec(hidden_features=32, hidden_layers=2, omega_0=10.0)
 LR, N_STEPS = 1e-3, 20
-# The same meta-learning budget for both learned inits: 100 outer steps of
-# 16 images x 10 inner steps.
-META = dict(meta_steps=100, inner_steps=10, meta_batch_size=16, inner_lr=LR)
+# 100 outer steps of 16 images for both learned inits: Reptile with 10 inner
+# Adam steps, the task init with MWT's 6 learned ones.
+META = dict(meta_steps=100, meta_batch_size=16)
+REPTILE = dict(inner_steps=10, inner_lr=LR)
+MWT_STEPS = 6
 
 
 def main(argv=None):
@@ -68,23 +75,26 @@ def _run(args):
     )
     start = SPEC.init_theta(args.seed)
     common = dict(random_state=args.seed, device="cpu")
-    inits = {
-        "shared": lambda: start,
-        "meta (Reptile)": lambda: meta_learn_init(
-            images[train], SPEC, init_theta=start, **META, **common
-        ),
-    }
-    for order, second in (("2nd", True), ("1st", False)):
-        for weight in (1.0, 0.0):
-            inits[f"task ({order} order, recon weight {weight:g})"] = (
-                lambda second=second, weight=weight: task_learn_init(
-                    images[train], y[train], SPEC, init_theta=start,
-                    meta_lr=LR * META["inner_steps"],
-                    second_order=second, reconstruction_weight=weight,
-                    **META, **common,
-                )
-            )  # fmt: skip
 
+    def task(**kwargs):
+        return lambda: task_learn_init(
+            images[train], y[train], SPEC, init_theta=start,
+            inner_steps=MWT_STEPS, return_classifier=True, **META, **kwargs,
+            **common,
+        )  # fmt: skip
+
+    inits = {
+        "shared": lambda: (start, None),
+        "meta (Reptile)": lambda: (
+            meta_learn_init(
+                images[train], SPEC, init_theta=start, **META, **REPTILE, **common
+            ),  # fmt: skip
+            None,
+        ),
+        "task (MWT)": task(),
+        "task, classification weight 0 (WT-sim)": task(classification_weight=0.0),
+        "task, first order": task(second_order=False),
+    }
     print(
         f"{len(y)} digits ({len(train)} train / {len(test)} held out), SIREN "
         f"{SPEC.hidden_features}x{SPEC.hidden_layers} omega_0={SPEC.omega_0:g}, "
@@ -94,23 +104,27 @@ def _run(args):
     rows = []
     for name, learn in inits.items():
         tic = time.perf_counter()
-        phi = learn()
+        params, head = learn()
         learn_s = time.perf_counter() - tic
-        result = fit_inrs(
-            images, init=phi, lr=LR, n_steps=N_STEPS, model=SPEC.model,
-            hidden_features=SPEC.hidden_features,
-            hidden_layers=SPEC.hidden_layers, omega_0=SPEC.omega_0, **common,
-        )  # fmt: skip
-        classifier = make_pipeline(
-            StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)
+        theta, step_sizes = (
+            (params, None) if head is None else unpack_task_init(params, SPEC)
         )
-        classifier.fit(result.theta[train], y[train])
-        accuracy = classifier.score(result.theta[test], y[test])
-        train_accuracy = classifier.score(result.theta[train], y[train])
-        psnr = float(np.median(result.psnr[test]))
-        rows.append((name, accuracy, train_accuracy, psnr, learn_s))
-        print(f"  {name}: held-out {accuracy:.3f} ({learn_s:.0f} s)", flush=True)
-
+        result = fit(images, theta, step_sizes, N_STEPS)
+        rows.append((name, *score(result, y, train, test), learn_s))
+        if head is None:
+            continue
+        # MWT's test time: the learned steps alone, read by a linear model
+        # and by the Transformer trained with the init.
+        steps_only = fit(images, theta, step_sizes, MWT_STEPS)
+        rows.append((f"{name}, {MWT_STEPS} learned steps only",
+                     *score(steps_only, y, train, test), learn_s))  # fmt: skip
+        with torch.no_grad():
+            offsets = torch.as_tensor(steps_only.theta[test] - theta)
+            predicted = head(offsets).argmax(dim=1).numpy()
+        accuracy = float((predicted == y[test]).mean())
+        psnr = float(np.median(steps_only.psnr[test]))
+        rows.append((f"{name}, its Transformer on {MWT_STEPS} learned steps",
+                     accuracy, float("nan"), psnr, learn_s))  # fmt: skip
     print()
     print("| init | held-out accuracy | train accuracy | held-out PSNR dB | learn s |")
     print("|---|---|---|---|---|")
@@ -119,6 +133,24 @@ def _run(args):
             f"| {name} | {accuracy:.3f} | {train_accuracy:.3f} | {psnr:.1f} "
             f"| {learn_s:.0f} |"
         )
+
+
+def fit(images, theta, step_sizes, n_steps):
+    """Every image fitted from ``theta``, the learned steps first."""
+    settings = FitSettings(loss="bce", lr=LR, n_steps=n_steps)
+    return run_fits(images[..., None], SPEC, settings, SharedInit(theta),
+                    WeightsTrainer(step_sizes=step_sizes), device="cpu")  # fmt: skip
+
+
+def score(result, y, train, test):
+    """Held-out and training accuracy of a linear model, held-out PSNR."""
+    classifier = make_pipeline(
+        StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)
+    )
+    classifier.fit(result.theta[train], y[train])
+    accuracy = classifier.score(result.theta[test], y[test])
+    train_accuracy = classifier.score(result.theta[train], y[train])
+    return accuracy, train_accuracy, float(np.median(result.psnr[test]))
 
 
 if __name__ == "__main__":

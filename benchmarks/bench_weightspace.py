@@ -13,8 +13,16 @@ The rows:
 - ``meta theta``: all weights from a Reptile-learned init (no labels);
 - ``shift``: 32 shift modulations of a meta-learned base (no labels);
 - ``latent``: functa latents of a meta-learned base, map and inner rates;
-- ``task theta``: all weights from an init learned with the classification
-  loss in the loop (training labels only, :func:`~sklearn_inr.task_learn_init`);
+- ``task theta``: all weights from MWT's task-aware init
+  (:func:`~sklearn_inr.task_learn_init`: an init and 6 learned steps, a
+  Transformer's cross-entropy in the loop, training labels only, 10 epochs
+  of the training images at 16 a step, as MWT trains), each image taking
+  the 6 learned steps and then Adam up to 100 steps
+  (``INRFeaturizer(init="task")``);
+- ``task-steps``: the same init, each image taking the 6 learned steps
+  only (MWT's test time), read by the MLP;
+- ``task-head``: the same 6-step offsets read by MWT's own classifier, the
+  Transformer trained jointly with the init (no MLP);
 - ``random theta``: each image from its own random init, read by
   :class:`~sklearn_inr.PermutationInvariantClassifier` (its own per-layer
   standardisation instead of the ``StandardScaler``);
@@ -88,11 +96,15 @@ from threadpoolctl import threadpool_limits
 from sklearn_inr import (
     GraphMetanetClassifier,
     INRFeaturizer,
+    INRSpec,
     MLPClassifier,
     PermutationInvariantClassifier,
     WeightStatistics,
     psnr,
+    task_learn_init,
+    unpack_task_init,
 )
+from sklearn_inr.fitting import FitSettings, SharedInit, WeightsTrainer, run_fits
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Only the training files: the t10k files are the official test set, kept
@@ -117,11 +129,15 @@ FEATURIZATIONS = {
     # 32 latents for the 32 shifts of the one width -> width layer; the
     # learned per-latent rates start at lr, and each image takes inner_steps.
     "latent": dict(init="meta", features="latent", latent_dim=32, lr=1e-2, **META),
-    "task": dict(init="task", lr=LR, n_steps=STEPS, **META),
     "random": dict(init="random", lr=LR, n_steps=STEPS),
 }
-ROWS = ("pixels", "shared", "stats", "meta", "shift", "latent", "task", "random",
-        "random-mlp", "graph", "graph-weights", "graph-shared")  # fmt: skip
+# MWT's recipe for the task rows (task_learn_init's defaults: 6 learned
+# steps, classification weight 0.01, a 10-block Transformer) at its batch of
+# 16 images; --task-epochs passes over the training images (MWT: 10).
+MWT = dict(inner_steps=6, meta_batch_size=16)
+TASK_ROWS = ("task", "task-steps", "task-head")
+ROWS = ("pixels", "shared", "stats", "meta", "shift", "latent", *TASK_ROWS,
+        "random", "random-mlp", "graph", "graph-weights", "graph-shared")  # fmt: skip
 # Rows that read another row's features (fitted once for all).
 SOURCES = {
     "stats": "shared",
@@ -137,7 +153,9 @@ LABELS = {
     "meta": "meta theta (Reptile)",
     "shift": "shift (meta base)",
     "latent": "latent (functa)",
-    "task": "task theta (labels in the loop)",
+    "task": "task theta (MWT init, 6 learned steps + Adam)",
+    "task-steps": "task theta (MWT init, 6 learned steps only)",
+    "task-head": "task offsets (6 learned steps), MWT's Transformer",
     "random": "random theta",
     "random-mlp": "random theta",
     "graph": "random theta",
@@ -210,7 +228,24 @@ def mlp(args) -> MLPClassifier:
     )  # fmt: skip
 
 
-def classifier(row: str, args):
+class _Pretrained:
+    """MWT's Transformer, trained with its init: ``fit`` does nothing."""
+
+    def __init__(self, head, classes):
+        self.head, self.classes = head, classes
+
+    def fit(self, X, y):
+        return self
+
+    def score(self, X, y) -> float:
+        with torch.no_grad():
+            logits = self.head(torch.as_tensor(X, dtype=torch.float32))
+        return float((self.classes[logits.argmax(dim=1).numpy()] == y).mean())
+
+
+def classifier(row: str, args, pretrained=None):
+    if row == "task-head":
+        return pretrained
     if row == "random":
         # Its own per-layer standardisation: a per-feature StandardScaler
         # would scale the same neuron differently in each position.
@@ -262,6 +297,39 @@ def featurize(name, images, y, train, val, args, omega_0):
     return features_train, features_val, info
 
 
+def featurize_task(images, y, train, val, args, omega_0) -> dict:
+    """The three task rows' features from one MWT init, and its Transformer."""
+    spec = INRSpec(hidden_features=INR["hidden_features"],
+                   hidden_layers=INR["hidden_layers"], omega_0=omega_0)  # fmt: skip
+    meta_steps = max(1, round(args.task_epochs * len(train) / MWT["meta_batch_size"]))
+    start = time.perf_counter()
+    params, head = task_learn_init(
+        images[train], y[train], spec, meta_steps=meta_steps, loss=INR["loss"],
+        return_classifier=True, random_state=args.seed, device="cpu",
+        verbose=1, **MWT,
+    )  # fmt: skip
+    learn_s = time.perf_counter() - start
+    theta, step_sizes = unpack_task_init(params, spec)
+    out = {}
+    for row, n_steps in (("task", STEPS), ("task-steps", MWT["inner_steps"])):
+        settings = FitSettings(loss=INR["loss"], lr=LR, n_steps=n_steps)
+        tic = time.perf_counter()
+        result = run_fits(
+            images[..., None], spec, settings, SharedInit(theta),
+            WeightsTrainer(step_sizes=step_sizes), device="cpu", memory=args.memory,
+        )  # fmt: skip
+        info = {
+            "psnr": float(np.median(result.psnr[val])),
+            "train_s": learn_s,
+            "fit_ms": 1000 * (time.perf_counter() - tic) / len(result.theta),
+        }
+        out[row] = (result.theta[train], result.theta[val], info)
+    f_train, f_val, info = out["task-steps"]
+    out["task-head"] = (f_train - theta, f_val - theta, info)
+    out["pretrained"] = _Pretrained(head, np.unique(y[train]))
+    return out
+
+
 # ---------------------------------------------------------------- run
 def evaluate(rows, images, y, splits, args, omega_0):
     """One result dict per row, averaged over the splits."""
@@ -274,17 +342,25 @@ def evaluate(rows, images, y, splits, args, omega_0):
         tic = time.perf_counter()
         try:
             for split, (train, val) in enumerate(splits):
+                pretrained = None
                 if source == "pixels":
                     f_train = images[train].reshape(len(train), -1)
                     f_val = images[val].reshape(len(val), -1)
                     info = {}
+                elif source in TASK_ROWS:
+                    task = done.get(("task-init", split)) or featurize_task(
+                        images, y, train, val, args, omega_0
+                    )
+                    done["task-init", split] = task
+                    f_train, f_val, info = task[source]
+                    pretrained = task["pretrained"]
                 else:
                     out = done.get((source, split)) or featurize(
                         source, images, y, train, val, args, omega_0
                     )
                     done[source, split] = out
                     f_train, f_val, info = out
-                model = classifier(row, args).fit(f_train, y[train])
+                model = classifier(row, args, pretrained).fit(f_train, y[train])
                 scores.append(model.score(f_val, y[val]))
                 infos.append(info)
                 if row == "stats":
@@ -368,6 +444,9 @@ def main(argv=None) -> None:
                         help="folder caching every INR fit (array store)")  # fmt: skip
     parser.add_argument("--meta-steps", type=int, default=META["meta_steps"],
                         help="outer steps of every learned init")  # fmt: skip
+    parser.add_argument("--task-epochs", type=float, default=10,
+                        help="passes over the training images of the task "
+                        "init's learning, 16 images a step (MWT: 10)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -35,6 +35,7 @@ _EXPORTS = {
     "meta_learn_init": ".learned",
     "meta_learn_shift_base": ".learned",
     "task_learn_init": ".learned",
+    "unpack_task_init": ".learned",
     "binary_entropy": ".metrics",
     "mean_squared_error_per_image": ".metrics",
     "psnr": ".metrics",

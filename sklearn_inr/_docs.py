@@ -107,12 +107,14 @@ docdict = {
     "stop_unreachable": """stop_unreachable : bool, default=False
     With ``target_psnr``: from step 10 on, also stop, at a check, each image
     whose PSNR would end below the target at ``n_steps`` if it kept growing
-    at its mean gain per step so far. Such fits would hit the cap below the
-    target anyway where the PSNR grows fastest early, as fits from a
-    learned init do; from a random init, whose PSNR can start slowly, it
-    may give up on fits that would have made it. They are flagged as not
-    converged, like any fit below the target. Saves the capped steps of
-    images no fit can represent, such as pure-noise controls.""",
+    at its mean gain per step since step 5 (the first check from there; the
+    first steps set the output's level, not its detail). Such fits would hit
+    the cap below the target anyway where the PSNR grows fastest early, as
+    fits from a learned init do; from a random init, whose PSNR can start
+    slowly, it may give up on fits that would have made it. They are
+    flagged as not converged, like any fit below the target. Saves the
+    capped steps of images no fit can represent, such as pure-noise
+    controls.""",
     "on_divergence": """on_divergence : {"raise", "warn", "ignore"}, default="raise"
     What to do when some fits diverged (the loss became NaN or infinite, or
     ended far above its start with a reconstruction worse than the image's

@@ -86,7 +86,10 @@ class INRFeaturizer(TransformerMixin, BaseEstimator):
         The shared initialisation (``None`` with ``init="random"``); the
         learned one with ``init="meta"``, and the fixed base network with
         ``features="shift"``. With ``features="latent"``, the base network,
-        latent map and inner learning rates packed in one vector.
+        latent map and inner learning rates packed in one vector. With
+        ``init="task"``, the learned init followed by its ``inner_steps``
+        rows of step sizes, ``n_params * (1 + inner_steps)`` values (split
+        them with :func:`~sklearn_inr.unpack_task_init`).
     class_init_ : ndarray of shape (n_classes, n_params)
         With ``warm_start_by_class``: the last theta of each class chain.
     classes_ : ndarray of shape (n_classes,)

@@ -95,10 +95,10 @@ def test_extra_seconds_grow_with_epochs_images_and_pixels():
     assert cnn_fit_seconds(128, (64, 64), {}) > 1.5 * default
     # Four times the pixels; the steps are large enough for both cores.
     assert cnn_fit_seconds(64, (128, 128), {}) > 1.5 * default
-    # cpu-paper's 15 fits on 240 x 240 slices (120 per training fold, 30
-    # epochs) took 275 s on two cores.
+    # cpu-240's 15 fits on 240 x 240 slices (120 per training fold, 30
+    # epochs) took 191 s on two cores.
     at_240 = cnn_fit_seconds(120, (240, 240), {"max_epochs": 30})
-    assert 15 * at_240 == pytest.approx(275, rel=0.1)
+    assert 15 * at_240 == pytest.approx(191, rel=0.1)
     # The reproduction's 15 default fits (5 folds x 3 conditions) on 80
     # slices of 64 x 64 were budgeted at about a minute on two cores.
     assert 15 * default < 90

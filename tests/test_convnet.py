@@ -8,6 +8,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from sklearn_inr import ConvNetClassifier
+from sklearn_inr.estimators._convnet_module import ConvNetModule
 
 # Small and quick, but enough to learn the toy tasks below.
 FAST = {"channels": (4, 8), "max_epochs": 20, "lr": 1e-2, "random_state": 0}
@@ -185,3 +186,19 @@ def test_trains_and_predicts_on_each_device(device, binary):
     assert clf.score(X, y) >= 0.9
     # Outputs are NumPy arrays whatever the device.
     assert isinstance(clf.decision_function(X), np.ndarray)
+
+
+def test_channels_last_layout_computes_the_same_function():
+    # The module keeps its weights and inputs channels-last for speed; the
+    # default layout gives the same logits and gradients, to rounding.
+    torch.manual_seed(0)
+    fast = ConvNetModule(in_channels=2, channels=(4, 8), output_dim=3)
+    plain = ConvNetModule(in_channels=2, channels=(4, 8), output_dim=3,
+                          channels_last=False)  # fmt: skip
+    plain.load_state_dict(fast.state_dict())
+    assert fast.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    X = torch.rand(5, 2, 13, 11, requires_grad=True)
+    outputs = [module(X) for module in (fast, plain)]
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+    grads = [torch.autograd.grad(out.sum(), X)[0] for out in outputs]
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)

@@ -19,7 +19,7 @@ from sklearn_inr import (
 from sklearn_inr._docs import docdict
 from sklearn_inr.fitting import FitSettings
 from sklearn_inr.fitting._seeds import image_seeds
-from sklearn_inr.fitting._training import GIVE_UP_AFTER
+from sklearn_inr.fitting._training import GAIN_FROM, GIVE_UP_AFTER
 
 SMALL = {"hidden_features": 16, "hidden_layers": 2}
 
@@ -356,16 +356,15 @@ def test_stop_unreachable_gives_up_exactly_when_the_projection_falls_short():
     assert (given_up.n_steps[2:] < cap).all()
     assert not given_up.converged[2:].any()
     # The rule, recomputed from fixed-step fits: the PSNR at the stop,
-    # projected at its mean gain per step, ends below the target; one step
-    # earlier it did not.
-    start = render_inrs(init[None], (24, 24), loss="mse", **SMALL)[0, ..., 0]
+    # projected at its mean gain per step since GAIN_FROM, ends below the
+    # target; one step earlier it did not.
     for row in (2, 3):
-        psnr_0 = -10 * np.log10(np.mean((start - images[row]) ** 2))
+        psnr_from = fit_inrs(images[[row]], n_steps=GAIN_FROM, **kwargs).psnr[0]
         steps = int(given_up.n_steps[row])
 
-        def projected(n, row=row, psnr_0=psnr_0):
+        def projected(n, row=row, psnr_from=psnr_from):
             psnr = fit_inrs(images[[row]], n_steps=n, **kwargs).psnr[0]
-            return psnr + (psnr - psnr_0) / n * (cap - n)
+            return psnr + (psnr - psnr_from) / (n - GAIN_FROM) * (cap - n)
 
         assert projected(steps) < target <= projected(steps - 1)
     # Same bits in any company, and apart in the cache.
@@ -381,6 +380,19 @@ def test_stop_unreachable_gives_up_exactly_when_the_projection_falls_short():
     assert f"from step {GIVE_UP_AFTER} on" in " ".join(
         docdict["stop_unreachable"].split()
     )
+
+
+def test_stop_unreachable_measures_from_the_first_check_at_gain_from():
+    # With checks every 10 steps the gain is counted from the check at step
+    # 10 (the first at or after GAIN_FROM), so the first judgement is at
+    # step 20; the noise is given up there.
+    noise = np.random.default_rng(1).uniform(size=(2, 64, 64)).astype(np.float32)
+    init = INRSpec(**SMALL).init_theta(0)
+    result = fit_inrs(noise, init=init, lr=1e-2, loss="mse", n_steps=200,
+                      target_psnr=32.0, check_every=10, stop_unreachable=True,
+                      **SMALL)  # fmt: skip
+    assert GAIN_FROM < 10 <= GIVE_UP_AFTER < 20
+    np.testing.assert_array_equal(result.n_steps, [20, 20])
 
 
 def test_target_psnr_results_do_not_depend_on_companions(smooth_images):

@@ -118,7 +118,8 @@ def test_every_strategy_fits_volumes(params, smooth_volumes):
     np.testing.assert_array_equal(featurizer.transform(volumes), features)
     assert featurizer.inverse_transform(features).shape == volumes.shape
     if featurizer.init_params_ is not None and featurizer.features != "latent":
-        # The learned or drawn start is a theta of the volumes' network.
-        assert featurizer.init_params_.shape == (
-            INRSpec(in_features=3, **SMALL).n_params,
-        )
+        # The learned or drawn start is a theta of the volumes' network (a
+        # task init packs its two learned steps' sizes after it).
+        n_params = INRSpec(in_features=3, **SMALL).n_params
+        packed = 1 + 2 * (featurizer.init == "task")
+        assert featurizer.init_params_.shape == (packed * n_params,)

@@ -24,6 +24,13 @@ class ConvNetModule(nn.Module):
     mean sees how much of a pattern there is, the max whether a small one is
     anywhere), these ``2 * channels[-1]`` values are dropped out in training,
     and a linear layer gives ``output_dim`` logits.
+
+    The weights and the images are kept channels-last (NHWC), where oneDNN's
+    CPU convolutions are fastest: a training step of 16 slices of 240 x 240
+    took 48 ms against 141 in the default layout on 2 cores, a whole fit of
+    120 of them 1.67 times less (``benchmarks/bench_convnet.py``).
+    ``channels_last=False`` keeps the default layout (the benchmark's
+    comparison); both compute the same function, to rounding.
     """
 
     def __init__(
@@ -34,8 +41,12 @@ class ConvNetModule(nn.Module):
         output_dim: int = 1,
         mean=None,
         scale=None,
+        channels_last: bool = True,
     ):
         super().__init__()
+        self.memory_format = (
+            torch.channels_last if channels_last else torch.contiguous_format
+        )
         mean = np.zeros(in_channels) if mean is None else mean
         scale = np.ones(in_channels) if scale is None else scale
         # Buffers, so that they move with the module and are saved with it.
@@ -55,9 +66,10 @@ class ConvNetModule(nn.Module):
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * width, output_dim)
+        self.features.to(memory_format=self.memory_format)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        X = (X - self.mean) / self.scale
+        X = ((X - self.mean) / self.scale).contiguous(memory_format=self.memory_format)
         maps = self.features(X)
         pooled = torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
         return self.head(self.dropout(pooled))

@@ -31,11 +31,13 @@ FEATURIZER_DOCS = {
     (``benchmarks/bench_meta.py`` measured 2 to 59 steps to match what the
     shared init reaches in 1000, on small SIRENs).
     ``"task"`` (``features="weights"`` only): :meth:`fit` learns the
-    shared initialisation from the training images *and their labels*
-    (:func:`task_learn_init`: a classifier head's loss is
-    backpropagated through ``inner_steps`` differentiable Adam steps;
-    ``meta_lr="auto"`` = ``lr * inner_steps``), so it needs ``y``;
-    :meth:`transform` stays label-free, as with ``"meta"``.
+    shared initialisation and a step size per parameter for each of the
+    first ``inner_steps`` steps from the training images *and their
+    labels*, as MWT does (:func:`task_learn_init`: a Transformer
+    classifier's loss is backpropagated through those steps), so it needs
+    ``y``; :meth:`transform` stays label-free: each image takes the
+    learned steps, then Adam at ``lr`` up to ``n_steps`` (MWT's recipe
+    is ``inner_steps=6`` and ``n_steps=6``).
     An array (``features="weights"`` only): every image starts from this
     one theta, for example the ``init_params_`` of a featurizer with
     ``init="meta"`` fitted on a separate set of images (an init learned
@@ -65,7 +67,8 @@ FEATURIZER_DOCS = {
     (Reptile) the fraction of the way the init moves toward the mean
     adapted theta, ``"auto"`` = 1.0; for ``features="shift"`` and
     ``"latent"`` the Adam learning rate of the base network (and map),
-    ``"auto"`` = 1e-3.""",
+    ``"auto"`` = 1e-3. With ``init="task"``: the peak AdamW learning
+    rate of the init, ``"auto"`` = 1e-4 (MWT's).""",
     "warm_start_by_class": """warm_start_by_class : bool, default=False
     The paper's "weight transfer": in :meth:`fit_transform` (and
     :meth:`fit`), the training images of each class are fitted in the
@@ -144,8 +147,11 @@ volumes ``(n_images, D, H, W[, C])`` or 2-D rows with ``image_shape=(D,
 H, W[, C])``. Channels become output features of one network per image.
 Coordinates are pixel (voxel) centres scaled to [-1, 1] per axis.""",
     "task_init_note": """**Task-aware initialisation.** With ``init="task"``, :meth:`fit` also
-reads ``y``: the init is learned so that a linear head classifies the
-images' thetas after ``inner_steps`` steps. Every image, training or
+reads ``y``: the init and the step sizes of the first ``inner_steps``
+steps are learned so that a Transformer classifies the images' networks
+after those steps, while they still reconstruct the images (MWT,
+:func:`task_learn_init`; the classifier is then discarded, and the
+Pipeline's own is trained on theta). Every image, training or
 new, is then fitted from that one init, so ``fit_transform(X, y)``
 equals ``fit(X, y).transform(X)`` and there is no train/test mismatch;
 but the init has seen the training labels, so evaluate it only inside a

@@ -131,7 +131,7 @@ def fit_images(featurizer, images, start, *, verbose=None):
         featurizer.spec_,
         settings,
         start,
-        features.trainer(featurizer.init_params_),
+        features.trainer(featurizer.init_params_, featurizer.spec_),
         batch_size=featurizer.batch_size,
         device=featurizer.device,
         memory=featurizer.memory,

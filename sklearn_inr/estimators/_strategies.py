@@ -24,6 +24,8 @@ from ..fitting import (
     shifts_to_theta,
 )
 from ..learned import (
+    TASK_META_LR,
+    TASK_STEP_SIZE,
     LatentTrainer,
     check_task_labels,
     latent_feature_names,
@@ -33,7 +35,9 @@ from ..learned import (
     meta_learn_latent,
     meta_learn_shift_base,
     stored_init,
+    task_init_size,
     task_learn_init,
+    unpack_task_init,
 )
 
 __all__ = ["FEATURES", "STARTS", "init_name", "start_of"]
@@ -78,8 +82,15 @@ class WeightFeatures(_FeatureDefaults):
         pass
 
     @staticmethod
-    def trainer(init_params):
-        return WeightsTrainer()
+    def start_theta(init_params, spec):
+        # A task init packs its learned step sizes after the init.
+        return None if init_params is None else init_params[: spec.n_params]
+
+    @staticmethod
+    def trainer(init_params, spec):
+        if init_params is None or len(init_params) == spec.n_params:
+            return WeightsTrainer()
+        return WeightsTrainer(step_sizes=unpack_task_init(init_params, spec)[1])
 
     @staticmethod
     def n_features(spec, featurizer=None) -> int:
@@ -120,7 +131,7 @@ class ShiftFeatures(_FeatureDefaults):
             )
 
     @staticmethod
-    def trainer(init_params):
+    def trainer(init_params, spec):
         return ShiftTrainer(init_params)
 
     @staticmethod
@@ -192,7 +203,7 @@ class LatentFeatures(_FeatureDefaults):
         return featurizer.inner_steps
 
     @staticmethod
-    def trainer(init_params):
+    def trainer(init_params, spec):
         return LatentTrainer(init_params)
 
     @staticmethod
@@ -337,13 +348,14 @@ class GivenStart(SharedStart):
 
 
 class TaskStart(SharedStart):
-    """One init learned from the training images *and their labels*.
+    """An init and its step sizes learned from the images *and their labels*.
 
-    :func:`~sklearn_inr.learned._task_init.task_learn_init` puts a classifier head's
-    loss in the loop. Only :meth:`~sklearn_inr.INRFeaturizer.fit` reads
-    ``y``; every image, training or new, is then fitted from the one learned
-    init, as with ``init="meta"``. The init is stored in ``memory``'s array
-    store, keyed by the training images, their labels and every setting.
+    :func:`~sklearn_inr.learned._task_init.task_learn_init` (after MWT) puts
+    a classifier in the loop. Only :meth:`~sklearn_inr.INRFeaturizer.fit`
+    reads ``y``; every image, training or new, is then fitted from the one
+    learned init, its first ``inner_steps`` steps the learned ones. The
+    packed init is stored in ``memory``'s array store, keyed by the
+    training images, their labels and every setting.
     """
 
     @staticmethod
@@ -353,11 +365,10 @@ class TaskStart(SharedStart):
             "init='task' learns an init of all network weights and",
             "; use init='meta' for a label-free learned base",
         )
-        if featurizer.meta_batch_size < 2:
+        if featurizer.hidden_layers < 1:
             raise ValueError(
-                f"init='task' standardises each meta-batch's thetas to classify "
-                f"them and needs meta_batch_size >= 2, got "
-                f"{featurizer.meta_batch_size}."
+                "init='task' classifies the neurons of the hidden width -> width "
+                "layers, and hidden_layers=0 has none; use hidden_layers >= 1."
             )
         check_task_labels(images, y)
 
@@ -365,12 +376,12 @@ class TaskStart(SharedStart):
     def init_params(featurizer, images, spec, seed, y=None):
         y_index = check_task_labels(images, y)
         meta_lr = featurizer.meta_lr
-        # "auto": an outer Adam step moves the init as far as the inner steps
-        # move an image (as Reptile's meta_lr=1 does); measured on digits,
-        # 10x less left the init's PSNR at the shared draw's.
-        if meta_lr == "auto":
-            meta_lr = featurizer.lr * featurizer.inner_steps
+        if meta_lr == "auto":  # MWT's peak AdamW rate of the init
+            meta_lr = TASK_META_LR
         settings = _learning_settings(featurizer, meta_lr, seed)
+        # The learned steps are plain gradient steps: their scale is not the
+        # fit's Adam lr.
+        settings["inner_lr"] = TASK_STEP_SIZE
         # The labels are part of the key: the same images with other labels
         # learn another init.
         return stored_init(
@@ -378,16 +389,21 @@ class TaskStart(SharedStart):
             images,
             key={
                 "learner": task_learn_init.__name__,
+                "recipe": "mwt",
                 "labels": content_digest(y_index),
                 **settings,
             },
             spec=spec,
-            size=spec.n_params,
+            size=task_init_size(spec, featurizer.inner_steps),
             learn=lambda: task_learn_init(
                 images, y_index, spec, init_theta=spec.init_theta(seed),
                 device=featurizer.device, verbose=featurizer.verbose, **settings,
             ),
         )  # fmt: skip
+
+    @staticmethod
+    def thetas(init_params, images, spec, seed) -> np.ndarray:
+        return np.tile(init_params[: spec.n_params], (len(images), 1))
 
 
 FEATURES = {"weights": WeightFeatures, "shift": ShiftFeatures, "latent": LatentFeatures}

@@ -25,19 +25,20 @@ CNN_BASELINE: dict = {}
 # One CPU fit costs about _FIT_SECONDS plus _SECONDS_PER_GMAC per billion
 # multiply-adds of training (3x the forward convolutions: forward, and the
 # backward to the inputs and to the weights, per image and epoch).
-# Measured with time.process_time() around each fit (one torch thread, the
-# estimator's choice for such small nets) on 2 shared cores of the
-# development machine (2026-12, torch 2.13 CPU build): the default network
-# on training folds of 64 synthetic 64 x 64 slices took 1.3 s at 30 epochs
-# (15 GMACs) and 2.6 to 3.1 s at 60 epochs (31 GMACs): the 15 fits of the
-# cpu preset's CNN row (5 folds x 3 conditions) took 44 s in all.
+# Measured on 2 shared cores of the development machine (2026-12-06, torch
+# 2.13 CPU build, one torch thread, the estimator's choice for such small
+# nets): the 15 fits of the cpu preset's CNN row (5 folds x 3 conditions,
+# the default network on training folds of 64 slices of 64 x 64, 60
+# epochs, 31 GMACs each) took 29.7 s in all in the channels-last layout
+# (44 s in the default one).
 _FIT_SECONDS = 0.2
-_SECONDS_PER_GMAC = 0.09
+_SECONDS_PER_GMAC = 0.058
 # Networks whose steps are too large for one thread train on both cores:
-# the 15 fits of cpu-paper's CNN row (240 x 240 slices, training folds of
-# 120, 30 epochs, about 400 GMACs each) took 275 s in all on 2 quiet cores
-# (2026-12-06), with reproduce's allocator setting.
-_SECONDS_PER_GMAC_ALL_CORES = 0.045
+# the 15 fits of cpu-240's CNN row (240 x 240 slices, training folds of
+# 120, 30 epochs, about 400 GMACs each) took 191 s in all on 2 quiet cores
+# (2026-12-06), with reproduce's allocator setting and the channels-last
+# layout (275 s in the default layout).
+_SECONDS_PER_GMAC_ALL_CORES = 0.031
 
 
 def cnn_params(cohort) -> dict | None:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..fitting import GIVE_UP_AFTER
+from ..fitting import GAIN_FROM, GIVE_UP_AFTER
 
 __all__ = [
     "SIGNIFICANT",
@@ -217,7 +217,8 @@ def _leak_free_text(model: dict) -> str:
     if overrides.get("stop_unreachable"):
         parts.append(
             f"given up from step {GIVE_UP_AFTER} when the mean gain per step "
-            "so far cannot reach the target by the cap (the noise controls)"
+            f"since step {GAIN_FROM} cannot reach the target by the cap (the "
+            "noise controls)"
         )
     if overrides.get("precision") not in (None, "auto"):
         parts.append(f"precision {overrides['precision']}")

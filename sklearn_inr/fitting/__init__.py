@@ -29,10 +29,11 @@ from ._shifts import (
     shift_indices,
     shifts_to_theta,
 )
-from ._training import GIVE_UP_AFTER, ShiftTrainer, WeightsTrainer, train
+from ._training import GAIN_FROM, GIVE_UP_AFTER, ShiftTrainer, WeightsTrainer, train
 
 __all__ = [
     "FIT_PARAMETER_CONSTRAINTS",
+    "GAIN_FROM",
     "GIVE_UP_AFTER",
     "ArrayStore",
     "check_images",

@@ -24,9 +24,10 @@ from .._docs import fill_doc
 from ..core import LOSSES, PRECISIONS, INRSpec, model_names, parse_device
 from ._checks import check_images
 from ._inits import resolve_init
+from ._optimizers import OPTIMIZERS
 from ._results import INRFitResult
 from ._runner import FitSettings, run_fits
-from ._training import OPTIMIZERS, WeightsTrainer
+from ._training import WeightsTrainer
 
 __all__ = ["FIT_PARAMETER_CONSTRAINTS", "ModelNames", "fit_inrs"]
 

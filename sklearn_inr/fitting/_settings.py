@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core import INRSpec, get_model
+from ._training import GAIN_FROM
 
 __all__ = ["FitSettings"]
 
@@ -85,9 +86,10 @@ class FitSettings:
             key["in_features"] = int(spec.in_features)
         if self.target_psnr is not None:
             key["stop"] = (float(self.target_psnr), int(self.check_every))
-            # Keys of fits that are never given up on stay as they were.
+            # Keys of fits that are never given up on stay as they were. The
+            # step the gain is measured from is in the key: it was 0 before.
             if self.stop_unreachable:
-                key["stop"] += ("unreachable",)
+                key["stop"] += ("unreachable", GAIN_FROM)
         # "auto" is float32 on CPU and TF32 on CUDA: a rounding difference,
         # like the device itself, so it shares float32's entries.
         if self.precision == "bf16":

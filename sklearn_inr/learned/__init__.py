@@ -27,10 +27,19 @@ from ._loop import (
 )
 from ._meta import meta_learn_init, meta_learn_shift_base
 from ._store import network_key, stored_init
-from ._task_init import check_task_labels, task_learn_init
+from ._task_init import (
+    TASK_META_LR,
+    TASK_STEP_SIZE,
+    check_task_labels,
+    task_init_size,
+    task_learn_init,
+    unpack_task_init,
+)
 
 __all__ = [
     "INIT_GROWTH_LIMIT",
+    "TASK_META_LR",
+    "TASK_STEP_SIZE",
     "META_CONSTRAINTS",
     "AutogradRule",
     "LatentModel",
@@ -50,5 +59,7 @@ __all__ = [
     "sample_rows",
     "network_key",
     "stored_init",
+    "task_init_size",
     "task_learn_init",
+    "unpack_task_init",
 ]
