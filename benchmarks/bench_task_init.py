@@ -18,8 +18,8 @@ classifying their offsets.
 A held-out split, not cross-validation, because the task-aware init is the
 thing under test: the held-out digits never shape it. Run::
 
-    python benchmarks/bench_task_init.py            # all 1797 digits, ~6 min on 1 core
-    python benchmarks/bench_task_init.py --quick    # 600 digits, ~3 min
+    python benchmarks/bench_task_init.py            # all 1797 digits, ~4 min on 1 core
+    python benchmarks/bench_task_init.py --quick    # 600 digits, ~2 min
 
 and read the markdown table it prints.
 """
@@ -46,11 +46,11 @@ from sklearn_inr.fitting import FitSettings, SharedInit, WeightsTrainer, run_fit
 # 20 steps per image from the learned init.
 SPEC = INRSpec(hidden_features=32, hidden_layers=2, omega_0=10.0)
 LR, N_STEPS = 1e-3, 20
-# 100 outer steps of 16 images for both learned inits: Reptile with 10 inner
-# Adam steps, the task init with MWT's 6 learned ones.
-META = dict(meta_steps=100, meta_batch_size=16)
-REPTILE = dict(inner_steps=10, inner_lr=LR)
-MWT_STEPS = 6
+# Reptile: 100 outer steps of 16 images x 10 inner Adam steps. The task
+# inits: MWT's budget, 10 passes over the training images at 16 a step (561
+# outer steps here), with its 6 learned steps.
+REPTILE = dict(meta_steps=100, meta_batch_size=16, inner_steps=10, inner_lr=LR)
+MWT_EPOCHS, MWT_BATCH, MWT_STEPS = 10, 16, 6
 
 
 def main(argv=None):
@@ -76,19 +76,19 @@ def _run(args):
     start = SPEC.init_theta(args.seed)
     common = dict(random_state=args.seed, device="cpu")
 
+    mwt = dict(meta_steps=round(MWT_EPOCHS * len(train) / MWT_BATCH),
+               meta_batch_size=MWT_BATCH, inner_steps=MWT_STEPS)  # fmt: skip
+
     def task(**kwargs):
         return lambda: task_learn_init(
             images[train], y[train], SPEC, init_theta=start,
-            inner_steps=MWT_STEPS, return_classifier=True, **META, **kwargs,
-            **common,
+            return_classifier=True, **mwt, **kwargs, **common,
         )  # fmt: skip
 
     inits = {
         "shared": lambda: (start, None),
         "meta (Reptile)": lambda: (
-            meta_learn_init(
-                images[train], SPEC, init_theta=start, **META, **REPTILE, **common
-            ),  # fmt: skip
+            meta_learn_init(images[train], SPEC, init_theta=start, **REPTILE, **common),
             None,
         ),
         "task (MWT)": task(),

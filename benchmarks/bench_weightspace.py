@@ -394,6 +394,8 @@ def print_table(results, splits):
             model = "PermutationInvariantClassifier"
         elif row.startswith("graph"):
             model = "GraphMetanetClassifier"
+        elif row == "task-head":
+            model = "MWT's Transformer, trained with the init"
         else:
             model = "StandardScaler + MLPClassifier(512, 512)"
         if r["error"]:

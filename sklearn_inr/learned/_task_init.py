@@ -63,7 +63,9 @@ __all__ = [
 #: The default ``inner_lr``: the scale of the learned step sizes. Plain
 #: gradient steps on a SIREN's mean pixel loss (omega_0 = 30, widths 32 and
 #: 64, MSE and BCE, on digits) were stable up to 0.01 to 0.1 and diverged
-#: at 1; the factors start in [0.1, 1] and are learned from there.
+#: at 1; the factors start in [0.1, 1] and are learned from there (on
+#: digits, 561 outer steps took their median from 0.55 to 1.5 with BCE;
+#: from a scale of 0.2, to 0.75 with MSE).
 TASK_STEP_SIZE = 0.05
 #: The default ``meta_lr``: MWT's peak AdamW learning rate of the init.
 TASK_META_LR = 1e-4
