@@ -329,3 +329,11 @@ def test_fits_from_a_task_init_reach_the_target_on_anatomy(tmp_path):
                         hidden_layers=2)[0, ..., 0]  # fmt: skip
     init_psnr = -10 * np.log10(((start - slices.images) ** 2).mean(axis=(1, 2)))
     assert (learned_steps_only.train_psnr_ > init_psnr + 1).all()
+
+
+@pytest.mark.parametrize("width", [8, 64, 200])
+def test_the_transformer_splits_any_width_into_whole_heads(width):
+    spec = INRSpec(hidden_features=width, hidden_layers=1)
+    head = WeightTransformer(spec, n_classes=2, depth=1)
+    assert width % head.blocks[0].n_heads == 0
+    assert head(torch.randn(2, spec.n_params)).shape == (2, 2)

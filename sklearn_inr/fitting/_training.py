@@ -41,10 +41,10 @@ GIVE_UP_AFTER = 10
 #: ... and measures its mean gain per step from the first check at or after
 #: this step. The first few steps move the output's level, not its detail:
 #: measured on 240 x 240 cohort slices and pure noise from cpu-240's learned
-#: init, noise jumped from 5.8 to 9.5 dB in 5 steps and then gained 0.05 dB a
-#: step, so a gain counted from step 0 kept it going to step 19 or 20; counted
-#: from step 5, it is given up at step 10, and every slice that reached 35 dB
-#: by the cap (10 of 12, at steps 50 to 106) still did.
+#: init (lr 1.5e-3), noise jumped from 5.8 to 9.2 dB in 5 steps and then
+#: gained 0.03 dB a step, so a gain counted from step 0 kept it going to step
+#: 22 or 23; counted from step 5, it is given up at step 10, and every slice
+#: that reached 35 dB by the cap (10 of 12, at steps 49 to 89) still does.
 GAIN_FROM = 5
 
 

@@ -61,7 +61,10 @@ class _Block(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
+        # Heads of about HEAD_DIM dimensions that split the width evenly.
         self.n_heads = max(1, width // HEAD_DIM)
+        while width % self.n_heads:
+            self.n_heads -= 1
         self.norm_attention = nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width, bias=False)
         self.project = nn.Linear(width, width)
