@@ -57,6 +57,9 @@ Modes (times on a shared 2-core machine, one torch thread):
   default table). 74 minutes (4,441 s, measured) for
   ``--featurizations shared meta``: about 30 minutes per featurization of
   weights (60,000 images at 25 to 28 ms each) and 4 for the pixel MLP.
+  ``--full --rows task-steps task-head --task-epochs 5 --threads 2``: half
+  MWT's budget (17,188 outer steps, 34 minutes on 2 threads), then the 6
+  learned steps of every image.
 - ``--digits``: scikit-learn's 1,797 digits (8x8), 30 % held out
   (stratified), ``omega_0=10``. 82 s (measured).
 - ``--cohort``: the synthetic BraTS-layout cohort
