@@ -403,7 +403,9 @@ class TaskStart(SharedStart):
 
     @staticmethod
     def thetas(init_params, images, spec, seed) -> np.ndarray:
-        return np.tile(init_params[: spec.n_params], (len(images), 1))
+        # The chains start from the learned init, without its step sizes.
+        init = unpack_task_init(init_params, spec)[0]
+        return SharedStart.thetas(init, images, spec, seed)
 
 
 FEATURES = {"weights": WeightFeatures, "shift": ShiftFeatures, "latent": LatentFeatures}

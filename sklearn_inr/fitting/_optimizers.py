@@ -59,9 +59,8 @@ class _LearnedSteps:
         return self.next is not None and self.next.needs_losses
 
     def step(self, losses=None) -> None:
-        if self.taken == len(self.sizes):
+        if self.next is None and self.taken == len(self.sizes):
             self.next = self.then()
-            self.taken += 1
         if self.next is not None:
             self.next.step(losses)
             return
