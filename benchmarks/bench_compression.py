@@ -25,10 +25,19 @@ Datasets (``--datasets``):
   from the 60,000 training images (Debian package ``dataset-fashion-mnist``);
   says so and is skipped when the package is not installed.
 
+With ``--metanet``, a second table reads the same shared-init theta with
+:class:`~sklearn_inr.GraphMetanetClassifier` (``bench_weightspace.py``'s
+settings, invariant to permutations and sign flips) for ``neuron_features``
+of 2, 4, 8, 16 and 64: its embedding, the readout the classification head
+reads, has ``7 * neuron_features + 1`` numbers for this INR (the three input
+and output nodes, the mean and max over each of the two hidden layers, the
+output bias), to set beside PCA's k.
+
 Run::
 
     python benchmarks/bench_compression.py --memory /tmp/theta_cache
     python benchmarks/bench_compression.py --datasets fashion
+    python benchmarks/bench_compression.py --datasets fashion --metanet
 
 Read the markdown table it prints (and the machine it names).
 """
@@ -54,6 +63,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_weightspace import (  # noqa: E402
     FASHION_DIR,
+    GRAPH,
     INR,
     LR,
     STEPS,
@@ -63,9 +73,10 @@ from bench_weightspace import (  # noqa: E402
     mlp,
 )
 
-from sklearn_inr import INRFeaturizer  # noqa: E402
+from sklearn_inr import GraphMetanetClassifier, INRFeaturizer  # noqa: E402
 
 COMPONENTS = (2, 4, 8, 16, 32, 64, None)  # None: all features, no PCA
+NEURON_FEATURES = (2, 4, 8, 16, 64)  # the metanetwork's, with --metanet
 DATASETS = ("cohort", "digits", "fashion")
 
 
@@ -94,6 +105,21 @@ def scores(features, y, splits, k, args) -> list:
     return out
 
 
+def metanet_scores(theta, y, splits, neuron_features, args):
+    """Held-out accuracy of the graph metanetwork per split, and its embedding size."""
+    out, size = [], None
+    for train, test in splits:
+        model = GraphMetanetClassifier(
+            hidden_features=INR["hidden_features"],
+            hidden_layers=INR["hidden_layers"],
+            **{**GRAPH, "neuron_features": neuron_features},
+            batch_size=args.batch_size, device="cpu", random_state=args.seed,
+        ).fit(theta[train], y[train])  # fmt: skip
+        out.append(model.score(theta[test], y[test]))
+        size = model.net_.module_.head.layers[0].in_features
+    return out, size
+
+
 def run_dataset(dataset, args, tmp) -> dict | None:
     data = load(dataset, args, tmp)
     if data is None:
@@ -114,6 +140,9 @@ def run_dataset(dataset, args, tmp) -> dict | None:
         for k in COMPONENTS:
             results[name, k] = scores(features, y, splits, k, args)
         results[name, "n"] = features.shape[1]
+    if args.metanet:
+        for width in NEURON_FEATURES:
+            results["metanet", width] = metanet_scores(theta, y, splits, width, args)
     results["seconds"] = time.perf_counter() - tic
     print(
         f"{dataset}: {len(y)} images, {len(splits)} split(s), INR fits "
@@ -145,6 +174,22 @@ def print_table(results: dict) -> None:
                 cells.append(cell)
             shown = "all" if k is None else k
             print(f"| {features} | {shown} | " + " | ".join(cells) + " |")
+    if not any(r is not None and ("metanet", 2) in r for r in results.values()):
+        return
+    print()
+    print("| neuron_features | embedding size | " + " | ".join(names) + " |")
+    print("|---:|---:|" + "---:|" * len(names))
+    for width in NEURON_FEATURES:
+        cells, size = [], None
+        for name in names:
+            r = results[name]
+            if r is None:
+                cells.append("not installed")
+                continue
+            s, size = r["metanet", width]
+            spread = f" ± {np.std(s):.3f}" if len(s) > 1 else ""
+            cells.append(f"{np.mean(s):.3f}{spread}")
+        print(f"| {width} | {size} | " + " | ".join(cells) + " |")
 
 
 def main(argv=None) -> None:
@@ -159,6 +204,8 @@ def main(argv=None) -> None:
                         help="folder caching every INR fit (array store)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--metanet", action="store_true",
+                        help="the graph metanetwork's embedding sizes too")  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(

@@ -202,3 +202,41 @@ def test_channels_last_layout_computes_the_same_function():
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
     grads = [torch.autograd.grad(out.sum(), X)[0] for out in outputs]
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_precision_convolves_in_bfloat16_and_keeps_float32_weights():
+    torch.manual_seed(0)
+    full = ConvNetModule(in_channels=2, channels=(4, 8), output_dim=3)
+    half = ConvNetModule(in_channels=2, channels=(4, 8), output_dim=3,
+                         precision="bf16")  # fmt: skip
+    half.load_state_dict(full.state_dict())
+    X = torch.rand(5, 2, 13, 11)
+    seen = []
+    hook = half.features[0].register_forward_hook(
+        lambda module, inputs, output: seen.append(output.dtype)
+    )
+    logits = half(X)
+    hook.remove()
+    assert seen == [torch.bfloat16]
+    assert logits.dtype == torch.float32
+    # The same function to bfloat16's rounding (8 bits of mantissa) ...
+    reference = full(X)
+    torch.testing.assert_close(logits, reference, rtol=0.05, atol=0.02)
+    # ... and not the float32 one's bits: the option does something.
+    assert not torch.equal(logits, reference)
+    logits.sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in half.parameters())
+    with pytest.raises(ValueError, match="precision must be 'fp32' or 'bf16'"):
+        ConvNetModule(precision="fp16")
+
+
+def test_bf16_classifier_learns_and_round_trips(binary):
+    X, y = binary
+    clf = ConvNetClassifier(**FAST, precision="bf16").fit(X, y)
+    assert clf.net_.module_.bf16
+    assert clf.score(X, y) >= 0.9
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded.net_.module_.bf16
+    np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+    with pytest.raises(ValueError, match="precision"):
+        ConvNetClassifier(precision="fp16", max_epochs=1).fit(X, y)

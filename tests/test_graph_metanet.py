@@ -18,7 +18,10 @@ from sklearn_inr import (
     unflatten_theta,
 )
 from sklearn_inr.core._networks import permute_hidden_neurons
-from sklearn_inr.estimators._graph_metanet_module import SymmetricMLP
+from sklearn_inr.estimators._graph_metanet_module import (
+    GraphMetanetModule,
+    SymmetricMLP,
+)
 
 # A small SIREN: 2 -> 6 -> 6 -> 6 -> 1 (hidden_layers=2), three hidden layers
 # of neurons to permute and flip, one of them between hidden layers on both
@@ -186,6 +189,62 @@ def test_module_shapes_and_rounds(fitted):
     plain.fit(*_theta_classes(n_per_class=4))
     assert len(plain.net_.module_.rounds) == 1
     assert "edges" not in plain.net_.module_.rounds[0]
+
+
+def _aligned_classes(n_per_class=30, seed=0):
+    """INRs near one shared init; class "swapped" swaps two hidden neurons.
+
+    Swapping neurons 0 and 1 of the first hidden layer (their incoming
+    weights and biases, their outgoing weights) leaves each INR's function
+    as it was: the label is in which neuron is which, so no network
+    invariant to permutations of hidden neurons can read it.
+    """
+    rng = np.random.default_rng(seed)
+    shared = SPEC.init_theta(np.random.default_rng(0))
+    theta = shared + 0.05 * rng.standard_normal((2 * n_per_class, SPEC.n_params))
+    weights, biases = unflatten_theta(theta, SPEC.layer_shapes)
+    swapped = slice(n_per_class, None)
+    weights[0][swapped, :2] = weights[0][swapped, 1::-1].copy()
+    biases[0][swapped, :2] = biases[0][swapped, 1::-1].copy()
+    weights[1][swapped, :, :2] = weights[1][swapped, :, 1::-1].copy()
+    y = np.repeat(["kept", "swapped"], n_per_class)
+    return flatten_theta(weights, biases).astype(np.float32), y
+
+
+def test_aligned_reads_which_neuron_and_is_no_longer_invariant():
+    X, y = _aligned_classes()
+    X_test, y_test = _aligned_classes(n_per_class=20, seed=5)
+    # No probes: on 60 INRs the probe features let both networks memorise.
+    aligned = _small(aligned=True, probe_grid=0, max_epochs=40).fit(X, y)
+    invariant = _small(symmetry="none", probe_grid=0, max_epochs=40).fit(X, y)
+    assert aligned.net_.module_.sign is False
+    assert aligned.score(X_test, y_test) > 0.9
+    # Both classes hold the same functions: the invariant one cannot tell.
+    assert invariant.score(X_test, y_test) < 0.7
+    # It sees which neuron is which: permuting them changes its predictions.
+    X_perm = permute_hidden_neurons(X_test, SPEC, np.random.default_rng(1))
+    proba = aligned.predict_proba(X_test)
+    assert np.abs(aligned.predict_proba(X_perm) - proba).max() > 0.1
+
+
+def test_aligned_module_embeds_and_reads_every_hidden_node():
+    X, y = _aligned_classes(n_per_class=4)
+    module = _small(aligned=True, max_epochs=1).fit(X, y).net_.module_
+    assert [tuple(e.shape) for e in module.hidden_nodes] == [(6, 8)] * 3
+    # Readout: 2 inputs and 1 output node x 8 channels, 3 hidden layers x
+    # 6 nodes x 8 channels, the output bias, and every weight and bias.
+    assert module.head.layers[0].in_features == 3 * 8 + 3 * 6 * 8 + 1 + SPEC.n_params
+    assert _small(max_epochs=1).fit(X, y).net_.module_.hidden_nodes is None
+
+
+def test_aligned_refuses_the_sign_symmetry(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"aligned=True.*symmetry='none'"):
+        _small(aligned=True, symmetry="sign").fit(X, y)
+    with pytest.raises(ValueError, match=r"aligned=True.*symmetry='none'"):
+        GraphMetanetModule(
+            input_dim=SPEC.n_params, layer_shapes=SPEC.layer_shapes, aligned=True
+        )
 
 
 def test_multiclass_cross_entropy(data):

@@ -67,6 +67,13 @@ class ConvNetClassifier(SkorchClassifier):
         Number of passes over the training data (no early stopping: in a
         cross-validation the outer folds validate).
 
+    precision : {"fp32", "bf16"}, default="fp32"
+        What the convolutions compute in. ``"bf16"`` runs them under
+        bfloat16 autocast; the weights, their gradients, the standardisation,
+        the pooling and the linear head stay float32. On a CPU with
+        AVX512-BF16 (or AMX) and on GPUs it about halves a step's time;
+        elsewhere it can be slower. Predictions use the precision of ``fit``.
+
     image_shape : tuple of int or None, default=None
         ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` is 2-D (one
         flattened image per row); one entry may be -1. Ignored for 3-D or
@@ -172,6 +179,7 @@ class ConvNetClassifier(SkorchClassifier):
         ],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions({"fp32", "bf16"})],
         "image_shape": [tuple, list, None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -186,6 +194,7 @@ class ConvNetClassifier(SkorchClassifier):
         batch_size=16,
         weight_decay=0.0,
         max_epochs=60,
+        precision="fp32",
         image_shape=None,
         device="auto",
         random_state=None,
@@ -197,6 +206,7 @@ class ConvNetClassifier(SkorchClassifier):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
+        self.precision = precision
         self.image_shape = image_shape
         self.device = device
         self.random_state = random_state
@@ -250,6 +260,7 @@ class ConvNetClassifier(SkorchClassifier):
             "in_channels": int(images.shape[1]),
             "channels": channels,
             "dropout": float(self.dropout),
+            "precision": str(self.precision),
             "n_classes": len(self.classes_),
             "lr": float(self.lr),
             "weight_decay": float(self.weight_decay),
@@ -266,6 +277,8 @@ class ConvNetClassifier(SkorchClassifier):
             "in_channels": config["in_channels"],
             "channels": config["channels"],
             "dropout": config["dropout"],
+            # Configs pickled before the option: float32.
+            "precision": config.get("precision", "fp32"),
             # Restored from the module's state_dict on unpickling too.
             "mean": self.channel_mean_,
             "scale": self.channel_scale_,

@@ -94,7 +94,20 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
         (``model="siren"``). ``"none"``: permutations only, for INRs where a
         flip changes the image (``"relu"``, ``"gauss"``; ReLU INRs have a
         positive rescaling symmetry instead, which is not removed).
-        ``"auto"``: ``"sign"`` for ``model="siren"``, ``"none"`` otherwise.
+        ``"auto"``: ``"sign"`` for ``model="siren"`` (unless ``aligned``),
+        ``"none"`` otherwise.
+
+    aligned : bool, default=False
+        For theta fitted from one shared init (the featurizer's default
+        ``init="shared"``, or ``"meta"``), where hidden neuron ``i`` of
+        every INR started from the same weights and keeps a like role. Each
+        hidden neuron gets a learned embedding, added to its node's first
+        features, and the readout keeps every hidden node's features instead
+        of their mean and max. The network then sees which neuron is which,
+        as an MLP on theta does, and is no longer invariant to permutations
+        or sign flips of hidden neurons (a shared init leaves none to undo).
+        Needs ``symmetry="none"`` or ``"auto"``. Leave it off for INRs of
+        independent inits (a model zoo).
 
     probe_grid : int, default=8
         Probe features, as in NG-GNN (Kofinas et al., ICLR 2024): every INR
@@ -250,6 +263,7 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
         "probe_grid": [Interval(Integral, 0, None, closed="left")],
         "message_passing_layers": [Interval(Integral, 0, None, closed="left")],
         "edge_updates": ["boolean"],
+        "aligned": ["boolean"],
     }
 
     def __init__(
@@ -266,6 +280,7 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
         neuron_features=64,
         message_passing_layers=2,
         edge_updates=False,
+        aligned=False,
         standardize=True,
         hidden_layer_sizes=(64,),
         activation="relu",
@@ -309,6 +324,7 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
         self.probe_grid = probe_grid
         self.message_passing_layers = message_passing_layers
         self.edge_updates = edge_updates
+        self.aligned = aligned
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y) -> GraphMetanetClassifier:
@@ -330,7 +346,14 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
         """
         symmetry = self.symmetry
         if symmetry == "auto":
-            symmetry = "sign" if self.model == "siren" else "none"
+            odd = self.model == "siren" and not self.aligned
+            symmetry = "sign" if odd else "none"
+        elif symmetry == "sign" and self.aligned:
+            raise ValueError(
+                "aligned=True gives each hidden neuron an identity, which "
+                "symmetry='sign' would have to ignore. Pass symmetry='none' "
+                "(or 'auto'), or aligned=False for INRs of independent inits."
+            )
         elif symmetry == "sign" and self.model != "siren":
             raise ValueError(
                 f"symmetry='sign' assumes an odd activation, but model="
@@ -346,6 +369,7 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
             "probe_grid": int(self.probe_grid),
             "message_passing_layers": int(self.message_passing_layers),
             "edge_updates": bool(self.edge_updates),
+            "aligned": bool(self.aligned),
         }
         return super().fit(X, y)
 

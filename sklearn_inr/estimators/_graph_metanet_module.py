@@ -28,6 +28,12 @@ Symmetries, as in ScaleGMN (Kalogeropoulos et al., NeurIPS 2024):
   change sign with it too, the activation being odd. Input and output
   nodes, which no
   symmetry flips, are updated by plain MLPs and read out as they are.
+
+With ``aligned=True`` neither symmetry is kept, on purpose: for theta
+fitted from one shared init, hidden neuron ``i`` of every INR started from
+the same weights, so its index means something. Each hidden neuron then has
+a learned embedding added to its node's first features, and the readout
+keeps every hidden node's features instead of their mean and max.
 """
 
 from __future__ import annotations
@@ -120,6 +126,7 @@ class GraphMetanetModule(nn.Module):
         probe_grid: int = 0,
         layer_mean=None,
         layer_scale=None,
+        aligned: bool = False,
     ):
         super().__init__()
         self.layer_shapes = tuple((int(o), int(i)) for o, i in layer_shapes)
@@ -160,6 +167,18 @@ class GraphMetanetModule(nn.Module):
         ]
         self.input_nodes = nn.Parameter(torch.randn(nodes[0], d_v))
         self.output_nodes = nn.Parameter(torch.randn(nodes[-1], d_v))
+        if aligned and self.sign:
+            raise ValueError(
+                "aligned=True gives each hidden neuron an identity, which a "
+                "sign flip would have to keep: use symmetry='none'."
+            )
+        # Hidden neurons' identities (aligned theta only), as the input and
+        # output nodes have theirs.
+        self.hidden_nodes = (
+            nn.ParameterList(nn.Parameter(torch.randn(n_k, d_v)) for n_k in nodes[1:-1])
+            if aligned
+            else None
+        )
         self.node_init = nn.ModuleList(
             nn.Linear(1 + n_probes, d_v, bias=bias or k == n_layers)
             for k in range(1, n_layers + 1)
@@ -210,8 +229,13 @@ class GraphMetanetModule(nn.Module):
             SymmetricMLP((d_v,), d_v, d_v, activation, "even" if self.sign else None)
             for _ in range(n_layers - 1)
         )
+        # Per hidden layer: its nodes' mean and max, or (aligned) each node
+        # and every weight and bias as they are (theta's own numbers).
+        hidden_readout = (
+            sum(nodes[1:-1]) * d_v + n_params if aligned else (n_layers - 1) * 2 * d_v
+        )
         self.head = MLPModule(
-            input_dim=(n_layers - 1) * 2 * d_v + (nodes[0] + nodes[-1]) * d_v + 1,
+            input_dim=hidden_readout + (nodes[0] + nodes[-1]) * d_v + 1,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,
@@ -262,6 +286,8 @@ class GraphMetanetModule(nn.Module):
             ]
         h += [init(lk) for init, lk in zip(self.node_init, local)]
         h[-1] = h[-1] + self.output_nodes
+        if self.hidden_nodes is not None:
+            h[1:-1] = [hk + ek for hk, ek in zip(h[1:-1], self.hidden_nodes)]
         for block in self.rounds:
             messages: list[list[torch.Tensor]] = [[hk] for hk in h]
             for k, e in enumerate(edges):
@@ -291,7 +317,12 @@ class GraphMetanetModule(nn.Module):
                     for k, e in enumerate(edges)
                 ]
         pooled = [h[0].flatten(1), h[-1].flatten(1), b[-1]]
+        if self.hidden_nodes is not None:
+            pooled += [wk.flatten(1) for wk in w] + [bk.flatten(1) for bk in b]
         for readout, hk in zip(self.readout, h[1:-1]):
             z = readout(hk)
-            pooled += [z.mean(dim=1), z.amax(dim=1)]
+            if self.hidden_nodes is not None:
+                pooled.append(z.flatten(1))
+            else:
+                pooled += [z.mean(dim=1), z.amax(dim=1)]
         return self.head(torch.cat(pooled, dim=-1))

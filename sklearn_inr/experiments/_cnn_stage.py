@@ -39,6 +39,10 @@ _SECONDS_PER_GMAC = 0.058
 # (2026-12-06), with reproduce's allocator setting and the channels-last
 # layout (275 s in the default layout).
 _SECONDS_PER_GMAC_ALL_CORES = 0.031
+# precision="bf16" (bfloat16 convolutions): the same 15 fits took 140 s
+# (cpu-240's cached rerun, 2026-12-06). Measured on both cores only; one
+# thread is assumed to gain the same.
+_BF16_FACTOR = 140 / 191
 
 
 def cnn_params(cohort) -> dict | None:
@@ -58,6 +62,8 @@ def cnn_fit_seconds(n_train: int, image_shape, params: dict) -> float:
     # ConvNetClassifier's own choice of threads.
     one_thread = 3 * settings["batch_size"] * macs < SINGLE_THREAD_MACS
     per_gmac = _SECONDS_PER_GMAC if one_thread else _SECONDS_PER_GMAC_ALL_CORES
+    if settings["precision"] == "bf16":
+        per_gmac *= _BF16_FACTOR
     return _FIT_SECONDS + per_gmac * gmacs
 
 
