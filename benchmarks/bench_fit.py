@@ -44,6 +44,8 @@ SIZES = [
     ("32x32, paper net", 32, 256, 4, 8, 4, 10, 10),
     ("64x64, paper net", 64, 256, 4, 4, 2, 5, 5),
     ("240x240, paper net, 4 images", 240, 256, 4, 4, 2, 3, 2),
+    # cpu-240's network, one image per batch (as its auto batch size gives).
+    ("240x240, width 64, 3 hidden, 4 images", 240, 64, 3, 4, 1, 10, 3),
 ]
 
 

@@ -9,6 +9,7 @@ both, and prints the median of ``--repeats`` runs of each::
     git worktree add /tmp/before <old commit>
     python benchmarks/compare_trees.py /tmp/before        # against this tree
     python benchmarks/compare_trees.py /tmp/before --quick --repeats 3
+    python benchmarks/compare_trees.py /tmp/before --only 240x240 --precision bf16
 
 Each timing runs in a fresh process whose ``PYTHONPATH`` points at the tree,
 and the script checks that the package was imported from there.
@@ -62,8 +63,11 @@ def main(argv=None):
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="two small sizes only")
+    parser.add_argument("--only", default="", help="sizes whose label has this")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     args = parser.parse_args(argv)
     trees = {"before": args.before, "after": args.after}
+    print(f"precision {args.precision}")
     print(
         f"| size | batch | before ms/img-step, median of {args.repeats} (range) | "
         "after (range) | after/before speed |"
@@ -72,11 +76,13 @@ def main(argv=None):
     for label, side, width, depth, n, batch, steps, _ in SIZES[
         : 2 if args.quick else None
     ]:
+        if args.only not in label:
+            continue
         times = {"before": [], "after": []}
         for repeat in range(args.repeats):
             order = list(trees.items())
             for name, tree in order if repeat % 2 == 0 else order[::-1]:
-                job = [side, width, depth, n, batch, steps, "cpu"]
+                job = [side, width, depth, n, batch, steps, "cpu", args.precision]
                 times[name].append(time_tree(tree, job) * 1e3)
         before, after = (statistics.median(times[k]) for k in ("before", "after"))
         print(

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from sklearn_inr import INRSpec, make_coordinates, theta_to_module, unflatten_theta
-from sklearn_inr.core import Engine, make_adam
+from sklearn_inr.core import Engine, chunk_key, make_adam
 from sklearn_inr.core._engine import (
     PIXEL_ALIGN,
     BatchedINR,
@@ -174,6 +174,20 @@ def test_chunks_depend_on_the_image_size_only():
         assert pixels % PIXEL_ALIGN == 0 and pixels <= padded_pixels(n_pixels)
         assert images * pixels <= max(4096, pixels)
     assert padded_pixels(144) == 192 and padded_pixels(1024) == 1024
+
+
+def test_an_image_larger_than_a_chunk_fills_its_chunks_alone():
+    # Up to CHUNK_ROWS pixels: 1,024 at a time, four images to a chunk, as
+    # always (their cache keys are unchanged).
+    assert chunk_shape(64 * 64) == (4, 1024) and chunk_key(64 * 64) == {}
+    # Larger: CHUNK_ROWS of one image's pixels at a time, keyed apart from
+    # the entries of the old rule (1,024 at a time).
+    assert chunk_shape(64 * 64 + 1) == (1, 4096)
+    assert chunk_shape(240 * 240) == (1, 4096)
+    assert chunk_key(240 * 240) == {"chunk_pixels": 4096}
+    # CUDA's chunks are as they were: whole images up to 2**18 pixels.
+    assert chunk_shape(240 * 240, "cuda") == (4, 57600)
+    assert chunk_shape(1024 * 1024, "cuda") == (1, 2**18)
 
 
 def test_theta_round_trips_through_the_padded_layout():

@@ -93,6 +93,26 @@ def test_thread_pool_gives_the_same_bits(smooth_images, monkeypatch):
     np.testing.assert_array_equal(two_threads, one_thread)
 
 
+def test_large_images_same_bits_in_any_batch_and_keyed_apart(
+    tmp_path, fit_counter, monkeypatch
+):
+    """Images above 4,096 pixels run 4,096 of them at a time (plus the rest)."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(3, 70, 70)).astype(np.float32)
+    kwargs = dict(lr=1e-3, n_steps=20, random_state=0, hidden_features=8,
+                  hidden_layers=1)  # fmt: skip
+    together = fit_inrs(images, batch_size=3, memory=tmp_path, **kwargs).theta
+    alone = fit_inrs(images[1:2], batch_size=1, **kwargs).theta
+    np.testing.assert_array_equal(alone, together[1:2])
+    assert fit_counter["images"] == 4
+    fit_inrs(images, memory=tmp_path, **kwargs)
+    assert fit_counter["images"] == 4  # all cached
+    # Entries of the old rule (no chunk_pixels in the key) are not served.
+    monkeypatch.setattr(runner, "chunk_key", lambda n_pixels: {})
+    fit_inrs(images, memory=tmp_path, **kwargs)
+    assert fit_counter["images"] == 7
+
+
 def test_shifts_use_n_jobs_the_cache_and_progress(
     tmp_path, smooth_images, fit_counter, capsys
 ):

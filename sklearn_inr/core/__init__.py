@@ -6,7 +6,7 @@ devices. Plain torch: it knows nothing of caches, scikit-learn or files
 (but for reading INR zoos' ``state_dict`` files, in ``_zoo.py``).
 """
 
-from ._buffers import padded_pixels
+from ._buffers import chunk_key, padded_pixels
 from ._device import (
     PRECISIONS,
     gemm_dtype,
@@ -45,6 +45,7 @@ __all__ = [
     "PRECISIONS",
     "BatchedINR",
     "bytes_per_batch",
+    "chunk_key",
     "Engine",
     "flatten_theta",
     "functional_forward",

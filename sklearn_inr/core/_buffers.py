@@ -25,6 +25,7 @@ __all__ = [
     "activation_bytes",
     "allocate_chunk_buffers",
     "bytes_per_batch",
+    "chunk_key",
     "chunk_shape",
     "gemm_layers",
     "layer_views",
@@ -54,13 +55,32 @@ def chunk_shape(n_pixels: int, device_type: str = "cpu") -> tuple[int, int]:
     """``(images, pixels)`` of a chunk: a function of the image size only.
 
     About :data:`CHUNK_ROWS` rows in all; never dependent on the batch, so
-    an image's reduction order is the same in every batch.
+    an image's reduction order is the same in every batch. Images of up to
+    :data:`CHUNK_ROWS` pixels run :data:`CHUNK_PIXELS` at a time, several
+    to a chunk. A larger image fills its chunks alone, :data:`CHUNK_ROWS` of
+    its pixels at a time: a batch of such images on one CPU thread often
+    holds one, and at 1,024 pixels its chunks were a quarter of the rows,
+    with four times the kernel launches (``benchmarks/compare_trees.py``
+    measures the change: see the performance guide).
     """
     rows = CHUNK_ROWS.get(device_type, CHUNK_ROWS["cpu"])
-    pixels = min(
-        padded_pixels(n_pixels), CHUNK_PIXELS.get(device_type, CHUNK_PIXELS["cpu"])
-    )
+    n_pad = padded_pixels(n_pixels)
+    if n_pad > rows:
+        return 1, rows
+    pixels = min(n_pad, CHUNK_PIXELS.get(device_type, CHUNK_PIXELS["cpu"]))
     return max(1, rows // pixels), pixels
+
+
+def chunk_key(n_pixels: int) -> dict:
+    """What a cache key holds of the chunking: its rule for large images.
+
+    Empty for images of up to :data:`CHUNK_ROWS` pixels on a CPU, whose
+    chunks are as they always were; larger images ran 1,024 pixels at a
+    time before, which rounds differently, so their entries key apart.
+    """
+    if padded_pixels(n_pixels) > CHUNK_ROWS["cpu"]:
+        return {"chunk_pixels": CHUNK_ROWS["cpu"]}
+    return {}
 
 
 def activation_bytes(

@@ -103,11 +103,14 @@ class GraphMetanetClassifier(PermutationInvariantClassifier):
         every INR started from the same weights and keeps a like role. Each
         hidden neuron gets a learned embedding, added to its node's first
         features, and the readout keeps every hidden node's features instead
-        of their mean and max. The network then sees which neuron is which,
-        as an MLP on theta does, and is no longer invariant to permutations
-        or sign flips of hidden neurons (a shared init leaves none to undo).
-        Needs ``symmetry="none"`` or ``"auto"``. Leave it off for INRs of
-        independent inits (a model zoo).
+        of their mean and max, and every weight and bias as well (an MLP's
+        view of theta beside the message passing's). The network then sees
+        which neuron is which, as an MLP on theta does, and is no longer
+        invariant to permutations or sign flips of hidden neurons (a shared
+        init leaves none to undo). Needs ``symmetry="none"`` or ``"auto"``.
+        Leave it off for INRs of independent inits (a model zoo). On
+        FashionMNIST's shared theta it scored 0.814 against 0.773 without
+        it, and 0.827 for an MLP (the "Choosing features" page).
 
     probe_grid : int, default=8
         Probe features, as in NG-GNN (Kofinas et al., ICLR 2024): every INR

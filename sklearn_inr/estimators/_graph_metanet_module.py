@@ -33,7 +33,8 @@ With ``aligned=True`` neither symmetry is kept, on purpose: for theta
 fitted from one shared init, hidden neuron ``i`` of every INR started from
 the same weights, so its index means something. Each hidden neuron then has
 a learned embedding added to its node's first features, and the readout
-keeps every hidden node's features instead of their mean and max.
+keeps every hidden node's features instead of their mean and max, and
+every weight and bias (standardised per layer) as well.
 """
 
 from __future__ import annotations

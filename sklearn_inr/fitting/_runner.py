@@ -33,6 +33,7 @@ import torch
 from ..core import (
     BatchedINR,
     INRSpec,
+    chunk_key,
     gemm_dtype,
     make_coordinates,
     matmul_precision,
@@ -151,7 +152,8 @@ def run_fits(
     results = {}
     if store is not None:
         store.check_location()  # a file or an unwritable folder: before work
-        common = {**settings.key(spec), **trainer.key()}
+        n_pixels = int(np.prod(images.shape[1:-1]))
+        common = {**settings.key(spec), **trainer.key(), **chunk_key(n_pixels)}
         shapes = {
             "theta": (trainer.n_features(spec),),
             "loss_history": None,  # as long as the steps taken: checked below

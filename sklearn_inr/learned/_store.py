@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..core import INRSpec
+from ..core import INRSpec, chunk_key
 from ..fitting import ArrayStore, content_digest
 
 __all__ = ["network_key", "stored_init"]
@@ -60,7 +60,9 @@ def stored_init(
     if store is None:
         return learn()
     store.check_location()  # a memory= that is a file fails before learning
-    digest = content_digest(images, {"spec": network_key(spec), **key})
+    n_pixels = int(np.prod(np.shape(images)[1 : 1 + spec.in_features]))
+    extra = {"spec": network_key(spec), **key, **chunk_key(n_pixels)}
+    digest = content_digest(images, extra)
     hit = store.load(digest, {"theta": (size,)})
     store.warn_damaged()
     if hit is not None:
