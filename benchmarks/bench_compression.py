@@ -105,13 +105,14 @@ def scores(features, y, splits, k, args) -> list:
     return out
 
 
-def metanet_scores(theta, y, splits, neuron_features, args):
+def metanet_scores(theta, y, splits, neuron_features, omega_0, args):
     """Held-out accuracy of the graph metanetwork per split, and its embedding size."""
     out, size = [], None
     for train, test in splits:
         model = GraphMetanetClassifier(
             hidden_features=INR["hidden_features"],
             hidden_layers=INR["hidden_layers"],
+            omega_0=omega_0,  # its probes run the INRs as they were fitted
             **{**GRAPH, "neuron_features": neuron_features},
             batch_size=args.batch_size, device="cpu", random_state=args.seed,
         ).fit(theta[train], y[train])  # fmt: skip
@@ -142,7 +143,9 @@ def run_dataset(dataset, args, tmp) -> dict | None:
         results[name, "n"] = features.shape[1]
     if args.metanet:
         for width in NEURON_FEATURES:
-            results["metanet", width] = metanet_scores(theta, y, splits, width, args)
+            results["metanet", width] = metanet_scores(
+                theta, y, splits, width, omega_0, args
+            )
     results["seconds"] = time.perf_counter() - tic
     print(
         f"{dataset}: {len(y)} images, {len(splits)} split(s), INR fits "

@@ -256,7 +256,7 @@ class _Pretrained:
         return float((self.classes[logits.argmax(dim=1).numpy()] == y).mean())
 
 
-def classifier(row: str, args, pretrained=None):
+def classifier(row: str, args, pretrained=None, omega_0=30.0):
     if row == "task-head":
         return pretrained
     if row == "random":
@@ -280,7 +280,7 @@ def classifier(row: str, args, pretrained=None):
             params = dict(GRAPH, aligned=True, dropout=0.5, n_iter_no_change=10)
         return GraphMetanetClassifier(
             hidden_features=INR["hidden_features"],
-            hidden_layers=INR["hidden_layers"], **params,
+            hidden_layers=INR["hidden_layers"], omega_0=omega_0, **params,
             batch_size=args.batch_size, device="cpu", random_state=args.seed,
         )  # fmt: skip
     if row == "stats":
@@ -392,7 +392,7 @@ def evaluate(rows, images, y, splits, args, omega_0):
                 seeds = [args.seed] if row == "task-head" else args.classifier_seeds
                 for seed in seeds:
                     seeded = argparse.Namespace(**{**vars(args), "seed": seed})
-                    model = classifier(row, seeded, pretrained)
+                    model = classifier(row, seeded, pretrained, omega_0)
                     model.fit(f_train, y[train])
                     scores.append(model.score(f_val, y[val]))
                 infos.append(info)

@@ -42,7 +42,8 @@ docdict = {
     keep every thread busy. A batch of B images needs about
     ``itemsize * (B * (4 n_params + 4 n_pixels C') + G * a * P * width)``
     bytes, where a step works on chunks of ``G`` images times ``P`` pixels
-    (``P = min(n_pixels, 1024)`` and ``G = 4096 // P`` on CPU),
+    (``P = min(n_pixels, 1024)`` and ``G = 4096 // P`` on CPU for images
+    of up to 4,096 pixels, ``G = 1`` and ``P = 4096`` for larger ones),
     ``C' = max(2, C)`` and ``a = 2 (hidden_layers + 1) + 2`` for SIREN,
     ``hidden_layers + 3.25`` for ReLU. Results do not depend on it.""",
     "device": """device : {"auto", "cpu", "cuda"} or torch.device, default="auto"

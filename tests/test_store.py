@@ -77,3 +77,30 @@ def test_a_volume_init_never_shares_an_image_init_entry(tmp_path):
         stored_init(tmp_path, images, spec=spec, key={"learner": "a"}, size=5,
                     learn=lambda spec=spec: learn(spec)[:5])  # fmt: skip
     assert calls == [2, 3]
+
+
+def test_images_above_a_chunk_key_their_init_by_the_chunk_rule(tmp_path, monkeypatch):
+    """Learned on images of more than 4,096 pixels, an init keys apart from
+    one learned under the old rule (1,024 pixels a chunk); smaller images
+    keep their keys."""
+    import sklearn_inr.learned._store as store_module
+
+    spec = INRSpec(hidden_features=4, hidden_layers=1)
+    learned = []
+
+    def learn():
+        learned.append(1)
+        return spec.init_theta(0)
+
+    def stored(images):
+        return stored_init(tmp_path, images, spec=spec, key={},
+                           size=spec.n_params, learn=learn)  # fmt: skip
+
+    large, small = np.zeros((2, 70, 70)), np.zeros((2, 64, 64))
+    stored(large), stored(small)
+    assert len(learned) == 2
+    monkeypatch.setattr(store_module, "chunk_key", lambda n_pixels: {})
+    stored(small)
+    assert len(learned) == 2  # the same key as before the rule
+    stored(large)
+    assert len(learned) == 3  # the old rule's key is another

@@ -74,9 +74,11 @@ def chunk_shape(n_pixels: int, device_type: str = "cpu") -> tuple[int, int]:
 def chunk_key(n_pixels: int) -> dict:
     """What a cache key holds of the chunking: its rule for large images.
 
-    Empty for images of up to :data:`CHUNK_ROWS` pixels on a CPU, whose
+    Empty for images of up to :data:`CHUNK_ROWS` (CPU) pixels, whose CPU
     chunks are as they always were; larger images ran 1,024 pixels at a
-    time before, which rounds differently, so their entries key apart.
+    time on a CPU before, which rounds differently, so their entries key
+    apart. The device is not in a key (a GPU differs by rounding only), so
+    GPU entries of such images key apart too.
     """
     if padded_pixels(n_pixels) > CHUNK_ROWS["cpu"]:
         return {"chunk_pixels": CHUNK_ROWS["cpu"]}

@@ -68,9 +68,10 @@ class ConvNetClassifier(SkorchClassifier):
         cross-validation the outer folds validate).
 
     precision : {"fp32", "bf16"}, default="fp32"
-        What the convolutions compute in. ``"bf16"`` runs them under
-        bfloat16 autocast; the weights, their gradients, the standardisation,
-        the pooling and the linear head stay float32. On a CPU with
+        What the convolutions compute in. ``"bf16"`` runs them (and the
+        max-pools between them) under bfloat16 autocast; the weights, their
+        gradients, the standardisation, the final pooling and the linear
+        head stay float32. On a CPU with
         AVX512-BF16 (or AMX) and on GPUs it about halves a step's time;
         elsewhere it can be slower. Predictions use the precision of ``fit``.
 

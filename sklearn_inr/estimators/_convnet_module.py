@@ -32,10 +32,10 @@ class ConvNetModule(nn.Module):
     ``channels_last=False`` keeps the default layout (the benchmark's
     comparison); both compute the same function, to rounding.
 
-    ``precision="bf16"`` runs the convolutions under bfloat16 autocast
-    (the standardisation, the pooling and the head stay in float32, the
-    weights and their gradients too): on CPUs with AVX512-BF16 or AMX and on
-    GPUs, about half the time of a step
+    ``precision="bf16"`` runs the convolutions and the max-pools between
+    them under bfloat16 autocast (the standardisation, the final pooling
+    and the head stay in float32, the weights and their gradients too): on
+    CPUs with AVX512-BF16 or AMX and on GPUs, about half the time of a step
     (``benchmarks/bench_convnet.py``).
     """
 

@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from .. import INRSpec, __version__, meta_learn_init
 from .._exceptions import LabelLeakWarning
 from ..classifier import MLPClassifier
+from ..core import chunk_key
 from ..featurizer import INRFeaturizer
 from ..fitting import ArrayStore, content_digest
 from ..learned import network_key, stored_init
@@ -235,7 +236,10 @@ def _recipe(model_settings: dict, random_state: int):
 
 def _recipe_key(recipe: dict, spec: INRSpec, settings: dict) -> str:
     """The store key of a learned init: its recipe, seed, network, fit
-    settings and the calibration cohort's generator."""
+    settings and the calibration cohort's generator (and, for slices above
+    4,096 pixels, the chunking: see :func:`~sklearn_inr.core.chunk_key`)."""
+    side = recipe.get("image_size")
+    n_pixels = side * side if side else int(np.prod(recipe["cohort_shape"][:2]))
     return content_digest(
         np.zeros(0),
         {
@@ -245,6 +249,7 @@ def _recipe_key(recipe: dict, spec: INRSpec, settings: dict) -> str:
             "settings": settings,
             "generator": ("make_brats_like", __version__,
                           CALIBRATION_COHORT_VERSION),
+            **chunk_key(n_pixels),
         },
     )  # fmt: skip
 
