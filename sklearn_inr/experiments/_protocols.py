@@ -21,9 +21,8 @@ from sklearn.preprocessing import StandardScaler
 from .. import INRSpec, __version__, meta_learn_init
 from .._exceptions import LabelLeakWarning
 from ..classifier import MLPClassifier
-from ..core import chunk_key
 from ..featurizer import INRFeaturizer
-from ..fitting import ArrayStore, content_digest
+from ..fitting import ArrayStore, chunk_key, content_digest
 from ..learned import network_key, stored_init
 from ..metrics import binary_entropy
 

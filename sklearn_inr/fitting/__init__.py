@@ -7,7 +7,7 @@ built on them: :func:`fit_inrs`, :func:`fit_shifts`, :func:`render_inrs`.
 
 # The fitting layer's interface to the layers above: learned inits,
 # estimators and experiments import from here, never from its modules.
-from ..core import resolve_device, torch_threads
+from ..core import chunk_key, resolve_device, torch_threads
 from ._cache import ArrayStore
 from ._checks import (
     check_images,
@@ -37,6 +37,7 @@ __all__ = [
     "GIVE_UP_AFTER",
     "ArrayStore",
     "check_images",
+    "chunk_key",
     "check_intensity_range",
     "check_shift_spec",
     "content_digest",
