@@ -102,8 +102,9 @@ class GraphMetanetModule(nn.Module):
     edge (when ``edge_updates``) by a residual MLP of its features and the
     product of its end nodes' features. The readout is the input and output
     nodes' features as they are, the mean and max over each hidden layer of
-    an invariant embedding of its nodes, and the output bias, through a
-    classification MLP.
+    an invariant embedding of its nodes (with ``aligned``: every hidden
+    node's embedding, and every weight and bias), and the output bias,
+    through a classification MLP.
 
     ``input_dim`` is set from the data by skorch's ``InputShapeSetter``; it
     must equal the length of theta for ``layer_shapes``.
