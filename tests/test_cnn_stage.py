@@ -9,6 +9,7 @@ from sklearn_inr.experiments import get_preset
 from sklearn_inr.experiments._cnn_stage import (
     CNNBaselineStage,
     cnn_fit_seconds,
+    describe_cnn,
 )
 from sklearn_inr.experiments._cohort import Cohort, RunState
 from sklearn_inr.experiments._evaluation import grouped_cv_score
@@ -82,6 +83,17 @@ def test_defaults_when_the_preset_does_not_say():
     stage = CNNBaselineStage()
     assert len(stage.tasks(cohort)) == len(CONDITIONS)
     assert "channels (8, 16, 32), 60 epochs" in stage.note(cohort, [])
+
+
+def test_the_plan_and_the_report_state_the_same_settings():
+    """One description for the plan's note and report.md's settings line."""
+    assert describe_cnn({"cnn_baseline": None}) == "not run"
+    settings = {"cnn_baseline": {"max_epochs": 30, "precision": "bf16"}}
+    text = describe_cnn(settings)
+    assert "30 epochs, bfloat16 convolutions" in text
+    assert "bfloat16" not in describe_cnn({"cnn_baseline": {"max_epochs": 30}})
+    cohort, _ = _cohort(settings["cnn_baseline"])
+    assert CNNBaselineStage().note(cohort, []) == text
 
 
 def test_extra_seconds_grow_with_epochs_images_and_pixels():

@@ -298,6 +298,8 @@ def test_write_report_prints_the_numbers_of_results_json(tmp_path):
     assert f"0.88 (7/8, 95 % CI {low:.2f}–{high:.2f})" in report
     assert "| total | 1.5 |" in report
     assert "- Preset: custom. a toy preset" in report
+    # The CNN baseline's settings (here the defaults: no "cnn_baseline" key).
+    assert "- CNN baseline: small CNN on pixels, no INR: channels (8, 16, 32)" in report
 
 
 def _report_of(rows, tmp_path, n_patients=40):

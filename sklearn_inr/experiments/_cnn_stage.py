@@ -16,7 +16,13 @@ from ._cohort import Task
 from ._cv_stages import PixelBaselineStage
 from ._protocols import CONDITIONS
 
-__all__ = ["CNN_BASELINE", "CNNBaselineStage", "cnn_fit_seconds", "cnn_params"]
+__all__ = [
+    "CNN_BASELINE",
+    "CNNBaselineStage",
+    "cnn_fit_seconds",
+    "cnn_params",
+    "describe_cnn",
+]
 
 #: The baseline's ConvNetClassifier parameters when a preset does not say:
 #: the estimator's defaults, sized for 64 x 64 slices on two CPU cores.
@@ -45,12 +51,25 @@ _SECONDS_PER_GMAC_ALL_CORES = 0.031
 _BF16_FACTOR = 140 / 191
 
 
-def cnn_params(cohort) -> dict | None:
-    """The preset's ConvNetClassifier parameters, or None: not run."""
-    params = cohort.settings.get("cnn_baseline", CNN_BASELINE)
+def cnn_params(settings: dict) -> dict | None:
+    """A preset's (or results.json's) ConvNetClassifier parameters, or None: not run."""
+    params = settings.get("cnn_baseline", CNN_BASELINE)
     if params is None or params is False:
         return None
     return dict(params)
+
+
+def describe_cnn(settings: dict) -> str:
+    """The CNN baseline of ``settings`` in words: the plan's note, the report's line."""
+    params = cnn_params(settings)
+    if params is None:
+        return "not run"
+    full = {**ConvNetClassifier().get_params(), **params}
+    precision = ", bfloat16 convolutions" if full["precision"] == "bf16" else ""
+    return (
+        f"small CNN on pixels, no INR: channels {tuple(full['channels'])}, "
+        f"{full['max_epochs']} epochs{precision}, refitted in each fold"
+    )
 
 
 def cnn_fit_seconds(n_train: int, image_shape, params: dict) -> float:
@@ -80,13 +99,13 @@ class CNNBaselineStage(PixelBaselineStage):
     always_timed = False
 
     def tasks(self, cohort):
-        if cnn_params(cohort) is None:
+        if cnn_params(cohort.settings) is None:
             return []
         return [Task("pixels", "cnn", condition) for condition in CONDITIONS]
 
     def extra_seconds(self, cohort, image_shape, tasks):
         # Not cached: every task refits, finished before or not.
-        params = cnn_params(cohort)
+        params = cnn_params(cohort.settings)
         if params is None:
             return 0.0
         fits = [
@@ -96,18 +115,11 @@ class CNNBaselineStage(PixelBaselineStage):
         return len(self.tasks(cohort)) * sum(fits)
 
     def note(self, cohort, tasks):
-        params = cnn_params(cohort)
-        if params is None:
-            return "not run"
-        settings = {**ConvNetClassifier().get_params(), **params}
-        return (
-            f"small CNN on pixels, no INR: channels {tuple(settings['channels'])}, "
-            f"{settings['max_epochs']} epochs, refitted in each fold"
-        )
+        return describe_cnn(cohort.settings)
 
     def estimator(self, cohort, state) -> ConvNetClassifier:
         params = {"device": state.device, "random_state": cohort.seed}
-        return ConvNetClassifier(**{**params, **cnn_params(cohort)})
+        return ConvNetClassifier(**{**params, **cnn_params(cohort.settings)})
 
     def inputs(self, X):
         """The slices as images: the CNN reads them whole."""

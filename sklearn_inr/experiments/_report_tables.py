@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..fitting import GAIN_FROM, GIVE_UP_AFTER
+from ._cnn_stage import describe_cnn
 
 __all__ = [
     "SIGNIFICANT",
@@ -180,6 +181,7 @@ def settings_lines(results: dict) -> list[str]:
         f"{tuple(c['hidden_layer_sizes'])}, Adam lr {fmt(c['lr'])}, "
         f"{c['max_epochs']} epochs, batch {c['batch_size']} (the paper states "
         "Adam, 100 epochs and BCE-with-logits only).",
+        f"- CNN baseline: {describe_cnn(s)}.",
         f"- Paper protocol split (train/validation/test): "
         f"{'/'.join(fmt(f) for f in s['split'])}; the validation part is only "
         "reported, as the paper states no use for it.",
