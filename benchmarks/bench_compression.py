@@ -63,17 +63,17 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_weightspace import (  # noqa: E402
     FASHION_DIR,
-    GRAPH,
     INR,
     LR,
     STEPS,
+    classifier,
     cohort,
     digits,
     fashion_mnist,
     mlp,
 )
 
-from sklearn_inr import GraphMetanetClassifier, INRFeaturizer  # noqa: E402
+from sklearn_inr import INRFeaturizer  # noqa: E402
 
 COMPONENTS = (2, 4, 8, 16, 32, 64, None)  # None: all features, no PCA
 NEURON_FEATURES = (2, 4, 8, 16, 64)  # the metanetwork's, with --metanet
@@ -109,13 +109,11 @@ def metanet_scores(theta, y, splits, neuron_features, omega_0, args):
     """Held-out accuracy of the graph metanetwork per split, and its embedding size."""
     out, size = [], None
     for train, test in splits:
-        model = GraphMetanetClassifier(
-            hidden_features=INR["hidden_features"],
-            hidden_layers=INR["hidden_layers"],
-            omega_0=omega_0,  # its probes run the INRs as they were fitted
-            **{**GRAPH, "neuron_features": neuron_features},
-            batch_size=args.batch_size, device="cpu", random_state=args.seed,
-        ).fit(theta[train], y[train])  # fmt: skip
+        # bench_weightspace's graph row, at this width; omega_0: its probes
+        # run the INRs as they were fitted.
+        model = classifier("graph", args, omega_0=omega_0)
+        model.set_params(neuron_features=neuron_features)
+        model.fit(theta[train], y[train])
         out.append(model.score(theta[test], y[test]))
         size = model.net_.module_.head.layers[0].in_features
     return out, size

@@ -79,6 +79,14 @@ def chunk_key(n_pixels: int) -> dict:
     time on a CPU before, which rounds differently, so their entries key
     apart. The device is not in a key (a GPU differs by rounding only), so
     GPU entries of such images key apart too.
+
+    Examples
+    --------
+    >>> from sklearn_inr.core import chunk_key
+    >>> chunk_key(64 * 64)
+    {}
+    >>> chunk_key(240 * 240)
+    {'chunk_pixels': 4096}
     """
     if padded_pixels(n_pixels) > CHUNK_ROWS["cpu"]:
         return {"chunk_pixels": CHUNK_ROWS["cpu"]}
