@@ -229,12 +229,40 @@ def test_aligned_reads_which_neuron_and_is_no_longer_invariant():
 
 def test_aligned_module_embeds_and_reads_every_hidden_node():
     X, y = _aligned_classes(n_per_class=4)
-    module = _small(aligned=True, max_epochs=1).fit(X, y).net_.module_
+    clf = _small(aligned=True, node_readout_features=3, max_epochs=1).fit(X, y)
+    module = clf.net_.module_
     assert [tuple(e.shape) for e in module.hidden_nodes] == [(6, 8)] * 3
     # Readout: 2 inputs and 1 output node x 8 channels, 3 hidden layers x
-    # 6 nodes x 8 channels, the output bias, and every weight and bias.
-    assert module.head.layers[0].in_features == 3 * 8 + 3 * 6 * 8 + 1 + SPEC.n_params
-    assert _small(max_epochs=1).fit(X, y).net_.module_.hidden_nodes is None
+    # 6 nodes x 3 channels, and every weight and bias (the output bias
+    # among them).
+    assert module.head.layers[0].in_features == 3 * 8 + 3 * 6 * 3 + SPEC.n_params
+    invariant = _small(max_epochs=1).fit(X, y)
+    assert invariant.net_.module_.hidden_nodes is None
+    assert invariant.feature_mean_ is None and invariant.feature_scale_ is None
+
+
+def test_aligned_standardises_each_weight():
+    X, y = _aligned_classes()
+    X[:, 5] = 0.25  # a constant weight: scale 1, not a division by zero
+    clf = _small(aligned=True, probe_grid=0, max_epochs=3).fit(X, y)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(clf.feature_mean_, X64.mean(axis=0))
+    np.testing.assert_allclose(clf.feature_scale_[:5], X64[:, :5].std(axis=0))
+    assert clf.feature_scale_[5] == 1.0
+    # Without probes the network sees theta only through those statistics:
+    # any positive rescaling and shift of each weight leaves the fit as it
+    # was, which a per-layer scale would not.
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.1, 10.0, X.shape[1]).astype(np.float32)
+    shift = rng.normal(size=X.shape[1]).astype(np.float32)
+    moved = _small(aligned=True, probe_grid=0, max_epochs=3).fit(X * scale + shift, y)
+    np.testing.assert_allclose(
+        moved.predict_proba(X * scale + shift), clf.predict_proba(X), atol=1e-4
+    )
+    raw = _small(aligned=True, probe_grid=0, standardize=False, max_epochs=1)
+    raw.fit(X, y)
+    np.testing.assert_array_equal(raw.feature_mean_, 0.0)
+    np.testing.assert_array_equal(raw.feature_scale_, 1.0)
 
 
 def test_aligned_refuses_the_sign_symmetry(data):
@@ -297,12 +325,19 @@ def test_pickle_round_trip_rebuilds_the_module(fitted, data):
 
 def test_skops_round_trip_trusts_only_the_class(fitted, data):
     sio = pytest.importorskip("skops.io")
-    X, _ = data
-    dumped = sio.dumps(fitted)
-    untrusted = sio.get_untrusted_types(data=dumped)
-    assert untrusted == ["sklearn_inr.estimators._graph_metanet.GraphMetanetClassifier"]
-    restored = sio.loads(dumped, trusted=untrusted)
-    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    X, y = data
+    aligned = _small(aligned=True, max_epochs=2).fit(X, y)
+    for clf in (fitted, aligned):
+        dumped = sio.dumps(clf)
+        untrusted = sio.get_untrusted_types(data=dumped)
+        assert untrusted == [
+            "sklearn_inr.estimators._graph_metanet.GraphMetanetClassifier"
+        ]
+        restored = sio.loads(dumped, trusted=untrusted)
+        np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    # The per-weight statistics come back as the module's buffers.
+    module = restored.net_.module_
+    np.testing.assert_allclose(module.feature_mean.numpy(), aligned.feature_mean_)
 
 
 def test_clone_and_params():

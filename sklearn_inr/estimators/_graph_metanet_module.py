@@ -32,9 +32,12 @@ Symmetries, as in ScaleGMN (Kalogeropoulos et al., NeurIPS 2024):
 With ``aligned=True`` neither symmetry is kept, on purpose: for theta
 fitted from one shared init, hidden neuron ``i`` of every INR started from
 the same weights, so its index means something. Each hidden neuron then has
-a learned embedding added to its node's first features, and the readout
-keeps every hidden node's features instead of their mean and max, and
-every weight and bias (standardised per layer) as well.
+a learned embedding added to its node's first features, theta is
+standardised per weight (each weight and bias by its own mean and standard
+deviation over the training INRs, as a ``StandardScaler`` would), and the
+readout keeps a few features of every hidden node
+(``node_readout_features``) instead of their mean and max, and every
+weight and bias as well.
 """
 
 from __future__ import annotations
@@ -102,9 +105,10 @@ class GraphMetanetModule(nn.Module):
     edge (when ``edge_updates``) by a residual MLP of its features and the
     product of its end nodes' features. The readout is the input and output
     nodes' features as they are, the mean and max over each hidden layer of
-    an invariant embedding of its nodes (with ``aligned``: every hidden
-    node's embedding, and every weight and bias), and the output bias,
-    through a classification MLP.
+    an invariant embedding of its nodes, and the output bias, through a
+    classification MLP. With ``aligned``, the readout is instead every
+    hidden node's embedding (``node_readout_features`` channels) and every
+    standardised weight and bias, beside the input and output nodes.
 
     ``input_dim`` is set from the data by skorch's ``InputShapeSetter``; it
     must equal the length of theta for ``layer_shapes``.
@@ -129,6 +133,9 @@ class GraphMetanetModule(nn.Module):
         layer_mean=None,
         layer_scale=None,
         aligned: bool = False,
+        feature_mean=None,
+        feature_scale=None,
+        node_readout_features: int = 8,
     ):
         super().__init__()
         self.layer_shapes = tuple((int(o), int(i)) for o, i in layer_shapes)
@@ -145,6 +152,21 @@ class GraphMetanetModule(nn.Module):
         scale = np.ones((n_layers, 2)) if layer_scale is None else layer_scale
         self.register_buffer("layer_mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("layer_scale", torch.as_tensor(scale, dtype=torch.float32))
+        if aligned:
+            # Per weight: shared-init theta is the init's value plus a small
+            # fit-specific change, which a per-layer scale leaves tiny
+            # beside the init's spread. On FashionMNIST's shared theta, 3
+            # classifier seeds: 0.814 per layer, 0.8225 per weight (the
+            # "Choosing features" page).
+            mean = np.zeros(n_params) if feature_mean is None else feature_mean
+            scale = np.ones(n_params) if feature_scale is None else feature_scale
+            self.register_buffer(
+                "feature_mean", torch.as_tensor(mean, dtype=torch.float32)
+            )
+            self.register_buffer(
+                "feature_scale", torch.as_tensor(scale, dtype=torch.float32)
+            )
+        self.aligned = bool(aligned)
         d_v, d_e = neuron_features, edge_features
         self.spec = INRSpec(
             model,
@@ -227,17 +249,23 @@ class GraphMetanetModule(nn.Module):
                     for _ in range(n_layers)
                 )
             self.rounds.append(block)
+        # Per hidden layer: its nodes' mean and max, or (aligned) each node's
+        # few channels, and every weight and bias (which hold the output
+        # bias). Few: on FashionMNIST's shared theta (3 seeds), 64 channels
+        # a node gave the head 4,096 inputs and scored 0.8225, 8 channels
+        # 0.828.
+        d_r = node_readout_features if aligned else d_v
         self.readout = nn.ModuleList(
-            SymmetricMLP((d_v,), d_v, d_v, activation, "even" if self.sign else None)
+            SymmetricMLP((d_v,), d_v, d_r, activation, "even" if self.sign else None)
             for _ in range(n_layers - 1)
         )
-        # Per hidden layer: its nodes' mean and max, or (aligned) each node
-        # and every weight and bias as they are (theta's own numbers).
-        hidden_readout = (
-            sum(nodes[1:-1]) * d_v + n_params if aligned else (n_layers - 1) * 2 * d_v
-        )
+        if aligned:
+            hidden_readout = sum(nodes[1:-1]) * d_r + n_params
+        else:
+            hidden_readout = (n_layers - 1) * 2 * d_v + 1  # and the output bias
+        readout_size = (nodes[0] + nodes[-1]) * d_v + hidden_readout
         self.head = MLPModule(
-            input_dim=hidden_readout + (nodes[0] + nodes[-1]) * d_v + 1,
+            input_dim=readout_size,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,
@@ -245,6 +273,10 @@ class GraphMetanetModule(nn.Module):
         )
 
     def _standardized(self, X: torch.Tensor):
+        if self.aligned:
+            return unflatten_theta(
+                (X - self.feature_mean) / self.feature_scale, self.layer_shapes
+            )
         weights, biases = unflatten_theta(X, self.layer_shapes)
         mean, scale = self.layer_mean, self.layer_scale
         if self.sign:
@@ -288,7 +320,7 @@ class GraphMetanetModule(nn.Module):
             ]
         h += [init(lk) for init, lk in zip(self.node_init, local)]
         h[-1] = h[-1] + self.output_nodes
-        if self.hidden_nodes is not None:
+        if self.aligned:
             h[1:-1] = [hk + ek for hk, ek in zip(h[1:-1], self.hidden_nodes)]
         for block in self.rounds:
             messages: list[list[torch.Tensor]] = [[hk] for hk in h]
@@ -318,12 +350,14 @@ class GraphMetanetModule(nn.Module):
                     )
                     for k, e in enumerate(edges)
                 ]
-        pooled = [h[0].flatten(1), h[-1].flatten(1), b[-1]]
-        if self.hidden_nodes is not None:
+        pooled = [h[0].flatten(1), h[-1].flatten(1)]
+        if self.aligned:
             pooled += [wk.flatten(1) for wk in w] + [bk.flatten(1) for bk in b]
+        else:
+            pooled.append(b[-1])
         for readout, hk in zip(self.readout, h[1:-1]):
             z = readout(hk)
-            if self.hidden_nodes is not None:
+            if self.aligned:
                 pooled.append(z.flatten(1))
             else:
                 pooled += [z.mean(dim=1), z.amax(dim=1)]
