@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_estimator
 
 from sklearn_inr import (
@@ -321,6 +322,31 @@ def test_pickle_round_trip_rebuilds_the_module(fitted, data):
     fitted_copy.set_params(symmetry="none", message_passing_layers=5)
     restored = pickle.loads(pickle.dumps(fitted_copy))
     np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_aligned_pickle_round_trip_ignores_later_params(data):
+    X, y = data
+    aligned = _small(aligned=True, max_epochs=2).fit(X, y)
+    aligned.set_params(aligned=False, node_readout_features=2, standardize=False)
+    restored = pickle.loads(pickle.dumps(aligned))
+    np.testing.assert_array_equal(restored.predict_proba(X), aligned.predict_proba(X))
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_a_failed_fit_changes_nothing(data, aligned):
+    X, y = data
+    clf = _small(aligned=aligned, max_epochs=2)
+    with pytest.raises(ValueError, match="X has 108 features"):
+        clf.fit(X[:, :-1], y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    # A fitted classifier keeps its statistics and still round-trips.
+    clf.fit(X, y)
+    proba = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="X has 108 features"):
+        clf.fit(X[:, :-1], y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), proba)
 
 
 def test_skops_round_trip_trusts_only_the_class(fitted, data):

@@ -331,7 +331,16 @@ class PermutationInvariantClassifier(MLPClassifier):
             "edge_features": int(self.edge_features),
             "neuron_features": int(self.neuron_features),
         }
+        self._fit_statistics(theta)
         return super().fit(X, y)
+
+    def _fit_statistics(self, theta: np.ndarray) -> None:
+        """Fit what a subclass needs from theta, once its layout is checked.
+
+        Called by ``fit`` after ``layer_mean_`` and ``layer_scale_``, before
+        training, so that a bad X changes nothing. ``theta`` is the checked
+        float32 array.
+        """
 
     def _make_net(self, config: dict, train_split=None, callbacks=()):
         net = super()._make_net(config, train_split=train_split, callbacks=callbacks)
