@@ -57,7 +57,8 @@ Modes (times on a shared 2-core machine, one torch thread):
 - default: FashionMNIST, 3,000 training and 2,000 validation images drawn
   (stratified, seeded) from the 60,000 *training* images of the Debian
   package ``dataset-fashion-mnist``; the official test images (``t10k``)
-  are never read. 13 minutes (782 s, measured).
+  are never read. 23 minutes with every row (1,352 s measured, the shared
+  fits read from the cache).
 - ``--full``: 55,000 training and 5,000 validation images, for pixels and
   the featurizations given by ``--featurizations`` (the best two of the
   default table). 74 minutes (4,441 s, measured) for
