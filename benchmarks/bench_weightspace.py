@@ -491,7 +491,15 @@ def main(argv=None) -> None:
                         "init's learning, 16 images a step (MWT: 10)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inr-width", type=int, default=INR["hidden_features"],
+                        help="hidden_features of every INR (default 32)")  # fmt: skip
+    parser.add_argument("--inr-hidden-layers", type=int,
+                        default=INR["hidden_layers"],
+                        help="hidden width -> width layers (default 1)")  # fmt: skip
     args = parser.parse_args(argv)
+    # Every row reads the INR's shape from INR; set here, once, so that the
+    # fits, the metanetworks and the task init see the same one.
+    INR.update(hidden_features=args.inr_width, hidden_layers=args.inr_hidden_layers)
     if args.classifier_seeds is None:
         args.classifier_seeds = [args.seed]
     if args.full and not (args.featurizations or args.rows):
@@ -530,8 +538,10 @@ def _run(args, tmp):
             "from the 60,000 training images"
         )
     rows = args.rows or ["pixels", *(args.featurizations or ROWS[1:])]
+    widths = [INR["hidden_features"]] * (INR["hidden_layers"] + 1)
     print(
-        f"{name}; SIREN 2 -> 32 -> 32 -> 1, omega_0={omega_0:g}, MSE, "
+        f"{name}; SIREN {' -> '.join(map(str, [2, *widths, 1]))}, "
+        f"omega_0={omega_0:g}, MSE, "
         f"{STEPS} steps; classifier {args.epochs} epochs, batch "
         f"{args.batch_size}; seed {args.seed}, torch threads {args.threads}",
         flush=True,

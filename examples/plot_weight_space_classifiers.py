@@ -28,7 +28,7 @@ page of the user guide has the same comparison on FashionMNIST.
 # %%
 # One INR per digit, two ways
 # ---------------------------
-# The same SIREN (2 -> 32 -> 32 -> 1, ``omega_0=10`` for 8 x 8 images) and
+# The same SIREN (2 -> 16 -> 16 -> 1, ``omega_0=10`` for 8 x 8 images) and
 # the same 100 Adam steps; only the starting point differs. Both reach well
 # above 30 dB, so theta represents each digit either way.
 import matplotlib.pyplot as plt
@@ -47,7 +47,7 @@ train, test = train_test_split(
     np.arange(len(y)), test_size=0.3, stratify=y, random_state=0
 )
 
-inr = dict(hidden_features=32, hidden_layers=1, omega_0=10.0, loss="mse", lr=1e-3)
+inr = dict(hidden_features=16, hidden_layers=1, omega_0=10.0, loss="mse", lr=3e-3)
 theta, psnr = {}, {}
 for init in ("shared", "random"):
     featurizer = INRFeaturizer(init=init, n_steps=100, random_state=0, **inr)
@@ -69,7 +69,7 @@ for init in ("shared", "random"):
 # gives each neuron its activations there. Each stops early on a tenth of
 # its training digits.
 metanet = dict(
-    hidden_features=32,
+    hidden_features=16,
     hidden_layers=1,
     omega_0=10.0,
     probe_grid=8,
