@@ -88,9 +88,10 @@ def chunk_key(n_pixels: int) -> dict:
     >>> chunk_key(240 * 240)
     {'chunk_pixels': 4096}
     """
-    if padded_pixels(n_pixels) > CHUNK_ROWS["cpu"]:
-        return {"chunk_pixels": CHUNK_ROWS["cpu"]}
-    return {}
+    # Derived from chunk_shape's CPU rule, not restated: only large images
+    # run more than CHUNK_PIXELS of their pixels at a time.
+    _, pixels = chunk_shape(n_pixels, "cpu")
+    return {"chunk_pixels": pixels} if pixels > CHUNK_PIXELS["cpu"] else {}
 
 
 def activation_bytes(
